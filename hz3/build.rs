@@ -1,0 +1,135 @@
+//! Build script: turns a lane manifest (`lanes/<name>.toml`) into compile-time
+//! constants (`$OUT_DIR/lane_config.rs`). A lane is a manifest, not a fork of the code.
+//!
+//! Lane selection: `HZ3_LANE_FILE=<path>` (any manifest) or `HZ3_LANE=<name>`
+//! (`lanes/<name>.toml` in this workspace); the default is `fast`.
+//! An unknown key or an invalid value is a build error naming the file and the key.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+
+/// (key, kind, min, max, what it means). kind: "int", "remote".
+const KEYS: &[(&str, &str, i64, i64, &str)] = &[
+    ("owners", "int", 1, 255, "number of owners (heaps); threads map onto them"),
+    ("remote", "remote", 0, 0, "remote-free stash: \"dense\" or \"ring\""),
+    ("remote_batch", "int", 1, 4096, "objects per remote bank entry before it is flushed"),
+    ("ring_slots", "int", 16, 65536, "outbox ring entries (ring stash only)"),
+    ("arena_gib", "int", 1, 256, "reserved virtual arena in GiB"),
+    ("tcache_class_kib", "int", 4, 65536, "per-thread bound of one size class in KiB"),
+    ("purge_owner_kib", "int", 0, 16777216, "free dirty KiB an owner keeps before madvise"),
+    ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB"),
+    ("large_cache_entries", "int", 0, 1024, "slots of the large-mapping cache"),
+];
+
+fn fail(file: &str, msg: &str) -> ! {
+    eprintln!("error: hz3 lane manifest {file}: {msg}");
+    panic!("hz3 lane manifest {file}: {msg}");
+}
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    println!("cargo:rerun-if-env-changed=HZ3_LANE");
+    println!("cargo:rerun-if-env-changed=HZ3_LANE_FILE");
+    println!("cargo:rerun-if-changed=build.rs");
+    let path = match env::var("HZ3_LANE_FILE") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => {
+            let lane = env::var("HZ3_LANE").unwrap_or_else(|_| "fast".to_string());
+            let in_ws = manifest_dir.join("..").join("lanes").join(format!("{lane}.toml"));
+            let in_pkg = manifest_dir.join("lanes").join(format!("{lane}.toml"));
+            if in_ws.exists() {
+                in_ws
+            } else {
+                in_pkg
+            }
+        }
+    };
+    let file = path.display().to_string();
+    println!("cargo:rerun-if-changed={file}");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| fail(&file, &format!("cannot read the manifest: {e}")));
+    let doc: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| fail(&file, &format!("not valid TOML: {e}")));
+
+    let name = path.file_stem().unwrap().to_string_lossy().to_string();
+    let mut description = String::new();
+    let mut artifact = format!("libhz3_{name}.so");
+    let mut config: Option<&toml::Table> = None;
+    for (k, v) in &doc {
+        match k.as_str() {
+            "description" => {
+                description = v
+                    .as_str()
+                    .unwrap_or_else(|| fail(&file, "key `description` must be a string"))
+                    .to_string()
+            }
+            "artifact" => {
+                artifact = v
+                    .as_str()
+                    .unwrap_or_else(|| fail(&file, "key `artifact` must be a string"))
+                    .to_string()
+            }
+            "config" => {
+                config = Some(
+                    v.as_table()
+                        .unwrap_or_else(|| fail(&file, "`config` must be a table")),
+                )
+            }
+            other => fail(&file, &format!("unknown top-level key `{other}` (known: description, artifact, [config])")),
+        }
+    }
+    let config = config.unwrap_or_else(|| fail(&file, "missing the [config] table"));
+    let mut out = String::new();
+    writeln!(out, "/// Lane name (file stem of the manifest).").unwrap();
+    writeln!(out, "pub const LANE: &str = {name:?};").unwrap();
+    writeln!(out, "/// Lane description from the manifest.").unwrap();
+    writeln!(out, "pub const DESCRIPTION: &str = {description:?};").unwrap();
+    writeln!(out, "/// Artifact file name of the lane's shared object.").unwrap();
+    writeln!(out, "pub const ARTIFACT: &str = {artifact:?};").unwrap();
+    for (k, _) in config {
+        if !KEYS.iter().any(|(n, ..)| n == k) {
+            let known: Vec<&str> = KEYS.iter().map(|k| k.0).collect();
+            fail(&file, &format!("unknown key `config.{k}` (known: {})", known.join(", ")));
+        }
+    }
+    let mut summary = String::new();
+    for (key, kind, min, max, doc) in KEYS {
+        let v = config
+            .get(*key)
+            .unwrap_or_else(|| fail(&file, &format!("missing key `config.{key}` ({doc})")));
+        match *kind {
+            "int" => {
+                let n = v
+                    .as_integer()
+                    .unwrap_or_else(|| fail(&file, &format!("key `config.{key}` must be an integer")));
+                if n < *min || n > *max {
+                    fail(&file, &format!("key `config.{key}` = {n} is out of range {min}..={max}"));
+                }
+                writeln!(out, "/// {doc}").unwrap();
+                writeln!(out, "pub const {}: usize = {n};", key.to_uppercase()).unwrap();
+                write!(summary, " {key}={n}").unwrap();
+            }
+            "remote" => {
+                let s = v
+                    .as_str()
+                    .unwrap_or_else(|| fail(&file, &format!("key `config.{key}` must be a string")));
+                let ring = match s {
+                    "dense" => false,
+                    "ring" => true,
+                    _ => fail(&file, &format!("key `config.{key}` = {s:?}: expected \"dense\" or \"ring\"")),
+                };
+                writeln!(out, "/// {doc}: true for the sparse outbox ring").unwrap();
+                writeln!(out, "pub const REMOTE_RING: bool = {ring};").unwrap();
+                write!(summary, " {key}={s}").unwrap();
+            }
+            _ => unreachable!(),
+        }
+    }
+    writeln!(out, "/// One line naming every setting, printed by HZ3_PRINT_CONFIG.").unwrap();
+    writeln!(out, "pub const SUMMARY: &str = {:?};", summary.trim()).unwrap();
+    let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("lane_config.rs");
+    fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,314 @@
+//! The front end: malloc, free, calloc, realloc, aligned allocation and usable
+//! size, with glibc semantics, as plain Rust functions that the C ABI and
+//! `GlobalAlloc` wrap. The fast paths live here: a malloc is a class
+//! computation and a pop from the thread's bin; a free is a range check, one
+//! page-tag load, an owner compare and a push. Everything else is `#[cold]`.
+//!
+//! Owns no state. Must not take locks on the fast paths.
+
+use core::ptr;
+
+use crate::arena::{self, NPAGES, PAGE_SHIFT, TAG_OWNER_MASK, TAG_VALID};
+use crate::central;
+use crate::init;
+use crate::large;
+use crate::os::{self, PAGE};
+use crate::size_class::{class_for_aligned, class_of, class_size, MAX_SMALL};
+use crate::tcache;
+use crate::tls;
+
+/// Largest request the allocator will try (glibc: PTRDIFF_MAX).
+const MAX_REQUEST: usize = isize::MAX as usize - 2 * PAGE;
+
+#[inline(always)]
+fn tag_at(base: usize, page: usize) -> u32 {
+    // SAFETY: page < NPAGES and base is a reserved arena (see arena.rs layout).
+    unsafe { (*((base - arena::TAG_BYTES) as *const core::sync::atomic::AtomicU32).add(page)).load(core::sync::atomic::Ordering::Relaxed) }
+}
+
+/// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
+#[inline(always)]
+pub fn malloc(size: usize) -> *mut u8 {
+    if size <= MAX_SMALL {
+        let cls = class_of(size);
+        let t = tls::tc();
+        if !t.is_null() {
+            // SAFETY: `t` is this thread's live cache; bins hold free blocks of their class.
+            unsafe {
+                let b = &mut (*t).bins[cls];
+                let h = b.head;
+                if !h.is_null() {
+                    b.head = *(h as *mut *mut u8);
+                    b.count -= 1;
+                    return h;
+                }
+            }
+        }
+    }
+    malloc_slow(size)
+}
+
+#[cold]
+#[inline(never)]
+fn malloc_slow(size: usize) -> *mut u8 {
+    if size > MAX_SMALL {
+        return large_alloc(size, 16).0;
+    }
+    let cls = class_of(if size == 0 { 1 } else { size });
+    let p = alloc_class(cls);
+    if !p.is_null() {
+        return p;
+    }
+    // Arena exhausted or unavailable: serve from a mapping of its own.
+    large_alloc(class_size(cls), 16).0
+}
+
+/// One object of class `cls` (null when the arena is exhausted).
+fn alloc_class(cls: usize) -> *mut u8 {
+    let t = tcache::get_or_create();
+    if t.is_null() {
+        if !init::ensure() {
+            return ptr::null_mut();
+        }
+        let (h, n) = central::refill(tcache::direct_owner(), cls, 1);
+        return if n == 0 { ptr::null_mut() } else { h };
+    }
+    // SAFETY: this thread's cache.
+    unsafe {
+        let b = &mut (*t).bins[cls];
+        let h = b.head;
+        if !h.is_null() {
+            b.head = *(h as *mut *mut u8);
+            b.count -= 1;
+            return h;
+        }
+        tcache::refill(t, cls)
+    }
+}
+
+fn large_alloc(size: usize, align: usize) -> (*mut u8, bool) {
+    if size > MAX_REQUEST || !init::ensure() {
+        os::set_errno(libc::ENOMEM);
+        return (ptr::null_mut(), false);
+    }
+    let r = large::alloc(size, align);
+    if r.0.is_null() {
+        os::set_errno(libc::ENOMEM);
+    }
+    r
+}
+
+/// free: returns a block from any of the allocation functions; null is ignored.
+#[inline(always)]
+pub fn free(p: *mut u8) {
+    let base = arena::base();
+    let page = (p as usize).wrapping_sub(base) >> PAGE_SHIFT;
+    if page < NPAGES {
+        let tag = tag_at(base, page);
+        let t = tls::tc();
+        // SAFETY: `t` is this thread's live cache; a matching tag proves `p` is a
+        // block of this owner of class `tag & 0xff`.
+        unsafe {
+            if !t.is_null() && tag & TAG_OWNER_MASK == (*t).expect {
+                let cls = arena::tag_class(tag);
+                let b = &mut (*t).bins[cls];
+                *(p as *mut *mut u8) = b.head;
+                b.head = p;
+                b.count += 1;
+                if b.count > b.limit {
+                    tcache::overflow(t, cls);
+                }
+                return;
+            }
+        }
+        return free_arena_slow(p, tag);
+    }
+    free_outside(p)
+}
+
+/// Sized free (C23 `free_sized`, `GlobalAlloc::dealloc`): `size` is the size
+/// the block was requested with. Debug builds check it against the block.
+#[inline(always)]
+pub fn free_sized(p: *mut u8, size: usize) {
+    if cfg!(debug_assertions) && !p.is_null() && usable_size(p) < size {
+        os::fatal("free_sized(): size larger than the block", p as usize);
+    }
+    free(p)
+}
+
+#[cold]
+#[inline(never)]
+fn free_arena_slow(p: *mut u8, tag: u32) {
+    if tag & TAG_VALID == 0 {
+        os::fatal("free(): invalid pointer (not a live hz3 block; double free?)", p as usize);
+    }
+    let owner = arena::tag_owner(tag);
+    let cls = arena::tag_class(tag);
+    let t = tcache::get_or_create();
+    if t.is_null() {
+        // SAFETY: `p` is a free block now; it becomes a one-element list.
+        unsafe { *(p as *mut *mut u8) = ptr::null_mut() };
+        central::flush(owner, cls, p);
+        return;
+    }
+    // SAFETY: this thread's cache.
+    unsafe {
+        if (*t).owner as usize == owner {
+            let b = &mut (*t).bins[cls];
+            *(p as *mut *mut u8) = b.head;
+            b.head = p;
+            b.count += 1;
+            if b.count > b.limit {
+                tcache::overflow(t, cls);
+            }
+        } else {
+            (*t).remote.push(owner, cls, p);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn free_outside(p: *mut u8) {
+    if p.is_null() || large::free(p as usize) {
+        return;
+    }
+    foreign_pointer("free", p as usize);
+}
+
+/// A pointer that is neither in the arena nor a live large block: it may come
+/// from another allocator (nothing to do) or be a double free of a large block
+/// (already unmapped). Either way nothing can be done safely; report and ignore.
+#[cold]
+fn foreign_pointer(what: &str, p: usize) {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    static REPORTS: AtomicUsize = AtomicUsize::new(0);
+    if REPORTS.fetch_add(1, Ordering::Relaxed) < 8 {
+        let mut l = os::Line::new();
+        l.s("hz3: ").s(what).s("(): pointer ").hex(p).s(" was not allocated by hz3 (or was already freed); ignored\n");
+        l.emit();
+    }
+}
+
+/// Usable size of a live block (0 for null or unknown pointers).
+pub fn usable_size(p: *mut u8) -> usize {
+    if let Some(page) = arena::page_of(p as usize) {
+        let t = arena::tag(page);
+        if t & TAG_VALID == 0 {
+            return 0;
+        }
+        return class_size(arena::tag_class(t));
+    }
+    if p.is_null() {
+        return 0;
+    }
+    large::usable_size(p as usize).unwrap_or(0)
+}
+
+/// calloc: zeroed memory for `n * size` bytes; null with ENOMEM on overflow.
+pub fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    };
+    if total > MAX_SMALL {
+        let (p, fresh) = large_alloc(total, 16);
+        if !p.is_null() && !fresh {
+            // SAFETY: `p` has at least `total` bytes.
+            unsafe { ptr::write_bytes(p, 0, total) };
+        }
+        return p;
+    }
+    let p = malloc(total);
+    if !p.is_null() {
+        // SAFETY: `p` has at least `total` bytes.
+        unsafe { ptr::write_bytes(p, 0, total) };
+    }
+    p
+}
+
+/// realloc with glibc semantics: null `p` is malloc, size 0 frees and returns
+/// null, failure returns null and leaves the block untouched.
+pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(size);
+    }
+    if size == 0 {
+        free(p);
+        return ptr::null_mut();
+    }
+    if size > MAX_REQUEST {
+        os::set_errno(libc::ENOMEM);
+        return ptr::null_mut();
+    }
+    let old = if let Some(page) = arena::page_of(p as usize) {
+        let t = arena::tag(page);
+        if t & TAG_VALID == 0 {
+            os::fatal("realloc(): invalid pointer (not a live hz3 block)", p as usize);
+        }
+        let old = class_size(arena::tag_class(t));
+        // Keep the block when the new size fits and would not waste more than half.
+        if size <= old && size > old / 2 {
+            return p;
+        }
+        old
+    } else {
+        let Some(old) = large::usable_size(p as usize) else {
+            os::fatal("realloc(): invalid pointer (not allocated by hz3)", p as usize);
+        };
+        if size > MAX_SMALL {
+            if size <= old && size > old / 2 {
+                return p;
+            }
+            let q = large::realloc(p as usize, size);
+            if q.is_null() {
+                os::set_errno(libc::ENOMEM);
+            }
+            return q;
+        }
+        old
+    };
+    let q = malloc(size);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks hold at least min(old, size) bytes and do not overlap.
+    unsafe { ptr::copy_nonoverlapping(p, q, old.min(size)) };
+    free(p);
+    q
+}
+
+/// A block of `size` bytes aligned to `align` (a power of two). Null with ENOMEM on failure.
+pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
+    if align <= 16 {
+        return malloc(size);
+    }
+    if align <= PAGE && size <= MAX_SMALL {
+        if let Some(cls) = class_for_aligned(size, align) {
+            let p = alloc_class(cls);
+            if !p.is_null() {
+                return p;
+            }
+        }
+    }
+    large_alloc(size, align).0
+}
+
+/// malloc_trim: hands back what the caches hold. True when anything was released.
+pub fn trim() -> bool {
+    if !init::ensure() {
+        return false;
+    }
+    let t = tls::tc();
+    if !t.is_null() {
+        // SAFETY: our own cache.
+        unsafe { tcache::drain(t) };
+    }
+    let mut released = large::trim();
+    for o in 0..crate::config::OWNERS {
+        central::release_empty(o);
+        released += crate::page_heap::purge_owner(o);
+    }
+    released > 0
+}

@@ -1,0 +1,233 @@
+//! Central caches: one per (owner, size class), holding that owner's spans of
+//! that class that have free objects. Thread caches refill from and flush to
+//! their owner's central cache in batches; remote frees reach the object's owner
+//! here too, in batches.
+//!
+//! Owns: the partial-span lists and the span fields (`free`, `bump`, `nfree`,
+//! `prev`, `next`, `in_partial`) of every span of the (owner, class), under that
+//! central lock. Releases wholly free spans to the owner's page heap (lock
+//! order: central -> page heap -> pool). Detects, at no extra cost, objects that
+//! do not belong where they are flushed (bad pointers) and spans that would hold
+//! more free objects than they have (double frees), and aborts with a message.
+//! Must not touch thread caches.
+
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+use crate::arena;
+use crate::config;
+use crate::os;
+use crate::page_heap::{self, Span};
+use crate::size_class::{CLASSES, NCLS};
+use crate::stats;
+use crate::sync::Locked;
+
+pub struct Central {
+    /// Head of the partial list (first page + 1), 0 when empty.
+    partial: u32,
+    /// Live spans of this (owner, class).
+    pub spans: u32,
+    /// Free objects sitting in those spans (carved or not).
+    pub free_objs: u64,
+    pub refills: u64,
+    pub flushes: u64,
+}
+
+#[repr(align(64))]
+struct Slot(Locked<Central>);
+
+static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
+    [const { Slot(Locked::new(Central { partial: 0, spans: 0, free_objs: 0, refills: 0, flushes: 0 })) };
+        NCLS]
+}; config::OWNERS];
+
+#[inline]
+fn slot(owner: usize, cls: usize) -> &'static Locked<Central> {
+    &CENTRAL[owner][cls].0
+}
+
+unsafe fn unlink(c: &mut Central, s: &mut Span) {
+    if s.prev != 0 {
+        page_heap::span(s.prev as usize - 1).next = s.next;
+    } else {
+        c.partial = s.next;
+    }
+    if s.next != 0 {
+        page_heap::span(s.next as usize - 1).prev = s.prev;
+    }
+    s.prev = 0;
+    s.next = 0;
+    s.in_partial = false;
+}
+
+unsafe fn push_partial(c: &mut Central, page: usize, s: &mut Span) {
+    s.prev = 0;
+    s.next = c.partial;
+    if c.partial != 0 {
+        page_heap::span(c.partial as usize - 1).prev = page as u32 + 1;
+    }
+    c.partial = page as u32 + 1;
+    s.in_partial = true;
+}
+
+/// Takes up to `want` objects of (owner, cls). Returns the head of a
+/// null-terminated list and its length; length 0 means the arena is exhausted.
+pub fn refill(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
+    let info = CLASSES[cls];
+    let size = info.size as usize;
+    slot(owner, cls).with(|c| {
+        c.refills += 1;
+        let mut head: *mut u8 = ptr::null_mut();
+        let mut got = 0;
+        // SAFETY: this central lock guards every span of (owner, cls).
+        unsafe {
+            while got < want {
+                if c.partial == 0 {
+                    let pages = info.span_pages as usize;
+                    let Some(page) = page_heap::alloc_run(owner, pages) else { break };
+                    arena::set_span_tags(page, pages, owner, cls);
+                    let s = page_heap::span(page);
+                    *s = Span {
+                        free: ptr::null_mut(),
+                        bump: 0,
+                        nfree: info.span_objs,
+                        cls: cls as u8,
+                        owner: owner as u8,
+                        in_partial: false,
+                        npages: pages as u16,
+                        prev: 0,
+                        next: 0,
+                    };
+                    push_partial(c, page, s);
+                    c.spans += 1;
+                    c.free_objs += info.span_objs as u64;
+                }
+                let page = c.partial as usize - 1;
+                let s = page_heap::span(page);
+                let base = arena::page_addr(page);
+                let before = got;
+                while got < want && s.nfree > 0 {
+                    let obj = if !s.free.is_null() {
+                        let o = s.free;
+                        s.free = *(o as *mut *mut u8);
+                        o
+                    } else {
+                        let o = (base + s.bump as usize * size) as *mut u8;
+                        s.bump += 1;
+                        o
+                    };
+                    *(obj as *mut *mut u8) = head;
+                    head = obj;
+                    s.nfree -= 1;
+                    got += 1;
+                }
+                c.free_objs -= (got - before) as u64;
+                if s.nfree == 0 {
+                    unlink(c, s);
+                }
+            }
+        }
+        (head, got)
+    })
+}
+
+/// Returns a null-terminated list of objects, all of (owner, cls), to their spans.
+pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
+    let info = CLASSES[cls];
+    let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
+    slot(owner, cls).with(|c| {
+        c.flushes += 1;
+        // SAFETY: this central lock guards every span of (owner, cls); each object's
+        // tag is checked to be of (owner, cls) before its span is touched.
+        unsafe {
+            while !list.is_null() {
+                let obj = list;
+                list = *(obj as *mut *mut u8);
+                let Some(page) = arena::page_of(obj as usize) else {
+                    os::fatal("free(): pointer outside the heap in a cache list (heap corruption)", obj as usize);
+                };
+                let t = arena::tag(page);
+                if t & !(0xfff << 20) != want_tag {
+                    os::fatal("free(): invalid pointer (not a live hz3 block)", obj as usize);
+                }
+                let first = page - arena::tag_page_off(t);
+                let s = page_heap::span(first);
+                let rel = obj as usize - arena::page_addr(first);
+                if rel % info.size as usize != 0 {
+                    os::fatal("free(): invalid pointer (not the start of a block)", obj as usize);
+                }
+                if s.nfree >= info.span_objs {
+                    os::fatal("free(): double free detected", obj as usize);
+                }
+                *(obj as *mut *mut u8) = s.free;
+                s.free = obj;
+                s.nfree += 1;
+                c.free_objs += 1;
+                if !s.in_partial {
+                    push_partial(c, first, s);
+                }
+                if s.nfree == info.span_objs && (s.prev != 0 || s.next != 0) {
+                    // Wholly free and not the only partial span: give the pages back.
+                    unlink(c, s);
+                    c.spans -= 1;
+                    c.free_objs -= info.span_objs as u64;
+                    let pages = s.npages as usize;
+                    arena::clear_tags(first, pages);
+                    page_heap::free_run(owner, first, pages);
+                    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+}
+
+/// Releases every wholly free span still cached (kept as the last partial span).
+pub fn release_empty(owner: usize) {
+    for cls in 1..NCLS {
+        let info = CLASSES[cls];
+        slot(owner, cls).with(|c| {
+            // SAFETY: central lock held.
+            unsafe {
+                let mut p = c.partial;
+                while p != 0 {
+                    let first = p as usize - 1;
+                    let s = page_heap::span(first);
+                    p = s.next;
+                    if s.nfree == info.span_objs {
+                        unlink(c, s);
+                        c.spans -= 1;
+                        c.free_objs -= info.span_objs as u64;
+                        let pages = s.npages as usize;
+                        arena::clear_tags(first, pages);
+                        page_heap::free_run(owner, first, pages);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A consistent copy of one central cache's counters.
+pub fn counters(owner: usize, cls: usize) -> (u32, u64, u64, u64) {
+    slot(owner, cls).with(|c| (c.spans, c.free_objs, c.refills, c.flushes))
+}
+
+/// Fork support.
+pub fn lock_all() {
+    for o in CENTRAL.iter() {
+        for s in o.iter() {
+            s.0.lock.lock();
+        }
+    }
+}
+pub fn unlock_all(child: bool) {
+    for o in CENTRAL.iter() {
+        for s in o.iter() {
+            if child {
+                s.0.lock.reset_after_fork();
+            } else {
+                s.0.lock.unlock();
+            }
+        }
+    }
+}

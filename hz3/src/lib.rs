@@ -1,0 +1,45 @@
+//! hz3: a multi-lane memory allocator.
+//!
+//! One core, several lanes (build configurations chosen by a manifest in
+//! `lanes/`, see `config`). Front end (`alloc`): size classes
+//! (`size_class`), per-thread caches (`tcache`) and remote frees (`remote`);
+//! middle: per-owner central caches (`central`); back end: page heaps and
+//! spans (`page_heap`) in one reserved arena with a page-tag table (`arena`),
+//! large mappings (`large`); platform: `os`, `sync`, `tls`; life cycle:
+//! `init`; `stats`. The C ABI (`c_abi`, feature `c-abi`) and `Hz3`
+//! (`GlobalAlloc`) are thin wrappers over `alloc`.
+//!
+//! The allocator never allocates: no `Vec`, `Box`, `format!` or panicking
+//! formatting anywhere below; errors go out through write(2).
+
+
+#![allow(clippy::missing_safety_doc)]
+
+pub mod config;
+
+mod alloc;
+mod arena;
+mod central;
+mod global_alloc;
+mod init;
+mod large;
+mod os;
+mod page_heap;
+mod remote;
+mod size_class;
+mod stats;
+mod sync;
+mod tcache;
+mod tls;
+
+#[cfg(feature = "c-abi")]
+pub mod c_abi;
+
+pub use global_alloc::Hz3;
+pub use stats::{print as print_stats, stats, ClassStats, Stats};
+
+/// The raw allocation API (what the C ABI exports), for tests and embedders.
+pub mod raw {
+    pub use crate::alloc::{aligned_alloc, calloc, free, free_sized, malloc, realloc, trim, usable_size};
+    pub use crate::size_class::{class_of, class_size, MAX_SMALL, NCLS};
+}

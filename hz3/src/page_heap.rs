@@ -1,0 +1,315 @@
+//! Page heaps: segments of the arena handed to owners, page runs (spans) carved
+//! from them, span metadata, and handing free pages back to the OS.
+//!
+//! Owns: the global segment pool, one page heap per owner (its segments with a
+//! free-page bitmap and a dirty-page bitmap each), the span metadata table.
+//! Locking: the pool lock and each owner's page-heap lock; a span's fields are
+//! guarded by the central-cache lock of its (owner, class) (see `central`),
+//! except while the span is being created or released under the page-heap lock.
+//! Invariant: a page is in exactly one state: free in its segment's bitmap, or
+//! part of one live span whose pages all carry that span's tag.
+//! Must not touch thread caches.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::arena::{self, NPAGES, NSEGS, SEG_PAGES};
+use crate::config;
+use crate::os::{self, PAGE};
+use crate::stats;
+use crate::sync::Locked;
+
+/// Metadata of one span, stored at the index of its first page.
+#[repr(C)]
+pub struct Span {
+    /// Free objects returned to this span (intrusive list through each object's first word).
+    pub free: *mut u8,
+    /// Objects of the span never handed out yet (carved from the end on demand).
+    pub bump: u32,
+    /// Free objects in the span (on `free` plus not yet carved).
+    pub nfree: u32,
+    pub cls: u8,
+    pub owner: u8,
+    pub in_partial: bool,
+    pub npages: u16,
+    /// Neighbours in the owner's partial list of this class: page index + 1, 0 for none.
+    pub prev: u32,
+    pub next: u32,
+}
+
+#[repr(C)]
+struct SegMeta {
+    /// Next segment (index + 1) in the owner's list or in the pool.
+    next: u32,
+    nfree: u32,
+    /// 1 = page free.
+    free: [u64; SEG_PAGES / 64],
+    /// 1 = page may hold data (touched since the last purge).
+    dirty: [u64; SEG_PAGES / 64],
+}
+
+static SPAN_META: AtomicUsize = AtomicUsize::new(0);
+static SEG_META: AtomicUsize = AtomicUsize::new(0);
+
+struct Pool {
+    /// Segments never used so far start here.
+    next_unused: usize,
+    /// Returned (purged) segments: index + 1.
+    free_head: u32,
+}
+
+struct PageHeap {
+    segs: u32,
+    dirty_free_pages: usize,
+}
+
+static POOL: Locked<Pool> = Locked::new(Pool { next_unused: 0, free_head: 0 });
+
+#[repr(align(64))]
+struct HeapSlot(Locked<PageHeap>);
+
+static HEAPS: [HeapSlot; config::OWNERS] =
+    [const { HeapSlot(Locked::new(PageHeap { segs: 0, dirty_free_pages: 0 })) }; config::OWNERS];
+
+/// Reserves the metadata tables. Called once during init; false on failure.
+pub fn init() -> bool {
+    let span_bytes = NPAGES * core::mem::size_of::<Span>();
+    let seg_bytes = NSEGS * core::mem::size_of::<SegMeta>();
+    let s = os::map(span_bytes);
+    let g = os::map(seg_bytes);
+    if s.is_null() || g.is_null() {
+        return false;
+    }
+    SPAN_META.store(s as usize, Ordering::Release);
+    SEG_META.store(g as usize, Ordering::Release);
+    true
+}
+
+/// The span metadata slot of `page`.
+///
+/// # Safety
+/// `page` < NPAGES and the tables are initialised; the caller holds the lock guarding the span.
+#[inline]
+#[allow(clippy::mut_from_ref)]
+pub unsafe fn span(page: usize) -> &'static mut Span {
+    &mut *(SPAN_META.load(Ordering::Relaxed) as *mut Span).add(page)
+}
+
+unsafe fn seg(i: usize) -> &'static mut SegMeta {
+    &mut *(SEG_META.load(Ordering::Relaxed) as *mut SegMeta).add(i)
+}
+
+fn bit(map: &[u64], i: usize) -> bool {
+    map[i / 64] >> (i % 64) & 1 == 1
+}
+
+fn set_bits(map: &mut [u64], first: usize, n: usize, on: bool) {
+    for i in first..first + n {
+        if on {
+            map[i / 64] |= 1 << (i % 64);
+        } else {
+            map[i / 64] &= !(1 << (i % 64));
+        }
+    }
+}
+
+/// First run of `n` free pages in a segment's bitmap.
+fn find_run(free: &[u64], n: usize) -> Option<usize> {
+    let mut run = 0;
+    let mut i = 0;
+    while i < SEG_PAGES {
+        if i % 64 == 0 && free[i / 64] == 0 {
+            run = 0;
+            i += 64;
+            continue;
+        }
+        if bit(free, i) {
+            run += 1;
+            if run == n {
+                return Some(i + 1 - n);
+            }
+        } else {
+            run = 0;
+        }
+        i += 1;
+    }
+    None
+}
+
+fn take_segment() -> Option<usize> {
+    POOL.with(|p| {
+        if p.free_head != 0 {
+            let i = p.free_head as usize - 1;
+            // SAFETY: pool lock held; i < NSEGS.
+            p.free_head = unsafe { seg(i) }.next;
+            return Some(i);
+        }
+        let limit = arena::RESERVED_PAGES.load(Ordering::Relaxed) / SEG_PAGES;
+        if p.next_unused < limit {
+            p.next_unused += 1;
+            stats::SEGMENTS_MAPPED.fetch_add(1, Ordering::Relaxed);
+            return Some(p.next_unused - 1);
+        }
+        None
+    })
+}
+
+/// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
+pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
+    HEAPS[owner].0.with(|h| {
+        // SAFETY: the owner's page-heap lock guards its segments' metadata.
+        unsafe {
+            let mut s = h.segs;
+            while s != 0 {
+                let i = s as usize - 1;
+                let m = seg(i);
+                if m.nfree as usize >= n {
+                    if let Some(at) = find_run(&m.free, n) {
+                        return Some(take_pages(h, i, at, n));
+                    }
+                }
+                s = m.next;
+            }
+            let i = take_segment()?;
+            let m = seg(i);
+            m.free = [u64::MAX; SEG_PAGES / 64];
+            m.dirty = [0; SEG_PAGES / 64];
+            m.nfree = SEG_PAGES as u32;
+            m.next = h.segs;
+            h.segs = i as u32 + 1;
+            Some(take_pages(h, i, 0, n))
+        }
+    })
+}
+
+unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usize {
+    let m = seg(segi);
+    for i in at..at + n {
+        if bit(&m.dirty, i) {
+            h.dirty_free_pages = h.dirty_free_pages.saturating_sub(1);
+        }
+    }
+    set_bits(&mut m.free, at, n, false);
+    set_bits(&mut m.dirty, at, n, true);
+    m.nfree -= n as u32;
+    stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed);
+    segi * SEG_PAGES + at
+}
+
+/// Returns a run of pages to its owner's page heap; purges when the owner holds
+/// more free dirty pages than its lane allows.
+pub fn free_run(owner: usize, page: usize, n: usize) {
+    let purge_limit = config::PURGE_OWNER_KIB * 1024 / PAGE;
+    HEAPS[owner].0.with(|h| {
+        let segi = page / SEG_PAGES;
+        // SAFETY: owner's page-heap lock held.
+        let m = unsafe { seg(segi) };
+        set_bits(&mut m.free, page % SEG_PAGES, n, true);
+        m.nfree += n as u32;
+        h.dirty_free_pages += n;
+        stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
+        if h.dirty_free_pages > purge_limit {
+            purge_locked(h);
+        }
+    });
+}
+
+/// Hands every free dirty page of `owner` back to the OS and returns its wholly
+/// free segments to the pool. Returns the bytes purged.
+pub fn purge_owner(owner: usize) -> usize {
+    HEAPS[owner].0.with(purge_locked)
+}
+
+fn purge_locked(h: &mut PageHeap) -> usize {
+    let mut purged = 0;
+    let mut link: *mut u32 = &mut h.segs;
+    // SAFETY: owner's page-heap lock held; the pool lock is taken inside (order: heap -> pool).
+    unsafe {
+        while *link != 0 {
+            let i = *link as usize - 1;
+            let m = seg(i);
+            let mut p = 0;
+            while p < SEG_PAGES {
+                if bit(&m.free, p) && bit(&m.dirty, p) {
+                    let start = p;
+                    while p < SEG_PAGES && bit(&m.free, p) && bit(&m.dirty, p) {
+                        p += 1;
+                    }
+                    let addr = arena::page_addr(i * SEG_PAGES + start) as *mut u8;
+                    os::purge(addr, (p - start) * PAGE);
+                    set_bits(&mut m.dirty, start, p - start, false);
+                    purged += (p - start) * PAGE;
+                } else {
+                    p += 1;
+                }
+            }
+            if m.nfree as usize == SEG_PAGES {
+                // Wholly free and now clean: back to the pool.
+                *link = m.next;
+                POOL.with(|pool| {
+                    m.next = pool.free_head;
+                    pool.free_head = i as u32 + 1;
+                });
+            } else {
+                link = &mut m.next;
+            }
+        }
+    }
+    h.dirty_free_pages = 0;
+    stats::BYTES_PURGED.fetch_add(purged, Ordering::Relaxed);
+    purged
+}
+
+/// Fork support: take / release every page-heap lock and the pool lock.
+pub fn lock_all() {
+    for h in HEAPS.iter() {
+        h.0.lock.lock();
+    }
+    POOL.lock.lock();
+}
+pub fn unlock_all(child: bool) {
+    if child {
+        POOL.lock.reset_after_fork();
+    } else {
+        POOL.lock.unlock();
+    }
+    for h in HEAPS.iter() {
+        if child {
+            h.0.lock.reset_after_fork();
+        } else {
+            h.0.lock.unlock();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_run_finds_first_fit() {
+        let mut m = [0u64; SEG_PAGES / 64];
+        assert_eq!(find_run(&m, 1), None);
+        set_bits(&mut m, 70, 3, true);
+        set_bits(&mut m, 200, 10, true);
+        assert_eq!(find_run(&m, 1), Some(70));
+        assert_eq!(find_run(&m, 3), Some(70));
+        assert_eq!(find_run(&m, 4), Some(200));
+        assert_eq!(find_run(&m, 11), None);
+        let full = [u64::MAX; SEG_PAGES / 64];
+        assert_eq!(find_run(&full, SEG_PAGES), Some(0));
+    }
+
+    #[test]
+    fn runs_are_disjoint_and_reusable() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 1;
+        let a = alloc_run(owner, 3).unwrap();
+        let b = alloc_run(owner, 5).unwrap();
+        assert!(a + 3 <= b || b + 5 <= a);
+        free_run(owner, a, 3);
+        let c = alloc_run(owner, 2).unwrap();
+        assert!(c + 2 <= b || b + 5 <= c, "reused run overlaps a live one");
+        free_run(owner, b, 5);
+        free_run(owner, c, 2);
+    }
+}

@@ -1,0 +1,227 @@
+//! Size classes: the mapping from a request size to a class and each class's
+//! geometry (object size, span pages, refill batch, per-thread cache bound).
+//! Pure arithmetic and constant tables; owns no state.
+//!
+//! Classes 1..=64 are 16..=1024 B in 16 B steps (class id = (size + 15) / 16, so
+//! the fast path needs one add and one shift); classes 65..=128 cover
+//! 1 KiB..256 KiB with eight classes per doubling. Class 0 is never used, so
+//! its per-thread bin stays empty and `malloc(0)` drops into the slow path.
+//! Internal fragmentation: at most 15 B for requests up to 128 B, at most
+//! 12.5 % of the request above that.
+
+use crate::config;
+use crate::os::PAGE;
+
+/// Number of class ids (0 unused).
+pub const NCLS: usize = 129;
+/// Largest request served from size classes; above it allocations are "large".
+pub const MAX_SMALL: usize = 256 * 1024;
+/// Largest request served by the 16-byte-step classes.
+pub const MAX_TINY: usize = 1024;
+/// Largest span in pages (a span never crosses a segment; the page tag stores a
+/// page's offset in its span in 12 bits).
+pub const MAX_SPAN_PAGES: usize = 512;
+
+/// Object size of class `c` (c in 1..NCLS).
+pub const fn class_size(c: usize) -> usize {
+    if c <= 64 {
+        c * 16
+    } else {
+        let g = (c - 65) / 8;
+        let k = (c - 65) % 8;
+        let base = 1024usize << g;
+        base + (base / 8) * (k + 1)
+    }
+}
+
+/// Class of a request of `size` bytes, for 1 <= size <= MAX_SMALL.
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    if size <= MAX_TINY {
+        (size + 15) >> 4
+    } else {
+        class_of_big(size)
+    }
+}
+
+/// Class of a request in (MAX_TINY, MAX_SMALL].
+#[inline(always)]
+pub fn class_of_big(size: usize) -> usize {
+    let s = size - 1;
+    let lg = (usize::BITS - 1 - s.leading_zeros()) as usize; // floor(log2(s)), >= 10
+    65 + (lg - 10) * 8 + ((s >> (lg - 3)) & 7)
+}
+
+/// The geometry of one class.
+#[derive(Clone, Copy)]
+pub struct ClassInfo {
+    pub size: u32,
+    /// Pages in one span of this class.
+    pub span_pages: u16,
+    /// Objects in one span.
+    pub span_objs: u32,
+    /// Objects moved per refill from / flush to the central cache.
+    pub batch: u32,
+    /// Most objects one thread keeps cached for this class.
+    pub limit: u32,
+}
+
+const fn span_pages_for(size: usize) -> usize {
+    let want = {
+        let w = size * 8;
+        let w = if w < 16 * 1024 { 16 * 1024 } else { w };
+        if w > 1024 * 1024 {
+            1024 * 1024
+        } else {
+            w
+        }
+    };
+    let base = want.div_ceil(PAGE);
+    // Pick the page count in [base, 1.5*base] that wastes the smallest fraction.
+    let mut best = base;
+    let mut best_waste_num = (base * PAGE) % size;
+    let mut best_den = base * PAGE;
+    let mut n = base;
+    while n <= base + base / 2 && n <= MAX_SPAN_PAGES {
+        let waste = (n * PAGE) % size;
+        // waste/n*PAGE < best_waste_num/best_den  <=>  waste*best_den < best_waste_num*n*PAGE
+        if waste * best_den < best_waste_num * n * PAGE {
+            best = n;
+            best_waste_num = waste;
+            best_den = n * PAGE;
+        }
+        n += 1;
+    }
+    if best > MAX_SPAN_PAGES {
+        MAX_SPAN_PAGES
+    } else {
+        best
+    }
+}
+
+const fn clamp(v: usize, lo: usize, hi: usize) -> usize {
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
+const fn info(c: usize) -> ClassInfo {
+    if c == 0 {
+        return ClassInfo { size: 0, span_pages: 0, span_objs: 0, batch: 0, limit: 0 };
+    }
+    let size = class_size(c);
+    let pages = span_pages_for(size);
+    let objs = pages * PAGE / size;
+    let batch = clamp(64 * 1024 / size, 2, 64);
+    let limit = clamp(config::TCACHE_CLASS_KIB * 1024 / size, 2, 2 * batch);
+    let batch = if batch > limit / 2 { if limit / 2 == 0 { 1 } else { limit / 2 } } else { batch };
+    ClassInfo {
+        size: size as u32,
+        span_pages: pages as u16,
+        span_objs: objs as u32,
+        batch: batch as u32,
+        limit: limit as u32,
+    }
+}
+
+const fn build() -> [ClassInfo; NCLS] {
+    let mut t = [ClassInfo { size: 0, span_pages: 0, span_objs: 0, batch: 0, limit: 0 }; NCLS];
+    let mut c = 0;
+    while c < NCLS {
+        t[c] = info(c);
+        c += 1;
+    }
+    t
+}
+
+/// Geometry of every class, computed at compile time.
+pub static CLASSES: [ClassInfo; NCLS] = build();
+
+/// The smallest class at or above `size` whose object size is a multiple of `align`
+/// (so every object of a page-aligned span is aligned). `align` <= PAGE.
+pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
+    let size = if size == 0 { 1 } else { size };
+    let need = (size + align - 1) & !(align - 1);
+    if need > MAX_SMALL {
+        return None;
+    }
+    let mut c = class_of(need);
+    while c < NCLS {
+        if class_size(c) % align == 0 {
+            return Some(c);
+        }
+        c += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_increasing_and_16_aligned() {
+        for c in 1..NCLS {
+            assert_eq!(class_size(c) % 16, 0, "class {c}");
+            if c > 1 {
+                assert!(class_size(c) > class_size(c - 1), "class {c}");
+            }
+        }
+        assert_eq!(class_size(NCLS - 1), MAX_SMALL);
+    }
+
+    #[test]
+    fn class_of_is_the_smallest_fitting_class() {
+        for size in 1..=MAX_SMALL {
+            let c = class_of(size);
+            assert!((1..NCLS).contains(&c), "size {size}");
+            assert!(class_size(c) >= size, "size {size} class {c}");
+            if c > 1 {
+                assert!(class_size(c - 1) < size, "size {size} class {c} not smallest");
+            }
+        }
+    }
+
+    #[test]
+    fn internal_fragmentation_is_bounded() {
+        for size in 1..=MAX_SMALL {
+            let waste = class_size(class_of(size)) - size;
+            if size <= 128 {
+                assert!(waste <= 15, "size {size}");
+            } else {
+                assert!(waste * 8 <= size, "size {size} wastes {waste}");
+            }
+        }
+    }
+
+    #[test]
+    fn spans_fit_the_tag_and_hold_objects() {
+        for c in 1..NCLS {
+            let i = CLASSES[c];
+            assert!(i.span_pages as usize >= 1 && i.span_pages as usize <= MAX_SPAN_PAGES);
+            assert!(i.span_objs >= 1, "class {c}");
+            assert_eq!(i.span_objs as usize, i.span_pages as usize * PAGE / i.size as usize);
+            // tail waste of a span at most 1/8
+            let tail = i.span_pages as usize * PAGE - i.span_objs as usize * i.size as usize;
+            assert!(tail * 8 <= i.span_pages as usize * PAGE, "class {c} tail {tail}");
+            assert!(i.batch >= 1 && i.limit >= 2 && i.batch <= i.limit, "class {c}");
+        }
+    }
+
+    #[test]
+    fn aligned_classes_are_multiples() {
+        for align in [16usize, 32, 64, 128, 256, 512, 1024, 2048, 4096] {
+            for size in [1usize, 15, 16, 17, 100, 1000, 4095, 4097, 70000] {
+                if let Some(c) = class_for_aligned(size, align) {
+                    assert_eq!(class_size(c) % align, 0);
+                    assert!(class_size(c) >= size);
+                }
+            }
+        }
+        assert_eq!(class_for_aligned(MAX_SMALL + 1, 16), None);
+    }
+}

@@ -1,0 +1,256 @@
+//! Thread caches: per-thread bins of free objects per size class, the thread's
+//! owner, its remote stash, and the thread life cycle (create on first slow
+//! path, hand everything back at thread exit through a pthread key destructor).
+//!
+//! Owns: the `TCache` structures and their pool (a reserved region, never
+//! malloc), owner assignment. A cache is touched only by its thread, except by
+//! the fork child (which abandons other threads' caches). Refill and flush go
+//! to the owner's central cache in batches.
+//! Must not touch another thread's cache or any span directly.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use crate::arena;
+use crate::central;
+use crate::config;
+use crate::init;
+use crate::os;
+use crate::remote::Stash;
+use crate::size_class::{CLASSES, NCLS};
+use crate::stats;
+use crate::sync::Locked;
+use crate::tls;
+
+#[repr(C)]
+pub struct Bin {
+    pub head: *mut u8,
+    pub count: u32,
+    pub limit: u32,
+}
+
+#[repr(C)]
+pub struct TCache {
+    /// `arena::expect_for_owner(owner)`: what a local object's tag shows under `TAG_OWNER_MASK`.
+    pub expect: u32,
+    pub owner: u32,
+    pub bins: [Bin; NCLS],
+    pub remote: Stash,
+    pool_next: *mut TCache,
+}
+
+/// Most thread caches alive at once; threads beyond run uncached (slower, correct).
+const MAX_CACHES: usize = 1 << 16;
+
+struct Pool {
+    base: usize,
+    used: usize,
+    free: *mut TCache,
+}
+// SAFETY: guarded by its lock.
+unsafe impl Send for Pool {}
+
+static POOL: Locked<Pool> = Locked::new(Pool { base: 0, used: 0, free: ptr::null_mut() });
+static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
+static NEXT_OWNER: AtomicUsize = AtomicUsize::new(0);
+pub static LIVE_CACHES: AtomicUsize = AtomicUsize::new(0);
+
+fn pool_take() -> *mut TCache {
+    POOL.with(|p| {
+        if !p.free.is_null() {
+            let t = p.free;
+            // SAFETY: pool entries are valid TCache slots.
+            p.free = unsafe { (*t).pool_next };
+            return t;
+        }
+        if p.base == 0 {
+            let m = os::map(MAX_CACHES * core::mem::size_of::<TCache>());
+            if m.is_null() {
+                return ptr::null_mut();
+            }
+            p.base = m as usize;
+        }
+        if p.used == MAX_CACHES {
+            return ptr::null_mut();
+        }
+        p.used += 1;
+        (p.base + (p.used - 1) * core::mem::size_of::<TCache>()) as *mut TCache
+    })
+}
+
+fn pool_put(t: *mut TCache) {
+    POOL.with(|p| {
+        // SAFETY: `t` came from pool_take and is no longer used by any thread.
+        unsafe { (*t).pool_next = p.free };
+        p.free = t;
+    });
+}
+
+/// The least-loaded owner, ties broken round-robin.
+fn pick_owner() -> usize {
+    let start = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
+    let mut best = start % config::OWNERS;
+    let mut best_n = u32::MAX;
+    for i in 0..config::OWNERS {
+        let o = (start + i) % config::OWNERS;
+        let n = OWNER_LIVE[o].load(Ordering::Relaxed);
+        if n < best_n {
+            best = o;
+            best_n = n;
+        }
+    }
+    best
+}
+
+/// Returns this thread's cache, creating it if the thread has none. Null when the
+/// thread must run uncached (re-entry during creation, after thread exit, no memory).
+#[cold]
+pub fn get_or_create() -> *mut TCache {
+    let t = tls::tc();
+    if !t.is_null() {
+        return t;
+    }
+    if tls::state() != tls::FRESH || !init::ensure() {
+        return ptr::null_mut();
+    }
+    tls::set_state(tls::CREATING);
+    let t = pool_take();
+    if t.is_null() {
+        tls::set_state(tls::FRESH);
+        return t;
+    }
+    let owner = pick_owner();
+    OWNER_LIVE[owner].fetch_add(1, Ordering::Relaxed);
+    LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
+    stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `t` is a fresh slot owned by this thread from now on.
+    unsafe {
+        (*t).expect = arena::expect_for_owner(owner);
+        (*t).owner = owner as u32;
+        for (c, b) in (*t).bins.iter_mut().enumerate() {
+            b.head = ptr::null_mut();
+            b.count = 0;
+            b.limit = CLASSES[c].limit;
+        }
+        (*t).remote.init();
+    }
+    tls::set_tc(t);
+    // May allocate (it re-enters through the new cache): registers the exit hook.
+    init::register_thread_exit(t as *mut u8);
+    tls::set_state(tls::ACTIVE);
+    t
+}
+
+/// Thread exit: hands the cache's objects back and the cache to the pool.
+///
+/// # Safety
+/// `t` is the calling thread's cache.
+pub unsafe fn destroy(t: *mut TCache) {
+    if t.is_null() || tls::tc() != t {
+        return;
+    }
+    drain(t);
+    let owner = (*t).owner as usize;
+    tls::set_tc(ptr::null_mut());
+    tls::set_state(tls::DEAD);
+    OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed);
+    LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
+    stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
+    pool_put(t);
+}
+
+/// Sends every cached object of `t` back to the central caches.
+///
+/// # Safety
+/// `t` is the calling thread's cache.
+pub unsafe fn drain(t: *mut TCache) {
+    let owner = (*t).owner as usize;
+    for c in 1..NCLS {
+        let b = &mut (*t).bins[c];
+        if !b.head.is_null() {
+            let h = b.head;
+            b.head = ptr::null_mut();
+            b.count = 0;
+            central::flush(owner, c, h);
+        }
+    }
+    (*t).remote.flush_all();
+}
+
+/// Refills the bin of `cls` and returns one object, or null when the arena is exhausted.
+///
+/// # Safety
+/// `t` is the calling thread's cache and its bin of `cls` is empty.
+#[cold]
+pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
+    (*t).remote.on_slow_event();
+    let info = CLASSES[cls];
+    let (head, n) = central::refill((*t).owner as usize, cls, info.batch as usize);
+    if n == 0 {
+        return ptr::null_mut();
+    }
+    let b = &mut (*t).bins[cls];
+    b.head = *(head as *mut *mut u8);
+    b.count = n as u32 - 1;
+    head
+}
+
+/// The bin of `cls` went over its limit: keeps the hottest objects, flushes the rest.
+///
+/// # Safety
+/// `t` is the calling thread's cache.
+#[cold]
+pub unsafe fn overflow(t: *mut TCache, cls: usize) {
+    let b = &mut (*t).bins[cls];
+    let keep = (b.limit - CLASSES[cls].batch) as usize;
+    if keep == 0 {
+        let h = b.head;
+        b.head = ptr::null_mut();
+        b.count = 0;
+        central::flush((*t).owner as usize, cls, h);
+        return;
+    }
+    let mut cut = b.head;
+    for _ in 1..keep {
+        cut = *(cut as *mut *mut u8);
+    }
+    let rest = *(cut as *mut *mut u8);
+    *(cut as *mut *mut u8) = ptr::null_mut();
+    b.count = keep as u32;
+    central::flush((*t).owner as usize, cls, rest);
+}
+
+/// Fork child: only the forking thread survives; the other threads' caches are
+/// abandoned (their cached objects stay allocated in the child).
+pub fn after_fork_child() {
+    for o in OWNER_LIVE.iter() {
+        o.store(0, Ordering::Relaxed);
+    }
+    let t = tls::tc();
+    let mut live = 0;
+    if !t.is_null() {
+        // SAFETY: our own cache.
+        let owner = unsafe { (*t).owner } as usize;
+        OWNER_LIVE[owner].store(1, Ordering::Relaxed);
+        live = 1;
+    }
+    LIVE_CACHES.store(live, Ordering::Relaxed);
+    POOL.lock.reset_after_fork();
+}
+
+pub fn lock_pool() {
+    POOL.lock.lock();
+}
+pub fn unlock_pool() {
+    POOL.lock.unlock();
+}
+
+/// Which owner uncached calls use.
+pub fn direct_owner() -> usize {
+    0
+}
+
+/// Threads currently mapped to each owner (stats).
+pub fn owner_live(o: usize) -> u32 {
+    OWNER_LIVE[o].load(Ordering::Relaxed)
+}

@@ -1,0 +1,191 @@
+//! hz3 developer tasks.
+//!
+//! `cargo xtask build-lanes [--lane NAME]...` builds each lane's LD_PRELOAD
+//! library into `target/lanes/<name>/<artifact>` with a `lane-info.json` beside it.
+//! `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
+//! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("xtask: error: {msg}");
+    exit(1)
+}
+
+/// All lane names (`lanes/*.toml`), sorted with `fast` first.
+fn all_lanes() -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(root().join("lanes"))
+        .unwrap_or_else(|e| die(&format!("cannot read lanes/: {e}")))
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    v.sort_by_key(|n| (n != "fast", n.clone()));
+    v
+}
+
+fn lanes_from_args(args: &[String]) -> Vec<String> {
+    let mut lanes = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--lane" => {
+                i += 1;
+                let name = args.get(i).unwrap_or_else(|| die("--lane needs a name"));
+                lanes.extend(name.split(',').map(str::to_string));
+            }
+            other => die(&format!("unknown argument `{other}`")),
+        }
+        i += 1;
+    }
+    let known = all_lanes();
+    for l in &lanes {
+        if !known.contains(l) {
+            die(&format!("unknown lane `{l}` (known: {})", known.join(", ")));
+        }
+    }
+    if lanes.is_empty() {
+        known
+    } else {
+        lanes
+    }
+}
+
+fn run(cmd: &mut Command) {
+    eprintln!("xtask: running {cmd:?}");
+    let st = cmd.status().unwrap_or_else(|e| die(&format!("cannot run {cmd:?}: {e}")));
+    if !st.success() {
+        die(&format!("command failed ({st}): {cmd:?}"));
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn git_rev() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Builds one lane; returns the path of its shared object.
+fn build_lane(name: &str) -> PathBuf {
+    let root = root();
+    let manifest = root.join("lanes").join(format!("{name}.toml"));
+    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| die(&format!("{}: {e}", manifest.display())));
+    let doc: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| die(&format!("{}: not valid TOML: {e}", manifest.display())));
+    let artifact = doc
+        .get("artifact")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("libhz3_{name}.so"));
+    let description = doc.get("description").and_then(|v| v.as_str()).unwrap_or("");
+    let target_dir = root.join("target").join("lane-build").join(name);
+    run(cargo()
+        .args(["build", "--release", "-p", "hz3", "--features", "c-abi", "--target-dir"])
+        .arg(&target_dir)
+        .env("HZ3_LANE", name)
+        .current_dir(&root));
+    let out_dir = root.join("target").join("lanes").join(name);
+    fs::create_dir_all(&out_dir).unwrap();
+    let so = out_dir.join(&artifact);
+    let tmp = out_dir.join(format!(".{artifact}.tmp"));
+    fs::copy(target_dir.join("release").join("libhz3.so"), &tmp)
+        .unwrap_or_else(|e| die(&format!("copying the built library: {e}")));
+    fs::rename(&tmp, &so).unwrap();
+    let mut config = String::new();
+    if let Some(t) = doc.get("config").and_then(|v| v.as_table()) {
+        for (i, (k, v)) in t.iter().enumerate() {
+            if i > 0 {
+                config.push_str(", ");
+            }
+            let val = match v {
+                toml::Value::String(s) => json_str(s),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => json_str(&format!("{other:?}")),
+            };
+            config.push_str(&format!("{}: {}", json_str(k), val));
+        }
+    }
+    let info = format!(
+        "{{\n  \"schema\": 1,\n  \"lane\": {},\n  \"description\": {},\n  \"artifact\": {},\n  \"version\": {},\n  \"git_rev\": {},\n  \"target\": \"x86_64-unknown-linux-gnu\",\n  \"config\": {{{}}}\n}}\n",
+        json_str(name),
+        json_str(description),
+        json_str(&artifact),
+        json_str(env!("CARGO_PKG_VERSION")),
+        json_str(&git_rev()),
+        config
+    );
+    fs::write(out_dir.join("lane-info.json"), info).unwrap();
+    eprintln!("xtask: lane {name} -> {}", so.display());
+    so
+}
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]...");
+        exit(2)
+    };
+    match cmd.as_str() {
+        "lanes" => {
+            for l in all_lanes() {
+                println!("{l}");
+            }
+        }
+        "build-lanes" => {
+            for l in lanes_from_args(&args[1..]) {
+                build_lane(&l);
+            }
+        }
+        "test" => {
+            let lanes = lanes_from_args(&args[1..]);
+            for l in &lanes {
+                let so = build_lane(l);
+                eprintln!("xtask: === tests of lane {l} ===");
+                run(cargo()
+                    .args(["test", "--release", "-p", "hz3", "--target-dir"])
+                    .arg(root().join("target").join("lane-test").join(l))
+                    .env("HZ3_LANE", l)
+                    .env("HZ3_SO", &so)
+                    .current_dir(root()));
+            }
+            eprintln!("xtask: all tests passed for lanes: {}", lanes.join(", "));
+        }
+        other => die(&format!("unknown command `{other}`")),
+    }
+}
