@@ -13,7 +13,7 @@ use crate::central;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
-use crate::size_class::{class_for_aligned, class_of, class_size, MAX_SMALL};
+use crate::size_class::{class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY};
 use crate::tcache;
 use crate::tls;
 
@@ -29,20 +29,23 @@ fn tag_at(base: usize, page: usize) -> u32 {
 /// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
-    if size <= MAX_SMALL {
-        let cls = class_of(size);
-        let t = tls::tc();
-        if !t.is_null() {
-            // SAFETY: `t` is this thread's live cache; bins hold free blocks of their class.
-            unsafe {
-                let b = &mut (*t).bins[cls];
-                let h = b.head;
-                if !h.is_null() {
-                    b.head = *(h as *mut *mut u8);
-                    b.count -= 1;
-                    return h;
-                }
-            }
+    let cls = if size <= MAX_TINY {
+        (size + 15) >> 4
+    } else if size <= MAX_SMALL {
+        class_of_big(size)
+    } else {
+        return malloc_slow(size);
+    };
+    let t = tls::tc_raw();
+    // SAFETY: `t` is this thread's live cache or EMPTY (all bins empty, never
+    // written); bins hold free blocks of their class; cls < NCLS.
+    unsafe {
+        let b = (*t).bins.get_unchecked_mut(cls);
+        let h = b.head;
+        if !h.is_null() {
+            b.head = *(h as *mut *mut u8);
+            b.room += 1;
+            return h;
         }
     }
     malloc_slow(size)
@@ -79,7 +82,7 @@ fn alloc_class(cls: usize) -> *mut u8 {
         let h = b.head;
         if !h.is_null() {
             b.head = *(h as *mut *mut u8);
-            b.count -= 1;
+            b.room += 1;
             return h;
         }
         tcache::refill(t, cls)
@@ -105,17 +108,18 @@ pub fn free(p: *mut u8) {
     let page = (p as usize).wrapping_sub(base) >> PAGE_SHIFT;
     if page < NPAGES {
         let tag = tag_at(base, page);
-        let t = tls::tc();
-        // SAFETY: `t` is this thread's live cache; a matching tag proves `p` is a
-        // block of this owner of class `tag & 0xff`.
+        let t = tls::tc_raw();
+        // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` 0 never
+        // matches); a matching tag proves `p` is a block of this owner of class `tag & 0xff`.
         unsafe {
-            if !t.is_null() && tag & TAG_OWNER_MASK == (*t).expect {
+            if tag & TAG_OWNER_MASK == (*t).expect {
                 let cls = arena::tag_class(tag);
-                let b = &mut (*t).bins[cls];
+                // A VALID tag holds a class id < NCLS (set only by `central::refill`).
+                let b = (*t).bins.get_unchecked_mut(cls);
                 *(p as *mut *mut u8) = b.head;
                 b.head = p;
-                b.count += 1;
-                if b.count > b.limit {
+                b.room -= 1;
+                if b.room < 0 {
                     tcache::overflow(t, cls);
                 }
                 return;
@@ -157,8 +161,8 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
             let b = &mut (*t).bins[cls];
             *(p as *mut *mut u8) = b.head;
             b.head = p;
-            b.count += 1;
-            if b.count > b.limit {
+            b.room -= 1;
+            if b.room < 0 {
                 tcache::overflow(t, cls);
             }
         } else {

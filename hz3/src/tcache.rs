@@ -22,21 +22,50 @@ use crate::stats;
 use crate::sync::Locked;
 use crate::tls;
 
+/// A bin: a LIFO list of free objects of one class. `room` is how many more
+/// objects the bin may take before it overflows (limit - count); a free that
+/// drives it negative sends a batch back (one decrement and one sign test on
+/// the fast path).
 #[repr(C)]
 pub struct Bin {
     pub head: *mut u8,
-    pub count: u32,
+    pub room: i32,
     pub limit: u32,
+}
+
+impl Bin {
+    #[inline(always)]
+    pub fn count(&self) -> usize {
+        (self.limit as i64 - self.room as i64) as usize
+    }
 }
 
 #[repr(C)]
 pub struct TCache {
+    pub bins: [Bin; NCLS],
     /// `arena::expect_for_owner(owner)`: what a local object's tag shows under `TAG_OWNER_MASK`.
     pub expect: u32,
     pub owner: u32,
-    pub bins: [Bin; NCLS],
     pub remote: Stash,
     pool_next: *mut TCache,
+}
+
+/// The cache of threads that have none: every bin empty (`head` null, so malloc
+/// falls into its slow path) and `expect` 0, which no block's tag shows (so free
+/// does too). Never written.
+pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
+// SAFETY: never written after construction; only read by the fast paths.
+unsafe impl Sync for EmptyCache {}
+#[no_mangle]
+#[used]
+pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new(
+    // SAFETY: all-zero is a valid TCache (null pointers, zero counters).
+    unsafe { core::mem::zeroed() },
+));
+
+#[inline(always)]
+pub fn empty() -> *mut TCache {
+    EMPTY.0.get()
 }
 
 /// Most thread caches alive at once; threads beyond run uncached (slower, correct).
@@ -129,8 +158,8 @@ pub fn get_or_create() -> *mut TCache {
         (*t).owner = owner as u32;
         for (c, b) in (*t).bins.iter_mut().enumerate() {
             b.head = ptr::null_mut();
-            b.count = 0;
             b.limit = CLASSES[c].limit;
+            b.room = b.limit as i32;
         }
         (*t).remote.init();
     }
@@ -170,7 +199,7 @@ pub unsafe fn drain(t: *mut TCache) {
         if !b.head.is_null() {
             let h = b.head;
             b.head = ptr::null_mut();
-            b.count = 0;
+            b.room = b.limit as i32;
             central::flush(owner, c, h);
         }
     }
@@ -191,33 +220,28 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     }
     let b = &mut (*t).bins[cls];
     b.head = *(head as *mut *mut u8);
-    b.count = n as u32 - 1;
+    b.room = b.limit as i32 - (n as i32 - 1);
     head
 }
 
-/// The bin of `cls` went over its limit: keeps the hottest objects, flushes the rest.
+/// The bin of `cls` went over its limit: sends one batch, taken from the head
+/// (the objects freed last, still in cache), back to the central cache.
 ///
 /// # Safety
 /// `t` is the calling thread's cache.
 #[cold]
 pub unsafe fn overflow(t: *mut TCache, cls: usize) {
     let b = &mut (*t).bins[cls];
-    let keep = (b.limit - CLASSES[cls].batch) as usize;
-    if keep == 0 {
-        let h = b.head;
-        b.head = ptr::null_mut();
-        b.count = 0;
-        central::flush((*t).owner as usize, cls, h);
-        return;
+    let n = (CLASSES[cls].batch as usize).min(b.count());
+    let first = b.head;
+    let mut last = first;
+    for _ in 1..n {
+        last = *(last as *mut *mut u8);
     }
-    let mut cut = b.head;
-    for _ in 1..keep {
-        cut = *(cut as *mut *mut u8);
-    }
-    let rest = *(cut as *mut *mut u8);
-    *(cut as *mut *mut u8) = ptr::null_mut();
-    b.count = keep as u32;
-    central::flush((*t).owner as usize, cls, rest);
+    b.head = *(last as *mut *mut u8);
+    *(last as *mut *mut u8) = ptr::null_mut();
+    b.room += n as i32;
+    central::flush((*t).owner as usize, cls, first);
 }
 
 /// Fork child: only the forking thread survives; the other threads' caches are

@@ -3,9 +3,12 @@
 //! call out of the library (stable Rust has no TLS-model switch, and a cdylib's
 //! `thread_local!` goes through `__tls_get_addr` on every access).
 //!
-//! Owns the 16 bytes of static TLS and nothing else. Invariant: `tc` is null or
-//! points to a live `TCache` owned by this thread. The slot is zero in every new
-//! thread. With initial-exec TLS the `.so` must be loaded at start-up
+//! Owns the 16 bytes of static TLS and nothing else. Invariant: the cache slot
+//! points to this thread's live `TCache` or to `tcache::EMPTY`, a shared cache
+//! whose bins are all empty and whose owner tag matches no block, so the fast
+//! paths need no null test: they fall into the slow path by themselves. Every
+//! new thread starts with the slot pointing to `EMPTY` (TLS initialisation image,
+//! relocated by the dynamic loader before it is copied). With initial-exec TLS the `.so` must be loaded at start-up
 //! (LD_PRELOAD or a link dependency); a `dlopen` works only while glibc's static
 //! TLS surplus has 16 bytes left, which it normally has.
 
@@ -22,23 +25,25 @@ pub const DEAD: usize = 3;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod imp {
     core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
+        ".pushsection .tdata,\"awT\",@progbits",
         ".p2align 4",
         "hz3_tls_slots:",
-        ".zero 16",
+        ".quad {empty}",
+        ".quad 0",
         ".popsection",
+        empty = sym crate::tcache::EMPTY,
     );
 
     #[inline(always)]
-    pub fn get(i: usize) -> usize {
+    pub fn get<const I: usize>() -> usize {
         let v: usize;
         // SAFETY: reads this thread's copy of the slot (initial-exec TLS).
         unsafe {
             core::arch::asm!(
                 "mov {v}, qword ptr [rip + hz3_tls_slots@GOTTPOFF]",
-                "mov {v}, qword ptr fs:[{v} + {i}*8]",
+                "mov {v}, qword ptr fs:[{v} + {off}]",
                 v = out(reg) v,
-                i = in(reg) i,
+                off = const I * 8,
                 options(nostack, preserves_flags, readonly, pure)
             );
         }
@@ -46,14 +51,14 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn set(i: usize, val: usize) {
+    pub fn set<const I: usize>(val: usize) {
         // SAFETY: writes this thread's copy of the slot.
         unsafe {
             core::arch::asm!(
                 "mov {t}, qword ptr [rip + hz3_tls_slots@GOTTPOFF]",
-                "mov qword ptr fs:[{t} + {i}*8], {val}",
+                "mov qword ptr fs:[{t} + {off}], {val}",
                 t = out(reg) _,
-                i = in(reg) i,
+                off = const I * 8,
                 val = in(reg) val,
                 options(nostack, preserves_flags)
             );
@@ -68,32 +73,50 @@ mod imp {
         static SLOTS: [Cell<usize>; 2] = const { [Cell::new(0), Cell::new(0)] };
     }
     #[inline(always)]
-    pub fn get(i: usize) -> usize {
-        SLOTS.with(|s| s[i].get())
+    pub fn get<const I: usize>() -> usize {
+        let v = SLOTS.with(|s| s[I].get());
+        if I == 0 && v == 0 {
+            core::ptr::addr_of!(crate::tcache::EMPTY) as usize
+        } else {
+            v
+        }
     }
     #[inline(always)]
-    pub fn set(i: usize, val: usize) {
-        SLOTS.with(|s| s[i].set(val))
+    pub fn set<const I: usize>(val: usize) {
+        SLOTS.with(|s| s[I].set(val))
     }
 }
 
-/// This thread's cache, or null.
+/// This thread's cache or `EMPTY` (for the fast paths: never null).
 #[inline(always)]
-pub fn tc() -> *mut TCache {
-    imp::get(0) as *mut TCache
+pub fn tc_raw() -> *mut TCache {
+    imp::get::<0>() as *mut TCache
 }
 
+/// This thread's cache, or null when it has none.
+#[inline(always)]
+pub fn tc() -> *mut TCache {
+    let t = tc_raw();
+    if t == crate::tcache::empty() {
+        core::ptr::null_mut()
+    } else {
+        t
+    }
+}
+
+/// Installs `t` as this thread's cache; null installs `EMPTY`.
 #[inline(always)]
 pub fn set_tc(t: *mut TCache) {
-    imp::set(0, t as usize)
+    let t = if t.is_null() { crate::tcache::empty() } else { t };
+    imp::set::<0>(t as usize)
 }
 
 #[inline]
 pub fn state() -> usize {
-    imp::get(1)
+    imp::get::<1>()
 }
 
 #[inline]
 pub fn set_state(s: usize) {
-    imp::set(1, s)
+    imp::set::<1>(s)
 }

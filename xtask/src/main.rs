@@ -114,7 +114,7 @@ fn build_lane(name: &str) -> PathBuf {
     let description = doc.get("description").and_then(|v| v.as_str()).unwrap_or("");
     let target_dir = root.join("target").join("lane-build").join(name);
     run(cargo()
-        .args(["build", "--release", "-p", "hz3", "--features", "c-abi", "--target-dir"])
+        .args(["build", "--release", "-p", "hz3-preload", "--target-dir"])
         .arg(&target_dir)
         .env("HZ3_LANE", name)
         .current_dir(&root));
@@ -122,7 +122,7 @@ fn build_lane(name: &str) -> PathBuf {
     fs::create_dir_all(&out_dir).unwrap();
     let so = out_dir.join(&artifact);
     let tmp = out_dir.join(format!(".{artifact}.tmp"));
-    fs::copy(target_dir.join("release").join("libhz3.so"), &tmp)
+    fs::copy(target_dir.join("release").join("libhz3_preload.so"), &tmp)
         .unwrap_or_else(|e| die(&format!("copying the built library: {e}")));
     fs::rename(&tmp, &so).unwrap();
     let mut config = String::new();
