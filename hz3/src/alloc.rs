@@ -13,7 +13,9 @@ use crate::central;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
-use crate::size_class::{class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY};
+use crate::size_class::{
+    class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY,
+};
 use crate::tcache;
 use crate::tls;
 
@@ -23,7 +25,10 @@ const MAX_REQUEST: usize = isize::MAX as usize - 2 * PAGE;
 #[inline(always)]
 fn tag_at(base: usize, page: usize) -> u32 {
     // SAFETY: page < NPAGES and base is a reserved arena (see arena.rs layout).
-    unsafe { (*((base - arena::TAG_BYTES) as *const core::sync::atomic::AtomicU32).add(page)).load(core::sync::atomic::Ordering::Relaxed) }
+    unsafe {
+        (*((base - arena::TAG_BYTES) as *const core::sync::atomic::AtomicU32).add(page))
+            .load(core::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
@@ -102,8 +107,11 @@ fn large_alloc(size: usize, align: usize) -> (*mut u8, bool) {
 }
 
 /// free: returns a block from any of the allocation functions; null is ignored.
+///
+/// # Safety
+/// `p` is null or a live block of this allocator, not used afterwards.
 #[inline(always)]
-pub fn free(p: *mut u8) {
+pub unsafe fn free(p: *mut u8) {
     let base = arena::base();
     let page = (p as usize).wrapping_sub(base) >> PAGE_SHIFT;
     if page < NPAGES {
@@ -132,8 +140,11 @@ pub fn free(p: *mut u8) {
 
 /// Sized free (C23 `free_sized`, `GlobalAlloc::dealloc`): `size` is the size
 /// the block was requested with. Debug builds check it against the block.
+///
+/// # Safety
+/// As for `free`.
 #[inline(always)]
-pub fn free_sized(p: *mut u8, size: usize) {
+pub unsafe fn free_sized(p: *mut u8, size: usize) {
     if cfg!(debug_assertions) && !p.is_null() && usable_size(p) < size {
         os::fatal("free_sized(): size larger than the block", p as usize);
     }
@@ -144,7 +155,10 @@ pub fn free_sized(p: *mut u8, size: usize) {
 #[inline(never)]
 fn free_arena_slow(p: *mut u8, tag: u32) {
     if tag & TAG_VALID == 0 {
-        os::fatal("free(): invalid pointer (not a live hz3 block; double free?)", p as usize);
+        os::fatal(
+            "free(): invalid pointer (not a live hz3 block; double free?)",
+            p as usize,
+        );
     }
     let owner = arena::tag_owner(tag);
     let cls = arena::tag_class(tag);
@@ -189,7 +203,11 @@ fn foreign_pointer(what: &str, p: usize) {
     static REPORTS: AtomicUsize = AtomicUsize::new(0);
     if REPORTS.fetch_add(1, Ordering::Relaxed) < 8 {
         let mut l = os::Line::new();
-        l.s("hz3: ").s(what).s("(): pointer ").hex(p).s(" was not allocated by hz3 (or was already freed); ignored\n");
+        l.s("hz3: ")
+            .s(what)
+            .s("(): pointer ")
+            .hex(p)
+            .s(" was not allocated by hz3 (or was already freed); ignored\n");
         l.emit();
     }
 }
@@ -233,7 +251,10 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 
 /// realloc with glibc semantics: null `p` is malloc, size 0 frees and returns
 /// null, failure returns null and leaves the block untouched.
-pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+///
+/// # Safety
+/// `p` is null or a live block of this allocator.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         return malloc(size);
     }
@@ -248,7 +269,10 @@ pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let old = if let Some(page) = arena::page_of(p as usize) {
         let t = arena::tag(page);
         if t & TAG_VALID == 0 {
-            os::fatal("realloc(): invalid pointer (not a live hz3 block)", p as usize);
+            os::fatal(
+                "realloc(): invalid pointer (not a live hz3 block)",
+                p as usize,
+            );
         }
         let old = class_size(arena::tag_class(t));
         // Keep the block when the new size fits and would not waste more than half.
@@ -258,7 +282,10 @@ pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         old
     } else {
         let Some(old) = large::usable_size(p as usize) else {
-            os::fatal("realloc(): invalid pointer (not allocated by hz3)", p as usize);
+            os::fatal(
+                "realloc(): invalid pointer (not allocated by hz3)",
+                p as usize,
+            );
         };
         if size > MAX_SMALL {
             if size <= old && size > old / 2 {

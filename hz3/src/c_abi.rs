@@ -22,22 +22,22 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 }
 
 #[no_mangle]
-pub extern "C" fn free(p: *mut c_void) {
+pub unsafe extern "C" fn free(p: *mut c_void) {
     alloc::free(p as *mut u8)
 }
 
 #[no_mangle]
-pub extern "C" fn cfree(p: *mut c_void) {
+pub unsafe extern "C" fn cfree(p: *mut c_void) {
     alloc::free(p as *mut u8)
 }
 
 #[no_mangle]
-pub extern "C" fn free_sized(p: *mut c_void, size: usize) {
+pub unsafe extern "C" fn free_sized(p: *mut c_void, size: usize) {
     alloc::free_sized(p as *mut u8, size)
 }
 
 #[no_mangle]
-pub extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, size: usize) {
+pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, size: usize) {
     alloc::free_sized(p as *mut u8, size)
 }
 
@@ -47,12 +47,12 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 }
 
 #[no_mangle]
-pub extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     alloc::realloc(p as *mut u8, size) as *mut c_void
 }
 
 #[no_mangle]
-pub extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         Some(total) => alloc::realloc(p as *mut u8, total) as *mut c_void,
         None => {
@@ -97,7 +97,11 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `memptr` must be writable.
 #[no_mangle]
-pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
+pub unsafe extern "C" fn posix_memalign(
+    memptr: *mut *mut c_void,
+    align: usize,
+    size: usize,
+) -> c_int {
     if !align.is_power_of_two() || align < core::mem::size_of::<*mut c_void>() {
         return libc::EINVAL;
     }
@@ -130,7 +134,7 @@ pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
     malloc(size)
 }
 #[no_mangle]
-pub extern "C" fn __libc_free(p: *mut c_void) {
+pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
     free(p)
 }
 #[no_mangle]
@@ -138,7 +142,7 @@ pub extern "C" fn __libc_calloc(n: usize, size: usize) -> *mut c_void {
     calloc(n, size)
 }
 #[no_mangle]
-pub extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
+pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     realloc(p, size)
 }
 #[no_mangle]
@@ -276,7 +280,10 @@ extern "C" fn cxx_alloc(size: usize, align: usize) -> *mut u8 {
 
 #[cold]
 extern "C" fn cxx_no_bad_alloc() -> ! {
-    os::fatal("operator new: out of memory and std::bad_alloc is not available", 0)
+    os::fatal(
+        "operator new: out of memory and std::bad_alloc is not available",
+        0,
+    )
 }
 
 /// operator new: allocate; on failure call the new-handler and retry; with no
@@ -368,13 +375,23 @@ cxx_new!(
 );
 cxx_new!(op_new, "_Znwm", plain, op_new_aligned);
 cxx_new!(op_new_array, "_Znam", plain, op_new_array_aligned);
-cxx_new!(op_new_nothrow, "_ZnwmRKSt9nothrow_t", plain, op_new_aligned_nothrow);
-cxx_new!(op_new_array_nothrow, "_ZnamRKSt9nothrow_t", plain, op_new_array_aligned_nothrow);
+cxx_new!(
+    op_new_nothrow,
+    "_ZnwmRKSt9nothrow_t",
+    plain,
+    op_new_aligned_nothrow
+);
+cxx_new!(
+    op_new_array_nothrow,
+    "_ZnamRKSt9nothrow_t",
+    plain,
+    op_new_array_aligned_nothrow
+);
 
 macro_rules! cxx_delete {
     ($($name:ident $sym:literal ($($arg:ident: $t:ty),*);)*) => {$(
         #[export_name = $sym]
-        pub extern "C" fn $name(p: *mut c_void $(, $arg: $t)*) {
+        pub unsafe extern "C" fn $name(p: *mut c_void $(, $arg: $t)*) {
             $(let _ = $arg;)*
             alloc::free(p as *mut u8)
         }

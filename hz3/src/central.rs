@@ -37,8 +37,15 @@ pub struct Central {
 struct Slot(Locked<Central>);
 
 static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
-    [const { Slot(Locked::new(Central { partial: 0, spans: 0, free_objs: 0, refills: 0, flushes: 0 })) };
-        NCLS]
+    [const {
+        Slot(Locked::new(Central {
+            partial: 0,
+            spans: 0,
+            free_objs: 0,
+            refills: 0,
+            flushes: 0,
+        }))
+    }; NCLS]
 }; config::OWNERS];
 
 #[inline]
@@ -84,7 +91,9 @@ pub fn refill(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
             while got < want {
                 if c.partial == 0 {
                     let pages = info.span_pages as usize;
-                    let Some(page) = page_heap::alloc_run(owner, pages) else { break };
+                    let Some(page) = page_heap::alloc_run(owner, pages) else {
+                        break;
+                    };
                     arena::set_span_tags(page, pages, owner, cls);
                     let s = page_heap::span(page);
                     *s = Span {
@@ -144,17 +153,26 @@ pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
                 let obj = list;
                 list = *(obj as *mut *mut u8);
                 let Some(page) = arena::page_of(obj as usize) else {
-                    os::fatal("free(): pointer outside the heap in a cache list (heap corruption)", obj as usize);
+                    os::fatal(
+                        "free(): pointer outside the heap in a cache list (heap corruption)",
+                        obj as usize,
+                    );
                 };
                 let t = arena::tag(page);
                 if t & !(0xfff << 20) != want_tag {
-                    os::fatal("free(): invalid pointer (not a live hz3 block)", obj as usize);
+                    os::fatal(
+                        "free(): invalid pointer (not a live hz3 block)",
+                        obj as usize,
+                    );
                 }
                 let first = page - arena::tag_page_off(t);
                 let s = page_heap::span(first);
                 let rel = obj as usize - arena::page_addr(first);
                 if rel % info.size as usize != 0 {
-                    os::fatal("free(): invalid pointer (not the start of a block)", obj as usize);
+                    os::fatal(
+                        "free(): invalid pointer (not the start of a block)",
+                        obj as usize,
+                    );
                 }
                 if s.nfree >= info.span_objs {
                     os::fatal("free(): double free detected", obj as usize);
@@ -183,8 +201,7 @@ pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
 
 /// Releases every wholly free span still cached (kept as the last partial span).
 pub fn release_empty(owner: usize) {
-    for cls in 1..NCLS {
-        let info = CLASSES[cls];
+    for (cls, info) in CLASSES.iter().enumerate().skip(1) {
         slot(owner, cls).with(|c| {
             // SAFETY: central lock held.
             unsafe {

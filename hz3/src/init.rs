@@ -68,14 +68,18 @@ fn init_slow() -> bool {
 /// Prints the lane and its configuration (HZ3_PRINT_CONFIG=1).
 pub fn print_config() {
     let mut l = os::Line::new();
-    l.s("hz3: lane=").s(config::LANE).s(" version=").s(env!("CARGO_PKG_VERSION")).s("\n");
+    l.s("hz3: lane=")
+        .s(config::LANE)
+        .s(" version=")
+        .s(env!("CARGO_PKG_VERSION"))
+        .s("\n");
     l.emit();
     let mut l = os::Line::new();
     l.s("hz3: config ").s(config::SUMMARY).s("\n");
     l.emit();
     let mut l = os::Line::new();
     l.s("hz3: arena reserved ")
-        .u((arena::RESERVED_PAGES.load(Ordering::Relaxed) * os::PAGE >> 20) as u64)
+        .u(((arena::RESERVED_PAGES.load(Ordering::Relaxed) * os::PAGE) >> 20) as u64)
         .s(" MiB at ")
         .hex(arena::base())
         .s("\n");
@@ -114,7 +118,9 @@ pub fn register_thread_exit(tc: *mut u8) {
     let k = KEY.load(Ordering::Relaxed);
     if k != 0 {
         // SAFETY: a valid key.
-        unsafe { libc::pthread_setspecific((k - 1) as libc::pthread_key_t, tc as *const libc::c_void) };
+        unsafe {
+            libc::pthread_setspecific((k - 1) as libc::pthread_key_t, tc as *const libc::c_void)
+        };
     }
 }
 

@@ -154,7 +154,10 @@ impl State {
         let mut best = usize::MAX;
         for i in 0..self.ncache {
             let c = self.cache[i];
-            if c.len >= len && c.len - len <= len / 4 && (best == usize::MAX || c.len < self.cache[best].len) {
+            if c.len >= len
+                && c.len - len <= len / 4
+                && (best == usize::MAX || c.len < self.cache[best].len)
+            {
                 best = i;
             }
         }
@@ -206,7 +209,9 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         }
         (p as usize, len)
     } else {
-        let Some(total) = len.checked_add(align) else { return (ptr::null_mut(), false) };
+        let Some(total) = len.checked_add(align) else {
+            return (ptr::null_mut(), false);
+        };
         let p = os::map(total);
         if p.is_null() {
             return (ptr::null_mut(), false);
@@ -277,9 +282,13 @@ pub fn free(p: usize) -> bool {
 /// Resizes a large block to `new_size` (> the class limit), moving it if needed.
 /// Returns null (block untouched) on failure or when `p` is not a large block.
 pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
-    let Some(new_len) = round_pages(new_size) else { return ptr::null_mut() };
+    let Some(new_len) = round_pages(new_size) else {
+        return ptr::null_mut();
+    };
     STATE.with(|s| {
-        let Some(i) = s.find(p) else { return ptr::null_mut() };
+        let Some(i) = s.find(p) else {
+            return ptr::null_mut();
+        };
         // SAFETY: i < TABLE_CAP.
         let old_len = unsafe { (*s.table.add(i)).len };
         if new_len == old_len {

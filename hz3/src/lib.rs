@@ -12,7 +12,6 @@
 //! The allocator never allocates: no `Vec`, `Box`, `format!` or panicking
 //! formatting anywhere below; errors go out through write(2).
 
-
 #![allow(clippy::missing_safety_doc)]
 
 pub mod config;
@@ -40,6 +39,8 @@ pub use stats::{print as print_stats, stats, ClassStats, Stats};
 
 /// The raw allocation API (what the C ABI exports), for tests and embedders.
 pub mod raw {
-    pub use crate::alloc::{aligned_alloc, calloc, free, free_sized, malloc, realloc, trim, usable_size};
+    pub use crate::alloc::{
+        aligned_alloc, calloc, free, free_sized, malloc, realloc, trim, usable_size,
+    };
     pub use crate::size_class::{class_of, class_size, MAX_SMALL, NCLS};
 }

@@ -85,7 +85,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Self {
-        Line { buf: [0; 512], len: 0 }
+        Line {
+            buf: [0; 512],
+            len: 0,
+        }
     }
     pub fn s(&mut self, s: &str) -> &mut Self {
         for &b in s.as_bytes() {
@@ -122,7 +125,11 @@ impl Line {
             let d = (v >> (i * 4)) & 0xf;
             if d != 0 || started || i == 0 {
                 started = true;
-                let c = if d < 10 { b'0' + d as u8 } else { b'a' + d as u8 - 10 };
+                let c = if d < 10 {
+                    b'0' + d as u8
+                } else {
+                    b'a' + d as u8 - 10
+                };
                 if self.len < self.buf.len() {
                     self.buf[self.len] = c;
                     self.len += 1;

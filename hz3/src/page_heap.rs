@@ -62,13 +62,20 @@ struct PageHeap {
     dirty_free_pages: usize,
 }
 
-static POOL: Locked<Pool> = Locked::new(Pool { next_unused: 0, free_head: 0 });
+static POOL: Locked<Pool> = Locked::new(Pool {
+    next_unused: 0,
+    free_head: 0,
+});
 
 #[repr(align(64))]
 struct HeapSlot(Locked<PageHeap>);
 
-static HEAPS: [HeapSlot; config::OWNERS] =
-    [const { HeapSlot(Locked::new(PageHeap { segs: 0, dirty_free_pages: 0 })) }; config::OWNERS];
+static HEAPS: [HeapSlot; config::OWNERS] = [const {
+    HeapSlot(Locked::new(PageHeap {
+        segs: 0,
+        dirty_free_pages: 0,
+    }))
+}; config::OWNERS];
 
 /// Reserves the metadata tables. Called once during init; false on failure.
 pub fn init() -> bool {

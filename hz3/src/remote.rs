@@ -33,7 +33,10 @@ impl Stash {
     pub fn init(&mut self) {
         for o in self.bank.iter_mut() {
             for e in o.iter_mut() {
-                *e = Entry { head: core::ptr::null_mut(), count: 0 };
+                *e = Entry {
+                    head: core::ptr::null_mut(),
+                    count: 0,
+                };
             }
         }
         self.ndirty = 0;
@@ -85,12 +88,5 @@ impl Stash {
         if self.ndirty >= DIRTY_CAP / 2 {
             self.flush_all();
         }
-    }
-
-    pub fn pending(&self) -> usize {
-        self.dirty[..self.ndirty]
-            .iter()
-            .map(|&i| self.bank[i as usize / NCLS][i as usize % NCLS].count as usize)
-            .sum()
     }
 }

@@ -111,14 +111,28 @@ const fn clamp(v: usize, lo: usize, hi: usize) -> usize {
 
 const fn info(c: usize) -> ClassInfo {
     if c == 0 {
-        return ClassInfo { size: 0, span_pages: 0, span_objs: 0, batch: 0, limit: 0 };
+        return ClassInfo {
+            size: 0,
+            span_pages: 0,
+            span_objs: 0,
+            batch: 0,
+            limit: 0,
+        };
     }
     let size = class_size(c);
     let pages = span_pages_for(size);
     let objs = pages * PAGE / size;
     let batch = clamp(128 * 1024 / size, 2, 64);
     let limit = clamp(config::TCACHE_CLASS_KIB * 1024 / size, 2, 2 * batch);
-    let batch = if batch > limit / 2 { if limit / 2 == 0 { 1 } else { limit / 2 } } else { batch };
+    let batch = if batch > limit / 2 {
+        if limit / 2 == 0 {
+            1
+        } else {
+            limit / 2
+        }
+    } else {
+        batch
+    };
     ClassInfo {
         size: size as u32,
         span_pages: pages as u16,
@@ -129,7 +143,13 @@ const fn info(c: usize) -> ClassInfo {
 }
 
 const fn build() -> [ClassInfo; NCLS] {
-    let mut t = [ClassInfo { size: 0, span_pages: 0, span_objs: 0, batch: 0, limit: 0 }; NCLS];
+    let mut t = [ClassInfo {
+        size: 0,
+        span_pages: 0,
+        span_objs: 0,
+        batch: 0,
+        limit: 0,
+    }; NCLS];
     let mut c = 0;
     while c < NCLS {
         t[c] = info(c);
@@ -181,7 +201,10 @@ mod tests {
             assert!((1..NCLS).contains(&c), "size {size}");
             assert!(class_size(c) >= size, "size {size} class {c}");
             if c > 1 {
-                assert!(class_size(c - 1) < size, "size {size} class {c} not smallest");
+                assert!(
+                    class_size(c - 1) < size,
+                    "size {size} class {c} not smallest"
+                );
             }
         }
     }
@@ -204,11 +227,20 @@ mod tests {
             let i = CLASSES[c];
             assert!(i.span_pages as usize >= 1 && i.span_pages as usize <= MAX_SPAN_PAGES);
             assert!(i.span_objs >= 1, "class {c}");
-            assert_eq!(i.span_objs as usize, i.span_pages as usize * PAGE / i.size as usize);
+            assert_eq!(
+                i.span_objs as usize,
+                i.span_pages as usize * PAGE / i.size as usize
+            );
             // tail waste of a span at most 1/8
             let tail = i.span_pages as usize * PAGE - i.span_objs as usize * i.size as usize;
-            assert!(tail * 8 <= i.span_pages as usize * PAGE, "class {c} tail {tail}");
-            assert!(i.batch >= 1 && i.limit >= 2 && i.batch <= i.limit, "class {c}");
+            assert!(
+                tail * 8 <= i.span_pages as usize * PAGE,
+                "class {c} tail {tail}"
+            );
+            assert!(
+                i.batch >= 1 && i.limit >= 2 && i.batch <= i.limit,
+                "class {c}"
+            );
         }
     }
 

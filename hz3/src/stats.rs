@@ -149,6 +149,9 @@ pub fn print() {
 }
 
 pub fn after_fork_child() {
-    THREADS_STARTED.store(tcache::LIVE_CACHES.load(Ordering::Relaxed), Ordering::Relaxed);
+    THREADS_STARTED.store(
+        tcache::LIVE_CACHES.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     THREADS_EXITED.store(0, Ordering::Relaxed);
 }

@@ -13,7 +13,9 @@ pub struct Mutex {
 
 impl Mutex {
     pub const fn new() -> Self {
-        Mutex { word: AtomicU32::new(0) }
+        Mutex {
+            word: AtomicU32::new(0),
+        }
     }
 
     #[inline]
@@ -80,12 +82,16 @@ fn futex_wait(w: &AtomicU32, val: u32) {
 fn futex_wake(w: &AtomicU32) {
     // SAFETY: FUTEX_WAKE_PRIVATE on a valid, aligned u32.
     unsafe {
-        libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        libc::syscall(
+            libc::SYS_futex,
+            w.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        );
     }
 }
 
-/// Data guarded by a `Mutex`. Access only through `with` or, for code that takes
-/// several locks in a fixed order, `lock_raw`/`get`/`unlock_raw`.
+/// Data guarded by a `Mutex`, reached only through `with`.
 pub struct Locked<T> {
     pub lock: Mutex,
     data: UnsafeCell<T>,
@@ -96,7 +102,10 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 
 impl<T> Locked<T> {
     pub const fn new(v: T) -> Self {
-        Locked { lock: Mutex::new(), data: UnsafeCell::new(v) }
+        Locked {
+            lock: Mutex::new(),
+            data: UnsafeCell::new(v),
+        }
     }
 
     #[inline]
@@ -106,13 +115,5 @@ impl<T> Locked<T> {
         let r = f(unsafe { &mut *self.data.get() });
         self.lock.unlock();
         r
-    }
-
-    /// # Safety
-    /// The caller must hold `self.lock` for as long as the reference lives.
-    #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn get(&self) -> &mut T {
-        &mut *self.data.get()
     }
 }

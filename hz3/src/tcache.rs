@@ -79,7 +79,11 @@ struct Pool {
 // SAFETY: guarded by its lock.
 unsafe impl Send for Pool {}
 
-static POOL: Locked<Pool> = Locked::new(Pool { base: 0, used: 0, free: ptr::null_mut() });
+static POOL: Locked<Pool> = Locked::new(Pool {
+    base: 0,
+    used: 0,
+    free: ptr::null_mut(),
+});
 static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
 static NEXT_OWNER: AtomicUsize = AtomicUsize::new(0);
 pub static LIVE_CACHES: AtomicUsize = AtomicUsize::new(0);
@@ -272,9 +276,4 @@ pub fn unlock_pool() {
 /// Which owner uncached calls use.
 pub fn direct_owner() -> usize {
     0
-}
-
-/// Threads currently mapped to each owner (stats).
-pub fn owner_live(o: usize) -> u32 {
-    OWNER_LIVE[o].load(Ordering::Relaxed)
 }

@@ -107,7 +107,11 @@ pub fn tc() -> *mut TCache {
 /// Installs `t` as this thread's cache; null installs `EMPTY`.
 #[inline(always)]
 pub fn set_tc(t: *mut TCache) {
-    let t = if t.is_null() { crate::tcache::empty() } else { t };
+    let t = if t.is_null() {
+        crate::tcache::empty()
+    } else {
+        t
+    };
     imp::set::<0>(t as usize)
 }
 

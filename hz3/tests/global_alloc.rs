@@ -92,8 +92,16 @@ fn cross_thread_frees_and_thread_churn() {
         assert_eq!(consumer.join().unwrap(), 8 * 20 * 100);
     }
     let s = hz3::stats();
-    assert!(s.threads_exited >= 20 * 9, "thread exits not seen: {}", s.threads_exited);
-    assert!(s.live_thread_caches < 20, "caches of exited threads leaked: {}", s.live_thread_caches);
+    assert!(
+        s.threads_exited >= 20 * 9,
+        "thread exits not seen: {}",
+        s.threads_exited
+    );
+    assert!(
+        s.live_thread_caches < 20,
+        "caches of exited threads leaked: {}",
+        s.live_thread_caches
+    );
 }
 
 #[test]

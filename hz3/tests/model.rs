@@ -10,6 +10,14 @@ use std::sync::{mpsc, Arc, Barrier};
 
 use hz3::raw;
 
+// Every pointer passed below comes from hz3 and is tracked by the model.
+fn free(p: *mut u8) {
+    unsafe { raw::free(p) }
+}
+fn realloc(p: *mut u8, n: usize) -> *mut u8 {
+    unsafe { raw::realloc(p, n) }
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -38,16 +46,19 @@ fn fill(p: *mut u8, n: usize, v: u8) {
 fn check(p: *mut u8, n: usize, v: u8, what: &str) {
     let s = unsafe { std::slice::from_raw_parts(p, n) };
     if let Some(i) = s.iter().position(|&b| b != v) {
-        panic!("{what}: block {p:?} byte {i} of {n} is {:#x}, expected {v:#x}", s[i]);
+        panic!(
+            "{what}: block {p:?} byte {i} of {n} is {:#x}, expected {v:#x}",
+            s[i]
+        );
     }
 }
 
 fn random_size(r: &mut Rng) -> usize {
     match r.below(100) {
-        0..=59 => r.below(1025) as usize,                  // tiny classes, incl. 0
-        60..=84 => 1025 + r.below(32 * 1024) as usize,      // medium classes
+        0..=59 => r.below(1025) as usize, // tiny classes, incl. 0
+        60..=84 => 1025 + r.below(32 * 1024) as usize, // medium classes
         85..=96 => 32 * 1024 + r.below(300 * 1024) as usize, // across the large boundary
-        _ => 256 * 1024 + r.below(3 << 20) as usize,        // large
+        _ => 256 * 1024 + r.below(3 << 20) as usize, // large
     }
 }
 
@@ -59,18 +70,33 @@ impl Model {
     fn insert(&mut self, p: *mut u8, size: usize, align: usize, fill_v: u8) {
         assert!(!p.is_null(), "allocation of {size} failed");
         let a = p as usize;
-        assert_eq!(a % align.max(16), 0, "block {p:?} of {size} not aligned to {align}");
+        assert_eq!(
+            a % align.max(16),
+            0,
+            "block {p:?} of {size} not aligned to {align}"
+        );
         let usable = raw::usable_size(p);
         assert!(usable >= size, "usable {usable} < requested {size}");
         // No overlap with the neighbours (by usable size).
         if let Some((&q, b)) = self.live.range(..a).next_back() {
-            assert!(q + b.usable <= a, "block {p:?} overlaps {q:#x}+{}", b.usable);
+            assert!(
+                q + b.usable <= a,
+                "block {p:?} overlaps {q:#x}+{}",
+                b.usable
+            );
         }
         if let Some((&q, _)) = self.live.range(a..).next() {
             assert!(a + usable <= q, "block {p:?}+{usable} overlaps {q:#x}");
         }
         fill(p, usable, fill_v);
-        self.live.insert(a, Block { size, usable, fill: fill_v });
+        self.live.insert(
+            a,
+            Block {
+                size,
+                usable,
+                fill: fill_v,
+            },
+        );
     }
 
     fn take(&mut self, a: usize) -> Block {
@@ -82,7 +108,9 @@ impl Model {
 
 fn run_model(seed: u64, steps: usize) {
     let mut r = Rng(seed | 1);
-    let mut m = Model { live: BTreeMap::new() };
+    let mut m = Model {
+        live: BTreeMap::new(),
+    };
     for step in 0..steps {
         let op = r.below(100);
         let fill_v = (step % 251) as u8 + 1;
@@ -108,20 +136,25 @@ fn run_model(seed: u64, steps: usize) {
             let b = m.take(a);
             let new = random_size(&mut r).max(1);
             // Re-fill so realloc must carry the pattern.
-            let q = raw::realloc(a as *mut u8, new);
+            let q = realloc(a as *mut u8, new);
             assert!(!q.is_null());
-            check(q, b.size.min(new).min(b.usable), b.fill, "realloc kept contents");
+            check(
+                q,
+                b.size.min(new).min(b.usable),
+                b.fill,
+                "realloc kept contents",
+            );
             m.insert(q, new, 16, fill_v);
         } else {
             let k = r.below(m.live.len() as u64) as usize;
             let a = *m.live.keys().nth(k).unwrap();
             m.take(a);
-            raw::free(a as *mut u8);
+            free(a as *mut u8);
         }
     }
     for (&a, _) in m.live.clone().iter() {
         m.take(a);
-        raw::free(a as *mut u8);
+        free(a as *mut u8);
     }
 }
 
@@ -138,12 +171,12 @@ fn model_edge_cases() {
     let a = raw::malloc(0);
     let b = raw::malloc(0);
     assert!(!a.is_null() && !b.is_null() && a != b);
-    raw::free(a);
-    raw::free(b);
-    raw::free(std::ptr::null_mut());
+    free(a);
+    free(b);
+    free(std::ptr::null_mut());
     assert_eq!(raw::usable_size(std::ptr::null_mut()), 0);
     let p = raw::malloc(10);
-    assert!(raw::realloc(p, 0).is_null());
+    assert!(realloc(p, 0).is_null());
     // Huge requests fail with null.
     assert!(raw::malloc(usize::MAX).is_null());
     assert!(raw::malloc(isize::MAX as usize).is_null());
@@ -155,7 +188,7 @@ fn model_edge_cases() {
             let p = raw::malloc(size);
             assert!(raw::usable_size(p) >= size);
             fill(p, raw::usable_size(p), 0x5a);
-            raw::free(p);
+            free(p);
         }
     }
     // Large alignments up to 64 MiB.
@@ -165,7 +198,7 @@ fn model_edge_cases() {
         assert!(!p.is_null());
         assert_eq!(p as usize % align, 0);
         fill(p, raw::usable_size(p), 1);
-        raw::free(p);
+        free(p);
     }
 }
 
@@ -183,13 +216,15 @@ fn model_threads_with_cross_thread_frees() {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let mut r = Rng(0x1234_5678 + i as u64);
-                let mut m = Model { live: BTreeMap::new() };
+                let mut m = Model {
+                    live: BTreeMap::new(),
+                };
                 barrier.wait();
                 for step in 0..15_000 {
                     // Free what the neighbour sent us (allocated by another thread).
                     while let Ok((a, b)) = rx.try_recv() {
                         check(a as *mut u8, b.usable, b.fill, "cross-thread contents");
-                        raw::free(a as *mut u8);
+                        free(a as *mut u8);
                     }
                     let op = r.below(100);
                     if op < 50 || m.live.is_empty() {
@@ -204,17 +239,17 @@ fn model_threads_with_cross_thread_frees() {
                     } else {
                         let a = *m.live.keys().next_back().unwrap();
                         m.take(a);
-                        raw::free(a as *mut u8);
+                        free(a as *mut u8);
                     }
                 }
                 barrier.wait();
                 while let Ok((a, b)) = rx.try_recv() {
                     check(a as *mut u8, b.usable, b.fill, "cross-thread contents");
-                    raw::free(a as *mut u8);
+                    free(a as *mut u8);
                 }
                 for (&a, _) in m.live.clone().iter() {
                     m.take(a);
-                    raw::free(a as *mut u8);
+                    free(a as *mut u8);
                 }
             })
         })
@@ -229,14 +264,18 @@ fn stats_reflect_activity() {
     let before = hz3::stats();
     let ptrs: Vec<_> = (0..1000).map(|_| raw::malloc(3000)).collect();
     let mid = hz3::stats();
-    assert!(mid.span_bytes >= 1000 * 3000, "span bytes {} too small", mid.span_bytes);
+    assert!(
+        mid.span_bytes >= 1000 * 3000,
+        "span bytes {} too small",
+        mid.span_bytes
+    );
     let c = raw::class_of(3000);
     assert!(mid.classes[c].refills > before.classes[c].refills);
     for p in ptrs {
-        raw::free(p);
+        free(p);
     }
     let big = raw::malloc(10 << 20);
     assert!(hz3::stats().large_live_bytes >= 10 << 20);
-    raw::free(big);
+    free(big);
     assert!(raw::trim() || hz3::stats().bytes_purged > 0 || hz3::stats().large_cached_bytes == 0);
 }

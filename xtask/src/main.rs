@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn die(msg: &str) -> ! {
@@ -26,7 +29,8 @@ fn all_lanes() -> Vec<String> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let p = e.path();
-            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "toml")
+                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     v.sort_by_key(|n| (n != "fast", n.clone()));
@@ -62,7 +66,9 @@ fn lanes_from_args(args: &[String]) -> Vec<String> {
 
 fn run(cmd: &mut Command) {
     eprintln!("xtask: running {cmd:?}");
-    let st = cmd.status().unwrap_or_else(|e| die(&format!("cannot run {cmd:?}: {e}")));
+    let st = cmd
+        .status()
+        .unwrap_or_else(|e| die(&format!("cannot run {cmd:?}: {e}")));
     if !st.success() {
         die(&format!("command failed ({st}): {cmd:?}"));
     }
@@ -102,7 +108,8 @@ fn git_rev() -> String {
 fn build_lane(name: &str) -> PathBuf {
     let root = root();
     let manifest = root.join("lanes").join(format!("{name}.toml"));
-    let text = fs::read_to_string(&manifest).unwrap_or_else(|e| die(&format!("{}: {e}", manifest.display())));
+    let text = fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| die(&format!("{}: {e}", manifest.display())));
     let doc: toml::Table = text
         .parse()
         .unwrap_or_else(|e| die(&format!("{}: not valid TOML: {e}", manifest.display())));
@@ -111,7 +118,10 @@ fn build_lane(name: &str) -> PathBuf {
         .and_then(|v| v.as_str())
         .map(str::to_string)
         .unwrap_or_else(|| format!("libhz3_{name}.so"));
-    let description = doc.get("description").and_then(|v| v.as_str()).unwrap_or("");
+    let description = doc
+        .get("description")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let target_dir = root.join("target").join("lane-build").join(name);
     run(cargo()
         .args(["build", "--release", "-p", "hz3-preload", "--target-dir"])
@@ -174,6 +184,8 @@ fn main() {
         }
         "test" => {
             let lanes = lanes_from_args(&args[1..]);
+            // The C/C++ test programs need gcc, g++, python3 and git: install what is missing.
+            run(Command::new("bash").arg(root().join(".ci").join("setup.sh")));
             for l in &lanes {
                 let so = build_lane(l);
                 eprintln!("xtask: === tests of lane {l} ===");
