@@ -10,15 +10,18 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
-/// (key, kind, min, max, what it means). kind: "int", "remote".
+/// (key, kind, min, max, what it means). kind: "int", "bool", "remote".
+#[rustfmt::skip]
 const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("owners", "int", 1, 255, "number of owners (heaps); threads map onto them"),
     ("remote", "remote", 0, 0, "remote-free stash: \"dense\" or \"ring\""),
+    ("owner_stash", "bool", 0, 1, "remote frees reach their owner through a lock-free per-(owner, class) stash"),
     ("remote_batch", "int", 1, 4096, "objects per remote bank entry before it is flushed"),
     ("ring_slots", "int", 16, 65536, "outbox ring entries (ring stash only)"),
     ("arena_gib", "int", 1, 256, "reserved virtual arena in GiB"),
     ("tcache_class_kib", "int", 4, 65536, "per-thread bound of one size class in KiB"),
     ("purge_owner_kib", "int", 0, 16777216, "free dirty KiB an owner keeps before madvise"),
+    ("purge_decay_ms", "int", 0, 3600000, "free dirty pages older than this go back to the OS (0: only the size bound)"),
     ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB"),
     ("large_cache_entries", "int", 0, 1024, "slots of the large-mapping cache"),
 ];
@@ -33,11 +36,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=HZ3_LANE");
     println!("cargo:rerun-if-env-changed=HZ3_LANE_FILE");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(hz3_remote_ring)");
     let path = match env::var("HZ3_LANE_FILE") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
         _ => {
             let lane = env::var("HZ3_LANE").unwrap_or_else(|_| "fast".to_string());
-            let in_ws = manifest_dir.join("..").join("lanes").join(format!("{lane}.toml"));
+            let in_ws = manifest_dir
+                .join("..")
+                .join("lanes")
+                .join(format!("{lane}.toml"));
             let in_pkg = manifest_dir.join("lanes").join(format!("{lane}.toml"));
             if in_ws.exists() {
                 in_ws
@@ -78,7 +85,12 @@ fn main() {
                         .unwrap_or_else(|| fail(&file, "`config` must be a table")),
                 )
             }
-            other => fail(&file, &format!("unknown top-level key `{other}` (known: description, artifact, [config])")),
+            other => fail(
+                &file,
+                &format!(
+                    "unknown top-level key `{other}` (known: description, artifact, [config])"
+                ),
+            ),
         }
     }
     let config = config.unwrap_or_else(|| fail(&file, "missing the [config] table"));
@@ -92,7 +104,10 @@ fn main() {
     for (k, _) in config {
         if !KEYS.iter().any(|(n, ..)| n == k) {
             let known: Vec<&str> = KEYS.iter().map(|k| k.0).collect();
-            fail(&file, &format!("unknown key `config.{k}` (known: {})", known.join(", ")));
+            fail(
+                &file,
+                &format!("unknown key `config.{k}` (known: {})", known.join(", ")),
+            );
         }
     }
     let mut summary = String::new();
@@ -102,25 +117,42 @@ fn main() {
             .unwrap_or_else(|| fail(&file, &format!("missing key `config.{key}` ({doc})")));
         match *kind {
             "int" => {
-                let n = v
-                    .as_integer()
-                    .unwrap_or_else(|| fail(&file, &format!("key `config.{key}` must be an integer")));
+                let n = v.as_integer().unwrap_or_else(|| {
+                    fail(&file, &format!("key `config.{key}` must be an integer"))
+                });
                 if n < *min || n > *max {
-                    fail(&file, &format!("key `config.{key}` = {n} is out of range {min}..={max}"));
+                    fail(
+                        &file,
+                        &format!("key `config.{key}` = {n} is out of range {min}..={max}"),
+                    );
                 }
                 writeln!(out, "/// {doc}").unwrap();
                 writeln!(out, "pub const {}: usize = {n};", key.to_uppercase()).unwrap();
                 write!(summary, " {key}={n}").unwrap();
             }
+            "bool" => {
+                let b = v.as_bool().unwrap_or_else(|| {
+                    fail(&file, &format!("key `config.{key}` must be true or false"))
+                });
+                writeln!(out, "/// {doc}").unwrap();
+                writeln!(out, "pub const {}: bool = {b};", key.to_uppercase()).unwrap();
+                write!(summary, " {key}={b}").unwrap();
+            }
             "remote" => {
-                let s = v
-                    .as_str()
-                    .unwrap_or_else(|| fail(&file, &format!("key `config.{key}` must be a string")));
+                let s = v.as_str().unwrap_or_else(|| {
+                    fail(&file, &format!("key `config.{key}` must be a string"))
+                });
                 let ring = match s {
                     "dense" => false,
                     "ring" => true,
-                    _ => fail(&file, &format!("key `config.{key}` = {s:?}: expected \"dense\" or \"ring\"")),
+                    _ => fail(
+                        &file,
+                        &format!("key `config.{key}` = {s:?}: expected \"dense\" or \"ring\""),
+                    ),
                 };
+                if ring {
+                    println!("cargo:rustc-cfg=hz3_remote_ring");
+                }
                 writeln!(out, "/// {doc}: true for the sparse outbox ring").unwrap();
                 writeln!(out, "pub const REMOTE_RING: bool = {ring};").unwrap();
                 write!(summary, " {key}={s}").unwrap();
@@ -128,7 +160,11 @@ fn main() {
             _ => unreachable!(),
         }
     }
-    writeln!(out, "/// One line naming every setting, printed by HZ3_PRINT_CONFIG.").unwrap();
+    writeln!(
+        out,
+        "/// One line naming every setting, printed by HZ3_PRINT_CONFIG."
+    )
+    .unwrap();
     writeln!(out, "pub const SUMMARY: &str = {:?};", summary.trim()).unwrap();
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("lane_config.rs");
     fs::write(dest, out).unwrap();

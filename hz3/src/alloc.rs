@@ -338,6 +338,9 @@ pub fn trim() -> bool {
     }
     let mut released = large::trim();
     for o in 0..crate::config::OWNERS {
+        if crate::config::OWNER_STASH {
+            crate::owner_stash::drain_to_central(o);
+        }
         central::release_empty(o);
         released += crate::page_heap::purge_owner(o);
     }

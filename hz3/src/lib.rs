@@ -13,6 +13,9 @@
 //! formatting anywhere below; errors go out through write(2).
 
 #![allow(clippy::missing_safety_doc)]
+// Lane settings are constants: a test like `PURGE_DECAY_MS > 0` is always true in
+// one lane and always false in another, which is the point.
+#![allow(clippy::absurd_extreme_comparisons)]
 
 pub mod config;
 
@@ -23,6 +26,7 @@ mod global_alloc;
 mod init;
 mod large;
 mod os;
+mod owner_stash;
 mod page_heap;
 mod remote;
 mod size_class;
@@ -36,6 +40,11 @@ pub mod c_abi;
 
 pub use global_alloc::Hz3;
 pub use stats::{print as print_stats, stats, ClassStats, Stats};
+
+/// Bytes of one thread's cache in this lane (bins and remote stash).
+pub const fn thread_cache_bytes() -> usize {
+    core::mem::size_of::<tcache::TCache>()
+}
 
 /// The raw allocation API (what the C ABI exports), for tests and embedders.
 pub mod raw {

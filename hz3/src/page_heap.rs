@@ -60,6 +60,8 @@ struct Pool {
 struct PageHeap {
     segs: u32,
     dirty_free_pages: usize,
+    /// Milliseconds (monotonic) of the last purge, for the decay policy.
+    last_purge_ms: u64,
 }
 
 static POOL: Locked<Pool> = Locked::new(Pool {
@@ -74,6 +76,7 @@ static HEAPS: [HeapSlot; config::OWNERS] = [const {
     HeapSlot(Locked::new(PageHeap {
         segs: 0,
         dirty_free_pages: 0,
+        last_purge_ms: 0,
     }))
 }; config::OWNERS];
 
@@ -216,6 +219,12 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         if h.dirty_free_pages > purge_limit {
             purge_locked(h);
+        } else if config::PURGE_DECAY_MS > 0 {
+            // Decay: free pages that stayed unused for a while go back too.
+            let now = os::now_ms();
+            if now.saturating_sub(h.last_purge_ms) >= config::PURGE_DECAY_MS as u64 {
+                purge_locked(h);
+            }
         }
     });
 }
@@ -262,8 +271,20 @@ fn purge_locked(h: &mut PageHeap) -> usize {
         }
     }
     h.dirty_free_pages = 0;
+    if config::PURGE_DECAY_MS > 0 {
+        h.last_purge_ms = os::now_ms();
+    }
     stats::BYTES_PURGED.fetch_add(purged, Ordering::Relaxed);
     purged
+}
+
+/// Free dirty bytes all page heaps hold right now (RSS that a purge would return).
+pub fn dirty_free_bytes() -> usize {
+    HEAPS
+        .iter()
+        .map(|h| h.0.with(|h| h.dirty_free_pages))
+        .sum::<usize>()
+        * PAGE
 }
 
 /// Fork support: take / release every page-heap lock and the pool lock.

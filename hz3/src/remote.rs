@@ -1,92 +1,250 @@
 //! Remote free: objects freed by a thread whose owner is not the object's owner.
-//! They are stashed in the freeing thread's cache and reach the owner's central
-//! cache in batches, on slow-path events only (a bank entry filling up, a refill,
-//! thread exit, malloc_trim), never one lock per free.
+//! They are stashed in the freeing thread's cache and reach the owner in
+//! batches, on slow-path events only (a bank entry or the ring filling up, a
+//! refill, thread exit, malloc_trim), never one lock or CAS per free.
 //!
-//! Owns the per-thread remote stash inside `TCache`. The `dense` stash is a bank
-//! `[owner][class]` of intrusive lists (fast lane: few owners), plus a short list
-//! of the non-empty entries so a flush never scans the whole bank.
+//! Owns the per-thread remote stash inside `TCache`, in one of two shapes
+//! chosen by the lane (`remote` in the manifest):
+//! - `dense` (fast lane): a bank `[owner][class]` of intrusive lists plus a short
+//!   list of the non-empty entries, so a flush never scans the whole bank.
+//!   Per-thread size grows with the owner count.
+//! - `ring` (scale lane): an outbox ring of packed (pointer, owner, class)
+//!   entries, grouped by (owner, class) when drained. Per-thread size does not
+//!   depend on the owner count.
+//!
+//! Batches are delivered to the owner's lock-free stash (`owner_stash`) when
+//! the lane enables it, else to its central cache.
 //! Must not touch another thread's cache.
 
 use crate::central;
 use crate::config;
-use crate::size_class::NCLS;
+use crate::owner_stash;
 
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Entry {
-    head: *mut u8,
-    count: u32,
+/// Hands a batch `first ..= last` of (owner, cls) objects to the owner.
+#[inline]
+fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
+    if config::OWNER_STASH {
+        // SAFETY: the batch is ours and `last` is its final node.
+        unsafe { owner_stash::head(owner, cls).push_list(first, last) };
+    } else {
+        // SAFETY: as above; `central::flush` wants a null-terminated list.
+        unsafe { *(last as *mut *mut u8) = core::ptr::null_mut() };
+        central::flush(owner, cls, first);
+    }
 }
 
-const DIRTY_CAP: usize = 64;
+#[cfg(not(hz3_remote_ring))]
+pub use dense::Dense as Stash;
+#[cfg(hz3_remote_ring)]
+pub use ring::Ring as Stash;
 
-#[repr(C)]
-pub struct Stash {
-    bank: [[Entry; NCLS]; config::OWNERS],
-    dirty: [u16; DIRTY_CAP],
-    ndirty: usize,
-}
+// Both shapes are always compiled (and unit-tested); the lane picks one.
+#[cfg_attr(hz3_remote_ring, allow(dead_code))]
+pub mod dense {
+    use super::*;
 
-impl Stash {
-    /// Resets a stash in place (the memory may be reused from an exited thread).
-    pub fn init(&mut self) {
-        for o in self.bank.iter_mut() {
-            for e in o.iter_mut() {
-                *e = Entry {
-                    head: core::ptr::null_mut(),
-                    count: 0,
-                };
-            }
-        }
-        self.ndirty = 0;
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    struct Entry {
+        head: *mut u8,
+        tail: *mut u8,
+        count: u32,
     }
 
-    /// Stashes `p`, an object of (owner, cls).
-    #[inline]
-    pub fn push(&mut self, owner: usize, cls: usize, p: *mut u8) {
-        let e = &mut self.bank[owner][cls];
-        // SAFETY: `p` is a free block of at least 16 bytes owned by nobody else now.
-        unsafe { *(p as *mut *mut u8) = e.head };
-        e.head = p;
-        e.count += 1;
-        if e.count == 1 {
-            if self.ndirty == DIRTY_CAP {
-                // Flushes the others; this entry is not listed yet and stays.
+    const DIRTY_CAP: usize = 64;
+
+    /// The dense bank for `O` owners.
+    #[repr(C)]
+    pub struct Bank<const O: usize> {
+        bank: [[Entry; crate::size_class::NCLS]; O],
+        dirty: [u16; DIRTY_CAP],
+        ndirty: usize,
+    }
+
+    #[cfg(not(hz3_remote_ring))]
+    pub type Dense = Bank<{ config::OWNERS }>;
+
+    impl<const O: usize> Bank<O> {
+        /// Resets a stash in place (the memory may be reused from an exited thread).
+        pub fn init(&mut self) {
+            for o in self.bank.iter_mut() {
+                for e in o.iter_mut() {
+                    *e = Entry {
+                        head: core::ptr::null_mut(),
+                        tail: core::ptr::null_mut(),
+                        count: 0,
+                    };
+                }
+            }
+            self.ndirty = 0;
+        }
+
+        /// Stashes `p`, an object of (owner, cls).
+        #[inline]
+        pub fn push(&mut self, owner: usize, cls: usize, p: *mut u8) {
+            let e = &mut self.bank[owner][cls];
+            // SAFETY: `p` is a free block of at least 16 bytes owned by nobody else now.
+            unsafe { *(p as *mut *mut u8) = e.head };
+            if e.count == 0 {
+                e.tail = p;
+            }
+            e.head = p;
+            e.count += 1;
+            if e.count == 1 {
+                if self.ndirty == DIRTY_CAP {
+                    // Flushes the others; this entry is not listed yet and stays.
+                    self.flush_all();
+                }
+                self.dirty[self.ndirty] = (owner * crate::size_class::NCLS + cls) as u16;
+                self.ndirty += 1;
+            } else if e.count as usize >= config::REMOTE_BATCH {
+                let (h, t) = (e.head, e.tail);
+                e.count = 0;
+                e.head = core::ptr::null_mut();
+                deliver(owner, cls, h, t);
+                // The entry stays in the dirty list; an empty entry there is skipped.
+            }
+        }
+
+        /// Sends every stashed object to its owner.
+        pub fn flush_all(&mut self) {
+            const N: usize = crate::size_class::NCLS;
+            for i in 0..self.ndirty {
+                let idx = self.dirty[i] as usize;
+                let (owner, cls) = (idx / N, idx % N);
+                let e = &mut self.bank[owner][cls];
+                if e.count > 0 {
+                    let (h, t) = (e.head, e.tail);
+                    e.count = 0;
+                    e.head = core::ptr::null_mut();
+                    deliver(owner, cls, h, t);
+                }
+            }
+            self.ndirty = 0;
+        }
+
+        /// Budgeted flush on a slow-path event.
+        #[inline]
+        pub fn on_slow_event(&mut self) {
+            if self.ndirty >= DIRTY_CAP / 2 {
                 self.flush_all();
             }
-            self.dirty[self.ndirty] = (owner * NCLS + cls) as u16;
-            self.ndirty += 1;
-        } else if e.count as usize >= config::REMOTE_BATCH {
-            let head = e.head;
-            e.head = core::ptr::null_mut();
-            e.count = 0;
-            central::flush(owner, cls, head);
-            // The entry stays in the dirty list; an empty entry there is skipped.
         }
     }
+}
 
-    /// Sends every stashed object to its owner.
-    pub fn flush_all(&mut self) {
-        for i in 0..self.ndirty {
-            let idx = self.dirty[i] as usize;
-            let (owner, cls) = (idx / NCLS, idx % NCLS);
-            let e = &mut self.bank[owner][cls];
-            if e.count > 0 {
-                let head = e.head;
-                e.head = core::ptr::null_mut();
-                e.count = 0;
-                central::flush(owner, cls, head);
+#[cfg_attr(not(hz3_remote_ring), allow(dead_code))]
+pub mod ring {
+    use super::*;
+
+    const PTR_BITS: u32 = 48;
+    /// Groups formed at once while draining.
+    const GROUPS: usize = 32;
+
+    /// The sparse outbox ring: `config::RING_SLOTS` packed entries, whatever the owner count.
+    #[repr(C)]
+    pub struct Ring {
+        n: usize,
+        slots: [u64; config::RING_SLOTS],
+    }
+
+    #[derive(Clone, Copy)]
+    struct Group {
+        key: u32,
+        first: *mut u8,
+        last: *mut u8,
+    }
+
+    impl Ring {
+        pub fn init(&mut self) {
+            self.n = 0;
+        }
+
+        #[inline]
+        pub fn push(&mut self, owner: usize, cls: usize, p: *mut u8) {
+            debug_assert!((p as u64) >> PTR_BITS == 0);
+            self.slots[self.n] =
+                p as u64 | (owner as u64) << PTR_BITS | (cls as u64) << (PTR_BITS + 8);
+            self.n += 1;
+            if self.n == config::RING_SLOTS {
+                self.flush_all();
             }
         }
-        self.ndirty = 0;
+
+        /// Drains the ring: entries are grouped by (owner, class) and each group is
+        /// delivered as one batch.
+        pub fn flush_all(&mut self) {
+            let mut groups = [Group {
+                key: 0,
+                first: core::ptr::null_mut(),
+                last: core::ptr::null_mut(),
+            }; GROUPS];
+            let mut ng = 0;
+            let mut hint = 0;
+            for i in 0..self.n {
+                let e = self.slots[i];
+                let p = (e & ((1 << PTR_BITS) - 1)) as *mut u8;
+                let key = (e >> PTR_BITS) as u32;
+                let g = if ng > 0 && groups[hint].key == key {
+                    hint
+                } else if let Some(g) = groups[..ng].iter().position(|g| g.key == key) {
+                    g
+                } else {
+                    if ng == GROUPS {
+                        deliver_groups(&groups[..ng]);
+                        ng = 0;
+                    }
+                    groups[ng] = Group {
+                        key,
+                        first: core::ptr::null_mut(),
+                        last: p,
+                    };
+                    ng += 1;
+                    ng - 1
+                };
+                hint = g;
+                // SAFETY: `p` is a free block stashed by this thread.
+                unsafe { *(p as *mut *mut u8) = groups[g].first };
+                groups[g].first = p;
+            }
+            deliver_groups(&groups[..ng]);
+            self.n = 0;
+        }
+
+        #[inline]
+        pub fn on_slow_event(&mut self) {
+            if self.n >= 64 {
+                self.flush_all();
+            }
+        }
     }
 
-    /// Budgeted flush on a slow-path event.
-    #[inline]
-    pub fn on_slow_event(&mut self) {
-        if self.ndirty >= DIRTY_CAP / 2 {
-            self.flush_all();
+    fn deliver_groups(gs: &[Group]) {
+        for g in gs {
+            deliver(
+                (g.key & 0xff) as usize,
+                (g.key >> 8) as usize,
+                g.first,
+                g.last,
+            );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_footprint_does_not_depend_on_owners_but_dense_does() {
+        // The ring holds no per-owner state at all: its size is the slots plus a counter.
+        assert_eq!(
+            core::mem::size_of::<ring::Ring>(),
+            8 + 8 * config::RING_SLOTS
+        );
+        assert!(
+            core::mem::size_of::<dense::Bank<32>>()
+                >= 4 * core::mem::size_of::<dense::Bank<8>>() - 1024
+        );
     }
 }

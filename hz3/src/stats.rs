@@ -53,6 +53,8 @@ pub struct Stats {
     pub span_bytes: u64,
     /// Bytes handed back to the OS with madvise so far.
     pub bytes_purged: u64,
+    /// Free pages (bytes) the page heaps hold that may still be resident.
+    pub dirty_free_bytes: u64,
     /// Spans released to the page heaps so far.
     pub spans_released: u64,
     /// Bytes of live large blocks.
@@ -95,6 +97,11 @@ pub fn stats() -> Stats {
         segments_mapped: r(&SEGMENTS_MAPPED),
         span_bytes: (PAGES_IN_SPANS.load(Ordering::Relaxed) * PAGE) as u64,
         bytes_purged: r(&BYTES_PURGED),
+        dirty_free_bytes: if ready {
+            crate::page_heap::dirty_free_bytes() as u64
+        } else {
+            0
+        },
         spans_released: r(&SPANS_RELEASED),
         large_live_bytes: r(&large::LIVE_BYTES),
         large_cached_bytes: large::cached_bytes() as u64,
@@ -123,6 +130,7 @@ pub fn print() {
     line("segments_mapped", s.segments_mapped);
     line("span_bytes", s.span_bytes);
     line("bytes_purged", s.bytes_purged);
+    line("dirty_free_bytes", s.dirty_free_bytes);
     line("spans_released", s.spans_released);
     line("large_live_bytes", s.large_live_bytes);
     line("large_cached_bytes", s.large_cached_bytes);

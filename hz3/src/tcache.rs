@@ -16,6 +16,7 @@ use crate::central;
 use crate::config;
 use crate::init;
 use crate::os;
+use crate::owner_stash;
 use crate::remote::Stash;
 use crate::size_class::{CLASSES, NCLS};
 use crate::stats;
@@ -56,8 +57,6 @@ pub struct TCache {
 pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
 // SAFETY: never written after construction; only read by the fast paths.
 unsafe impl Sync for EmptyCache {}
-#[no_mangle]
-#[used]
 pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new(
     // SAFETY: all-zero is a valid TCache (null pointers, zero counters).
     unsafe { core::mem::zeroed() },
@@ -186,7 +185,10 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed);
+    if OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed) == 1 && config::OWNER_STASH {
+        // The owner's last thread: nobody would drain its stash.
+        owner_stash::drain_to_central(owner);
+    }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
     pool_put(t);
@@ -217,8 +219,15 @@ pub unsafe fn drain(t: *mut TCache) {
 #[cold]
 pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     (*t).remote.on_slow_event();
+    let owner = (*t).owner as usize;
+    if config::OWNER_STASH {
+        let l = owner_stash::head(owner, cls).take_all();
+        if !l.is_null() {
+            return take_stashed(t, cls, l);
+        }
+    }
     let info = CLASSES[cls];
-    let (head, n) = central::refill((*t).owner as usize, cls, info.batch as usize);
+    let (head, n) = central::refill(owner, cls, info.batch as usize);
     if n == 0 {
         return ptr::null_mut();
     }
@@ -226,6 +235,30 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     b.head = *(head as *mut *mut u8);
     b.room = b.limit as i32 - (n as i32 - 1);
     head
+}
+
+/// Refills the empty bin of `cls` from a list taken from the owner's stash: up
+/// to the bin's limit goes into the bin, the rest to the central cache.
+unsafe fn take_stashed(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
+    let b = &mut (*t).bins[cls];
+    let first = *(list as *mut *mut u8);
+    let mut n = 0usize;
+    let mut last = ptr::null_mut::<u8>();
+    let mut cur = first;
+    while !cur.is_null() && n < b.limit as usize {
+        last = cur;
+        cur = *(cur as *mut *mut u8);
+        n += 1;
+    }
+    if !last.is_null() {
+        *(last as *mut *mut u8) = ptr::null_mut();
+    }
+    b.head = if n == 0 { ptr::null_mut() } else { first };
+    b.room = b.limit as i32 - n as i32;
+    if !cur.is_null() {
+        central::flush((*t).owner as usize, cls, cur);
+    }
+    list
 }
 
 /// The bin of `cls` went over its limit: sends one batch, taken from the head

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Package every hz3 lane as its own release archive, plus SHA256SUMS.
+#
+#   .github/scripts/package-lanes.sh [--out DIR] [--lane NAME ...] [--rebuild]
+#   .github/scripts/package-lanes.sh --check      only check dist-workspace.toml
+#
+# Output (DIR defaults to target/distrib-lanes):
+#   hz3-<lane>-<target>.tar.xz   one per lane, holding
+#       hz3-<lane>-<target>/lib/libhz3_<lane>.so
+#       hz3-<lane>-<target>/lib/libhz3.so -> libhz3_<lane>.so
+#       hz3-<lane>-<target>/include/hz3.h
+#       hz3-<lane>-<target>/lane-info.json    (from cargo xtask build-lanes)
+#       hz3-<lane>-<target>/lane.toml         (the manifest the lane was built from)
+#       hz3-<lane>-<target>/README.md, LICENSE* (when the repository has them)
+#       hz3-<lane>-<target>/SHA256SUMS        (of the files above)
+#   SHA256SUMS                   of the archives
+#
+# dist runs this as an extra artifact (dist-workspace.toml); the archive names
+# listed there must match what this script writes, which --check verifies.
+# Archives are reproducible: fixed order, owner and mtime (SOURCE_DATE_EPOCH,
+# default the last commit's time), single-threaded xz.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT="$ROOT/target/distrib-lanes"
+LANES=()
+REBUILD=0
+CHECK_ONLY=0
+TARGET=
+
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) [ $# -ge 2 ] || { usage >&2; exit 2; }; OUT=$2; shift ;;
+        --lane) [ $# -ge 2 ] || { usage >&2; exit 2; }; LANES+=("$2"); shift ;;
+        --rebuild) REBUILD=1 ;;
+        --target) [ $# -ge 2 ] || { usage >&2; exit 2; }; TARGET=$2; shift ;;
+        --check) CHECK_ONLY=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+
+log() { printf '[package-lanes] %s\n' "$*" >&2; }
+die() { printf '[package-lanes] FAIL: %s\n' "$*" >&2; exit 1; }
+
+if [ ${#LANES[@]} -eq 0 ]; then
+    for f in "$ROOT"/lanes/*.toml; do
+        [ -e "$f" ] && LANES+=("$(basename "$f" .toml)")
+    done
+fi
+[ ${#LANES[@]} -gt 0 ] || die "no lanes (lanes/*.toml is empty)"
+if [ -z "$TARGET" ]; then
+    TARGET=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+    TARGET=${TARGET:-x86_64-unknown-linux-gnu}
+fi
+
+# Every lane archive must be an extra artifact in dist-workspace.toml, or dist
+# would silently leave it out of the release.
+check_dist_config() {
+    local cfg="$ROOT/dist-workspace.toml" lane name missing=0
+    [ -f "$cfg" ] || die "missing $cfg"
+    for lane in "${LANES[@]}"; do
+        name="hz3-$lane-$TARGET.tar.xz"
+        if ! grep -q "\"target/distrib-lanes/$name\"" "$cfg"; then
+            log "dist-workspace.toml does not list target/distrib-lanes/$name"
+            missing=1
+        fi
+    done
+    grep -q '"target/distrib-lanes/SHA256SUMS"' "$cfg" || { log "dist-workspace.toml does not list SHA256SUMS"; missing=1; }
+    # The other way round only warns: a listed lane without a manifest makes
+    # the release (not this check) fail, while lanes are still being added.
+    while read -r name; do
+        [ -f "$ROOT/lanes/$name.toml" ] || log "warning: dist-workspace.toml lists lane $name, but lanes/$name.toml does not exist (a release would fail)"
+    done < <(grep -o 'target/distrib-lanes/hz3-[a-z0-9_]*-' "$cfg" | sed 's|target/distrib-lanes/hz3-||; s|-$||')
+    [ "$missing" -eq 0 ] || die "update [[dist.extra-artifacts]] in dist-workspace.toml"
+    log "dist-workspace.toml lists all ${#LANES[@]} lane archives for $TARGET"
+}
+check_dist_config
+[ "$CHECK_ONLY" -eq 0 ] || exit 0
+
+VERSION=$(cd "$ROOT" && cargo pkgid -p hz3 2>/dev/null) || die "cargo pkgid -p hz3 failed"
+VERSION=${VERSION##*[#@]}
+EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 0)}
+REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+HEADER="$ROOT/hz3/include/hz3.h"
+[ -f "$HEADER" ] || die "missing $HEADER"
+
+build_lane() {
+    local lane=$1 dir="$ROOT/target/lanes/$1"
+    if [ "$REBUILD" -eq 1 ] || [ ! -f "$dir/libhz3_$lane.so" ] || [ ! -f "$dir/lane-info.json" ]; then
+        log "cargo xtask build-lanes --lane $lane"
+        (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane") || die "build of lane $lane failed"
+    fi
+    [ -f "$dir/libhz3_$lane.so" ] || die "missing $dir/libhz3_$lane.so after the build"
+    [ -f "$dir/lane-info.json" ] || die "missing $dir/lane-info.json after the build"
+}
+
+# The .so must export the allocator and, on a native target, load and name its lane.
+check_lane_so() {
+    local lane=$1 so=$2 sym cfg
+    for sym in malloc free calloc realloc posix_memalign aligned_alloc malloc_usable_size; do
+        nm -D --defined-only "$so" | awk '{print $NF}' | grep -qx "$sym" \
+            || die "$so does not export $sym"
+    done
+    if [ "$TARGET" = "$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')" ]; then
+        # hz3 initialises on the first allocation: run a program that allocates.
+        cfg=$(HZ3_PRINT_CONFIG=1 LD_PRELOAD="$so" sort --version 2>&1 >/dev/null | grep '^hz3:' || true)
+        grep -Eq "lane[=: ]+\"?${lane}([^a-z0-9_]|\$)" <<<"$cfg" \
+            || die "$so: HZ3_PRINT_CONFIG=1 does not name lane $lane (got: $cfg)"
+    fi
+}
+
+mkdir -p "$OUT"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+archives=()
+for lane in "${LANES[@]}"; do
+    build_lane "$lane"
+    so="$ROOT/target/lanes/$lane/libhz3_$lane.so"
+    check_lane_so "$lane" "$so"
+    name="hz3-$lane-$TARGET"
+    d="$stage/$name"
+    mkdir -p "$d/lib" "$d/include"
+    install -m 0755 "$so" "$d/lib/libhz3_$lane.so"
+    ln -s "libhz3_$lane.so" "$d/lib/libhz3.so"
+    install -m 0644 "$HEADER" "$d/include/hz3.h"
+    install -m 0644 "$ROOT/target/lanes/$lane/lane-info.json" "$d/lane-info.json"
+    [ -f "$ROOT/lanes/$lane.toml" ] && install -m 0644 "$ROOT/lanes/$lane.toml" "$d/lane.toml"
+    for f in "$ROOT"/LICENSE* "$ROOT"/COPYRIGHT*; do
+        [ -f "$f" ] && install -m 0644 "$f" "$d/"
+    done
+    cat >"$d/README.md" <<EOF
+# hz3 $VERSION, lane \`$lane\` ($TARGET)
+
+Built from commit $REVISION.
+
+Use it for one program:
+
+    LD_PRELOAD=\$PWD/lib/libhz3.so your-program
+
+or link against it (\`-I include -L lib -lhz3\`). \`HZ3_PRINT_CONFIG=1\` makes the
+library print its lane configuration to stderr. \`lane-info.json\` and \`lane.toml\`
+describe the lane; \`SHA256SUMS\` lists the checksums of these files
+(\`sha256sum -c SHA256SUMS\`).
+EOF
+    (cd "$d" && find . -type f | LC_ALL=C sort | sed 's|^\./||' | xargs sha256sum >"$stage/sums.tmp")
+    mv "$stage/sums.tmp" "$d/SHA256SUMS"
+    find "$d" -exec touch -h -d "@$EPOCH" {} +
+    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$EPOCH" --format=gnu \
+        -C "$stage" -cf - "$name" | xz -T1 -6 >"$OUT/$name.tar.xz.tmp"
+    mv "$OUT/$name.tar.xz.tmp" "$OUT/$name.tar.xz"
+    archives+=("$name.tar.xz")
+    log "wrote $OUT/$name.tar.xz ($(du -h "$OUT/$name.tar.xz" | cut -f1))"
+done
+(cd "$OUT" && sha256sum "${archives[@]}" >SHA256SUMS)
+log "wrote $OUT/SHA256SUMS:"
+sed 's/^/    /' "$OUT/SHA256SUMS" >&2
