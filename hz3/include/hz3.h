@@ -146,17 +146,8 @@ void malloc_stats(void) HZ3_NOTHROW;
 /* ------------------------------------------------------------------------ */
 /* hz3 extensions.                                                          */
 /*                                                                          */
-/* TODO(lead): confirm, then delete this TODO:                              */
-/*   [ ] struct hz3_stats / struct hz3_class_stats mirror hz3::stats::Stats */
-/*       and ClassStats field for field (all u64, repr(C)), and HZ3_NCLS =  */
-/*       size_class::NCLS (129). check-header.sh compares sizeof with       */
-/*       hz3_stats_get(NULL) and `owners` with lane-info.json at run time.  */
-/*   [ ] hz3_stats_get(out) -> size_t (size of the library's struct; out    */
-/*       may be NULL) is the supported stats entry point.                   */
-/*   [ ] hz3_print_config() is public API.                                  */
-/*   [ ] proposed, NOT exported yet, so not declared: hz3_lane(),           */
-/*       hz3_version() (static strings), hz3_thread_flush() (return this    */
-/*       thread's cache), hz3_stats_print(int fd). Export or drop.          */
+/* struct hz3_stats mirrors hz3::Stats field for field (repr(C), all u64);   */
+/* check-header.sh compares sizeof with hz3_stats_get(NULL) at run time.   */
 /* ------------------------------------------------------------------------ */
 
 /* Number of size-class slots in struct hz3_stats (slot 0 is unused). */
@@ -177,6 +168,7 @@ struct hz3_stats {
     uint64_t segments_mapped;     /* 2 MiB segments ever taken from the arena */
     uint64_t span_bytes;          /* bytes of arena pages in live spans */
     uint64_t bytes_purged;        /* bytes handed back to the OS (madvise) so far */
+    uint64_t dirty_free_bytes;    /* free pages held by the page heaps, maybe resident */
     uint64_t spans_released;      /* spans released to the page heaps so far */
     uint64_t large_live_bytes;    /* bytes of live large blocks */
     uint64_t large_cached_bytes;  /* bytes of freed large mappings kept for reuse */
