@@ -10,6 +10,7 @@ use core::ptr;
 
 use crate::arena::{self, NPAGES, PAGE_SHIFT, TAG_OWNER_MASK, TAG_VALID};
 use crate::central;
+use crate::hardened;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
@@ -48,7 +49,10 @@ pub fn malloc(size: usize) -> *mut u8 {
         let b = (*t).bins.get_unchecked_mut(cls);
         let h = b.head;
         if !h.is_null() {
-            b.head = *(h as *mut *mut u8);
+            let next = *(h as *mut *mut u8);
+            hardened::check_link(cls, next);
+            hardened::on_alloc(h);
+            b.head = next;
             b.room += 1;
             return h;
         }
@@ -74,24 +78,36 @@ fn malloc_slow(size: usize) -> *mut u8 {
 /// One object of class `cls` (null when the arena is exhausted).
 fn alloc_class(cls: usize) -> *mut u8 {
     let t = tcache::get_or_create();
-    if t.is_null() {
+    let p = if t.is_null() {
         if !init::ensure() {
             return ptr::null_mut();
         }
         let (h, n) = central::refill(tcache::direct_owner(), cls, 1);
-        return if n == 0 { ptr::null_mut() } else { h };
-    }
-    // SAFETY: this thread's cache.
-    unsafe {
-        let b = &mut (*t).bins[cls];
-        let h = b.head;
-        if !h.is_null() {
-            b.head = *(h as *mut *mut u8);
-            b.room += 1;
-            return h;
+        if n == 0 {
+            ptr::null_mut()
+        } else {
+            h
         }
-        tcache::refill(t, cls)
+    } else {
+        // SAFETY: this thread's cache.
+        unsafe {
+            let b = &mut (*t).bins[cls];
+            let h = b.head;
+            if !h.is_null() {
+                let next = *(h as *mut *mut u8);
+                hardened::check_link(cls, next);
+                b.head = next;
+                b.room += 1;
+                h
+            } else {
+                tcache::refill(t, cls)
+            }
+        }
+    };
+    if !p.is_null() {
+        hardened::on_alloc(p);
     }
+    p
 }
 
 fn large_alloc(size: usize, align: usize) -> (*mut u8, bool) {
@@ -124,6 +140,7 @@ pub unsafe fn free(p: *mut u8) {
                 let cls = arena::tag_class(tag);
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
                 let b = (*t).bins.get_unchecked_mut(cls);
+                hardened::check_free(p, page, tag);
                 *(p as *mut *mut u8) = b.head;
                 b.head = p;
                 b.room -= 1;
@@ -159,6 +176,9 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
             "free(): invalid pointer (not a live hz3 block; double free?)",
             p as usize,
         );
+    }
+    if let Some(page) = arena::page_of(p as usize) {
+        hardened::check_free(p, page, tag);
     }
     let owner = arena::tag_owner(tag);
     let cls = arena::tag_class(tag);

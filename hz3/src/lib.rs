@@ -23,6 +23,7 @@ mod alloc;
 mod arena;
 mod central;
 mod global_alloc;
+mod hardened;
 mod init;
 mod large;
 mod os;
@@ -40,6 +41,9 @@ pub mod c_abi;
 
 pub use global_alloc::Hz3;
 pub use stats::{print as print_stats, stats, ClassStats, Stats};
+
+/// True in the hardened build (feature `hardened`).
+pub const HARDENED: bool = hardened::ENABLED;
 
 /// Bytes of one thread's cache in this lane (bins and remote stash).
 pub const fn thread_cache_bytes() -> usize {

@@ -1,7 +1,9 @@
 //! hz3 developer tasks.
 //!
-//! `cargo xtask build-lanes [--lane NAME]...` builds each lane's LD_PRELOAD
-//! library into `target/lanes/<name>/<artifact>` with a `lane-info.json` beside it.
+//! `cargo xtask build-lanes [--lane NAME]... [--hardened]` builds each lane's
+//! LD_PRELOAD library into `target/lanes/<name>/<artifact>` with a
+//! `lane-info.json` beside it (`--hardened`: `libhz3_<name>_hardened.so`, with
+//! the integrity checks of the `hardened` feature).
 //! `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
 //! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane.
 
@@ -37,11 +39,14 @@ fn all_lanes() -> Vec<String> {
     v
 }
 
-fn lanes_from_args(args: &[String]) -> Vec<String> {
+/// Lanes named by `--lane` (all when none) and whether `--hardened` was given.
+fn lanes_from_args(args: &[String]) -> (Vec<String>, bool) {
     let mut lanes = Vec::new();
+    let mut hardened = false;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--hardened" => hardened = true,
             "--lane" => {
                 i += 1;
                 let name = args.get(i).unwrap_or_else(|| die("--lane needs a name"));
@@ -57,11 +62,7 @@ fn lanes_from_args(args: &[String]) -> Vec<String> {
             die(&format!("unknown lane `{l}` (known: {})", known.join(", ")));
         }
     }
-    if lanes.is_empty() {
-        known
-    } else {
-        lanes
-    }
+    (if lanes.is_empty() { known } else { lanes }, hardened)
 }
 
 fn run(cmd: &mut Command) {
@@ -104,8 +105,8 @@ fn git_rev() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Builds one lane; returns the path of its shared object.
-fn build_lane(name: &str) -> PathBuf {
+/// Builds one lane (with the hardened checks when `hardened`); returns the path of its shared object.
+fn build_lane(name: &str, hardened: bool) -> PathBuf {
     let root = root();
     let manifest = root.join("lanes").join(format!("{name}.toml"));
     let text = fs::read_to_string(&manifest)
@@ -122,12 +123,23 @@ fn build_lane(name: &str) -> PathBuf {
         .get("description")
         .and_then(|v| v.as_str())
         .unwrap_or("");
-    let target_dir = root.join("target").join("lane-build").join(name);
-    run(cargo()
+    let (artifact, build_dir) = if hardened {
+        (
+            artifact.replace(".so", "_hardened.so"),
+            format!("{name}-hardened"),
+        )
+    } else {
+        (artifact, name.to_string())
+    };
+    let target_dir = root.join("target").join("lane-build").join(build_dir);
+    let mut build = cargo();
+    build
         .args(["build", "--release", "-p", "hz3-preload", "--target-dir"])
-        .arg(&target_dir)
-        .env("HZ3_LANE", name)
-        .current_dir(&root));
+        .arg(&target_dir);
+    if hardened {
+        build.args(["--features", "hardened"]);
+    }
+    run(build.env("HZ3_LANE", name).current_dir(&root));
     let out_dir = root.join("target").join("lanes").join(name);
     fs::create_dir_all(&out_dir).unwrap();
     let so = out_dir.join(&artifact);
@@ -160,7 +172,9 @@ fn build_lane(name: &str) -> PathBuf {
         json_str(&git_rev()),
         config
     );
-    fs::write(out_dir.join("lane-info.json"), info).unwrap();
+    if !hardened {
+        fs::write(out_dir.join("lane-info.json"), info).unwrap();
+    }
     eprintln!("xtask: lane {name} -> {}", so.display());
     so
 }
@@ -168,7 +182,7 @@ fn build_lane(name: &str) -> PathBuf {
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]...");
+        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]... [--hardened]");
         exit(2)
     };
     match cmd.as_str() {
@@ -178,23 +192,35 @@ fn main() {
             }
         }
         "build-lanes" => {
-            for l in lanes_from_args(&args[1..]) {
-                build_lane(&l);
+            let (lanes, hardened) = lanes_from_args(&args[1..]);
+            for l in lanes {
+                build_lane(&l, hardened);
             }
         }
         "test" => {
-            let lanes = lanes_from_args(&args[1..]);
+            let (lanes, hardened) = lanes_from_args(&args[1..]);
             // The C/C++ test programs need gcc, g++, python3 and git: install what is missing.
             run(Command::new("bash").arg(root().join(".ci").join("setup.sh")));
             for l in &lanes {
-                let so = build_lane(l);
-                eprintln!("xtask: === tests of lane {l} ===");
-                run(cargo()
-                    .args(["test", "--release", "-p", "hz3", "--target-dir"])
-                    .arg(root().join("target").join("lane-test").join(l))
+                let so = build_lane(l, hardened);
+                eprintln!(
+                    "xtask: === tests of lane {l}{} ===",
+                    if hardened { " (hardened)" } else { "" }
+                );
+                let mut test = cargo();
+                test.args(["test", "--release", "-p", "hz3", "--target-dir"])
+                    .arg(root().join("target").join("lane-test").join(if hardened {
+                        format!("{l}-hardened")
+                    } else {
+                        l.clone()
+                    }))
                     .env("HZ3_LANE", l)
                     .env("HZ3_SO", &so)
-                    .current_dir(root()));
+                    .current_dir(root());
+                if hardened {
+                    test.args(["--features", "hardened"]);
+                }
+                run(&mut test);
             }
             eprintln!("xtask: all tests passed for lanes: {}", lanes.join(", "));
         }

@@ -1,0 +1,77 @@
+//! Integrity checks of the hardened build (cargo feature `hardened`; the lane
+//! builder's `--hardened` flag). With the feature off every function here is
+//! empty and inlines to nothing.
+//!
+//! Checked on the fast paths: a pointer popped from a bin must be a block of
+//! the bin's class (a use-after-free write into a freed block's link word is
+//! caught at the next pop), a freed pointer must be the start of a block (not
+//! inside one), and a freed block carries a canary in its second word (address
+//! XOR a per-process secret) that malloc clears, so freeing a block that still
+//! carries it is a double free, wherever the first free put it. Slower checks (the block's span and its free count) already run on
+//! every flush in `central`. Owns no state; must not change allocation state.
+
+use crate::arena;
+use crate::os;
+use crate::size_class::class_size;
+
+pub const ENABLED: bool = cfg!(feature = "hardened");
+
+/// `next`, read from a free block's link word, must be null or a free block of `cls`.
+#[inline(always)]
+pub fn check_link(cls: usize, next: *mut u8) {
+    if ENABLED && !next.is_null() {
+        let ok = match arena::page_of(next as usize) {
+            Some(page) => {
+                let t = arena::tag(page);
+                t & arena::TAG_VALID != 0
+                    && arena::tag_class(t) == cls
+                    && is_block_start(next as usize, page, t)
+            }
+            None => false,
+        };
+        if !ok {
+            os::fatal(
+                "heap corruption: a free block's link was overwritten (use after free?)",
+                next as usize,
+            );
+        }
+    }
+}
+
+#[inline(always)]
+fn canary(p: *mut u8) -> usize {
+    // The secret differs per process with ASLR (the address of a static).
+    static SECRET: u8 = 0;
+    (p as usize) ^ (core::ptr::addr_of!(SECRET) as usize).rotate_left(29) ^ 0x5bd1_e995_9e37_79b9
+}
+
+/// `p` (in the arena, tag `t`, page `page`) is about to be freed.
+#[inline(always)]
+pub fn check_free(p: *mut u8, page: usize, t: u32) {
+    if ENABLED {
+        if !is_block_start(p as usize, page, t) {
+            os::fatal("free(): invalid pointer (inside a block)", p as usize);
+        }
+        // SAFETY: every block is at least 16 bytes; `p` is a block start.
+        let w = unsafe { &mut *(p as *mut usize).add(1) };
+        if *w == canary(p) {
+            os::fatal("free(): double free detected", p as usize);
+        }
+        *w = canary(p);
+    }
+}
+
+/// `p` was just popped for malloc: clears its free canary.
+#[inline(always)]
+pub fn on_alloc(p: *mut u8) {
+    if ENABLED {
+        // SAFETY: every block is at least 16 bytes.
+        unsafe { *(p as *mut usize).add(1) = 0 };
+    }
+}
+
+#[inline(always)]
+fn is_block_start(p: usize, page: usize, t: u32) -> bool {
+    let first = page - arena::tag_page_off(t);
+    (p - arena::page_addr(first)) % class_size(arena::tag_class(t)) == 0
+}
