@@ -167,6 +167,7 @@ struct hz3_stats {
     uint64_t arena_reserved;      /* bytes of arena address space reserved */
     uint64_t segments_mapped;     /* 2 MiB segments ever taken from the arena */
     uint64_t span_bytes;          /* bytes of arena pages in live spans */
+    uint64_t span_bytes_peak;     /* the most span_bytes ever reached */
     uint64_t bytes_purged;        /* bytes handed back to the OS (madvise) so far */
     uint64_t dirty_free_bytes;    /* free pages held by the page heaps, maybe resident */
     uint64_t spans_released;      /* spans released to the page heaps so far */

@@ -145,7 +145,8 @@ mod tests {
                     assert_eq!(tag_class(t), cls);
                     assert_eq!(tag_page_off(t), off);
                     assert_eq!(t & TAG_OWNER_MASK, expect_for_owner(owner));
-                    assert_ne!(0 & TAG_OWNER_MASK, expect_for_owner(owner));
+                    let free_page_tag: u32 = 0;
+                    assert_ne!(free_page_tag & TAG_OWNER_MASK, expect_for_owner(owner));
                 }
             }
         }

@@ -22,6 +22,11 @@ use crate::size_class::{CLASSES, NCLS};
 use crate::stats;
 use crate::sync::Locked;
 
+/// A wholly free span this small may stay as the last partial span of its
+/// class (saving a page-heap round trip when a class's usage hovers at zero);
+/// bigger ones always go back.
+const KEEP_EMPTY_SPAN_PAGES: usize = 16;
+
 pub struct Central {
     /// Head of the partial list (first page + 1), 0 when empty.
     partial: u32,
@@ -184,8 +189,12 @@ pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
                 if !s.in_partial {
                     push_partial(c, first, s);
                 }
-                if s.nfree == info.span_objs && (s.prev != 0 || s.next != 0) {
-                    // Wholly free and not the only partial span: give the pages back.
+                if s.nfree == info.span_objs
+                    && (s.prev != 0
+                        || s.next != 0
+                        || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
+                {
+                    // Wholly free and not the only (small) partial span: give the pages back.
                     unlink(c, s);
                     c.spans -= 1;
                     c.free_objs -= info.span_objs as u64;

@@ -86,7 +86,7 @@ mod tests {
     use std::sync::Arc;
 
     #[repr(align(16))]
-    struct Node([usize; 2]);
+    struct Node(#[allow(dead_code)] [usize; 2]);
 
     /// Many producers push batches while consumers take everything: each node
     /// must come out exactly once.

@@ -47,6 +47,9 @@ struct SegMeta {
     dirty: [u64; SEG_PAGES / 64],
 }
 
+/// Least time between two purges triggered by the size bound.
+const PURGE_MIN_INTERVAL_MS: u64 = 10;
+
 static SPAN_META: AtomicUsize = AtomicUsize::new(0);
 static SEG_META: AtomicUsize = AtomicUsize::new(0);
 
@@ -168,16 +171,26 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
     HEAPS[owner].0.with(|h| {
         // SAFETY: the owner's page-heap lock guards its segments' metadata.
         unsafe {
-            let mut s = h.segs;
-            while s != 0 {
-                let i = s as usize - 1;
-                let m = seg(i);
-                if m.nfree as usize >= n {
-                    if let Some(at) = find_run(&m.free, n) {
-                        return Some(take_pages(h, i, at, n));
+            // Reuse pages that are still resident first (no page faults, and the
+            // dirty set shrinks instead of growing towards a purge); then clean ones.
+            for want_dirty in [true, false] {
+                let mut s = h.segs;
+                while s != 0 {
+                    let i = s as usize - 1;
+                    let m = seg(i);
+                    if m.nfree as usize >= n {
+                        let mut map = m.free;
+                        if want_dirty {
+                            for (w, d) in map.iter_mut().zip(m.dirty.iter()) {
+                                *w &= *d;
+                            }
+                        }
+                        if let Some(at) = find_run(&map, n) {
+                            return Some(take_pages(h, i, at, n));
+                        }
                     }
+                    s = m.next;
                 }
-                s = m.next;
             }
             let i = take_segment()?;
             let m = seg(i);
@@ -201,7 +214,8 @@ unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usiz
     set_bits(&mut m.free, at, n, false);
     set_bits(&mut m.dirty, at, n, true);
     m.nfree -= n as u32;
-    stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed);
+    let now = stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed) + n;
+    stats::PAGES_IN_SPANS_PEAK.fetch_max(now, Ordering::Relaxed);
     segi * SEG_PAGES + at
 }
 
@@ -218,12 +232,22 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
         h.dirty_free_pages += n;
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         if h.dirty_free_pages > purge_limit {
-            purge_locked(h);
+            // Over the bound: purge down to half of it, but at most once per
+            // PURGE_MIN_INTERVAL_MS (or at twice the bound), so a heap churning
+            // around the bound does not spend its time in madvise and page faults.
+            let now = os::now_ms();
+            if h.dirty_free_pages > 2 * purge_limit
+                || now.saturating_sub(h.last_purge_ms) >= PURGE_MIN_INTERVAL_MS
+            {
+                purge_locked(h, purge_limit / 2);
+                h.last_purge_ms = now;
+            }
         } else if config::PURGE_DECAY_MS > 0 {
             // Decay: free pages that stayed unused for a while go back too.
             let now = os::now_ms();
             if now.saturating_sub(h.last_purge_ms) >= config::PURGE_DECAY_MS as u64 {
-                purge_locked(h);
+                purge_locked(h, 0);
+                h.last_purge_ms = now;
             }
         }
     });
@@ -232,15 +256,18 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
 /// Hands every free dirty page of `owner` back to the OS and returns its wholly
 /// free segments to the pool. Returns the bytes purged.
 pub fn purge_owner(owner: usize) -> usize {
-    HEAPS[owner].0.with(purge_locked)
+    HEAPS[owner].0.with(|h| purge_locked(h, 0))
 }
 
-fn purge_locked(h: &mut PageHeap) -> usize {
+/// Purges free dirty pages, segment by segment, until at most `keep` free
+/// dirty pages remain (hysteresis: a purge triggered by the bound leaves half
+/// of it, so a heap hovering at the bound does not purge on every free).
+fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
     let mut purged = 0;
     let mut link: *mut u32 = &mut h.segs;
     // SAFETY: owner's page-heap lock held; the pool lock is taken inside (order: heap -> pool).
     unsafe {
-        while *link != 0 {
+        while *link != 0 && h.dirty_free_pages > keep {
             let i = *link as usize - 1;
             let m = seg(i);
             let mut p = 0;
@@ -254,6 +281,7 @@ fn purge_locked(h: &mut PageHeap) -> usize {
                     os::purge(addr, (p - start) * PAGE);
                     set_bits(&mut m.dirty, start, p - start, false);
                     purged += (p - start) * PAGE;
+                    h.dirty_free_pages = h.dirty_free_pages.saturating_sub(p - start);
                 } else {
                     p += 1;
                 }
@@ -270,9 +298,8 @@ fn purge_locked(h: &mut PageHeap) -> usize {
             }
         }
     }
-    h.dirty_free_pages = 0;
-    if config::PURGE_DECAY_MS > 0 {
-        h.last_purge_ms = os::now_ms();
+    if keep == 0 {
+        h.dirty_free_pages = 0;
     }
     stats::BYTES_PURGED.fetch_add(purged, Ordering::Relaxed);
     purged

@@ -20,6 +20,19 @@ use crate::central;
 use crate::config;
 use crate::owner_stash;
 
+/// Objects of `cls` a stash gathers for one owner before delivering them: the
+/// lane's `remote_batch`, but never more than one refill batch of the class
+/// (so big classes do not pile up megabytes in a freeing thread).
+#[inline]
+fn batch_of(cls: usize) -> usize {
+    let b = crate::size_class::CLASSES[cls].batch as usize;
+    if b < config::REMOTE_BATCH {
+        b
+    } else {
+        config::REMOTE_BATCH
+    }
+}
+
 /// Hands a batch `first ..= last` of (owner, cls) objects to the owner.
 #[inline]
 fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
@@ -59,6 +72,8 @@ pub mod dense {
         bank: [[Entry; crate::size_class::NCLS]; O],
         dirty: [u16; DIRTY_CAP],
         ndirty: usize,
+        /// Bytes of the objects in the bank: flushed past `config::REMOTE_KIB`.
+        bytes: usize,
     }
 
     #[cfg(not(hz3_remote_ring))]
@@ -77,6 +92,7 @@ pub mod dense {
                 }
             }
             self.ndirty = 0;
+            self.bytes = 0;
         }
 
         /// Stashes `p`, an object of (owner, cls).
@@ -90,6 +106,20 @@ pub mod dense {
             }
             e.head = p;
             e.count += 1;
+            self.bytes += crate::size_class::CLASSES[cls].size as usize;
+            if self.bytes > config::REMOTE_KIB * 1024 {
+                // Holding too much for others: everything goes now (this entry is
+                // listed already unless it was empty, in which case list it first).
+                if e.count == 1 {
+                    if self.ndirty == DIRTY_CAP {
+                        self.flush_all();
+                    }
+                    self.dirty[self.ndirty] = (owner * crate::size_class::NCLS + cls) as u16;
+                    self.ndirty += 1;
+                }
+                self.flush_all();
+                return;
+            }
             if e.count == 1 {
                 if self.ndirty == DIRTY_CAP {
                     // Flushes the others; this entry is not listed yet and stays.
@@ -97,8 +127,9 @@ pub mod dense {
                 }
                 self.dirty[self.ndirty] = (owner * crate::size_class::NCLS + cls) as u16;
                 self.ndirty += 1;
-            } else if e.count as usize >= config::REMOTE_BATCH {
+            } else if e.count as usize >= batch_of(cls) {
                 let (h, t) = (e.head, e.tail);
+                self.bytes -= e.count as usize * crate::size_class::CLASSES[cls].size as usize;
                 e.count = 0;
                 e.head = core::ptr::null_mut();
                 deliver(owner, cls, h, t);
@@ -121,6 +152,7 @@ pub mod dense {
                 }
             }
             self.ndirty = 0;
+            self.bytes = 0;
         }
 
         /// Budgeted flush on a slow-path event.
@@ -145,6 +177,8 @@ pub mod ring {
     #[repr(C)]
     pub struct Ring {
         n: usize,
+        /// Bytes of the objects in the ring: drained past `config::REMOTE_KIB`.
+        bytes: usize,
         slots: [u64; config::RING_SLOTS],
     }
 
@@ -158,6 +192,7 @@ pub mod ring {
     impl Ring {
         pub fn init(&mut self) {
             self.n = 0;
+            self.bytes = 0;
         }
 
         #[inline]
@@ -166,7 +201,8 @@ pub mod ring {
             self.slots[self.n] =
                 p as u64 | (owner as u64) << PTR_BITS | (cls as u64) << (PTR_BITS + 8);
             self.n += 1;
-            if self.n == config::RING_SLOTS {
+            self.bytes += crate::size_class::CLASSES[cls].size as usize;
+            if self.n == config::RING_SLOTS || self.bytes > config::REMOTE_KIB * 1024 {
                 self.flush_all();
             }
         }
@@ -209,6 +245,7 @@ pub mod ring {
             }
             deliver_groups(&groups[..ng]);
             self.n = 0;
+            self.bytes = 0;
         }
 
         #[inline]
@@ -240,7 +277,7 @@ mod tests {
         // The ring holds no per-owner state at all: its size is the slots plus a counter.
         assert_eq!(
             core::mem::size_of::<ring::Ring>(),
-            8 + 8 * config::RING_SLOTS
+            16 + 8 * config::RING_SLOTS
         );
         assert!(
             core::mem::size_of::<dense::Bank<32>>()

@@ -18,6 +18,7 @@ use crate::tcache;
 
 pub static SEGMENTS_MAPPED: AtomicUsize = AtomicUsize::new(0);
 pub static PAGES_IN_SPANS: AtomicUsize = AtomicUsize::new(0);
+pub static PAGES_IN_SPANS_PEAK: AtomicUsize = AtomicUsize::new(0);
 pub static BYTES_PURGED: AtomicUsize = AtomicUsize::new(0);
 pub static SPANS_RELEASED: AtomicUsize = AtomicUsize::new(0);
 pub static LARGE_MAPS: AtomicUsize = AtomicUsize::new(0);
@@ -51,6 +52,8 @@ pub struct Stats {
     pub segments_mapped: u64,
     /// Bytes of arena pages that belong to live spans (an upper bound on small/medium RSS).
     pub span_bytes: u64,
+    /// The most `span_bytes` ever reached.
+    pub span_bytes_peak: u64,
     /// Bytes handed back to the OS with madvise so far.
     pub bytes_purged: u64,
     /// Free pages (bytes) the page heaps hold that may still be resident.
@@ -96,6 +99,7 @@ pub fn stats() -> Stats {
         arena_reserved: (arena::RESERVED_PAGES.load(Ordering::Relaxed) * PAGE) as u64,
         segments_mapped: r(&SEGMENTS_MAPPED),
         span_bytes: (PAGES_IN_SPANS.load(Ordering::Relaxed) * PAGE) as u64,
+        span_bytes_peak: (PAGES_IN_SPANS_PEAK.load(Ordering::Relaxed) * PAGE) as u64,
         bytes_purged: r(&BYTES_PURGED),
         dirty_free_bytes: if ready {
             crate::page_heap::dirty_free_bytes() as u64
@@ -129,6 +133,7 @@ pub fn print() {
     line("arena_reserved_bytes", s.arena_reserved);
     line("segments_mapped", s.segments_mapped);
     line("span_bytes", s.span_bytes);
+    line("span_bytes_peak", s.span_bytes_peak);
     line("bytes_purged", s.bytes_purged);
     line("dirty_free_bytes", s.dirty_free_bytes);
     line("spans_released", s.spans_released);

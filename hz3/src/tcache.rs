@@ -49,6 +49,8 @@ pub struct TCache {
     pub owner: u32,
     pub remote: Stash,
     pool_next: *mut TCache,
+    /// Slow-path events (refills, overflows) since the cache was created.
+    events: u32,
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
@@ -165,6 +167,7 @@ pub fn get_or_create() -> *mut TCache {
             b.room = b.limit as i32;
         }
         (*t).remote.init();
+        (*t).events = 0;
     }
     tls::set_tc(t);
     // May allocate (it re-enters through the new cache): registers the exit hook.
@@ -219,6 +222,7 @@ pub unsafe fn drain(t: *mut TCache) {
 #[cold]
 pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     (*t).remote.on_slow_event();
+    on_event(t);
     let owner = (*t).owner as usize;
     if config::OWNER_STASH {
         let l = owner_stash::head(owner, cls).take_all();
@@ -235,6 +239,60 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     b.head = *(head as *mut *mut u8);
     b.room = b.limit as i32 - (n as i32 - 1);
     head
+}
+
+/// Slow events between two checks of the thread's total cached bytes.
+const SCAVENGE_EVERY: u32 = 64;
+
+/// Counts a slow-path event; every `SCAVENGE_EVERY` events the thread's cached
+/// bytes are summed and, above the lane's budget, every bin gives back half.
+#[inline]
+unsafe fn on_event(t: *mut TCache) {
+    (*t).events = (*t).events.wrapping_add(1);
+    if (*t).events % SCAVENGE_EVERY == 0 {
+        scavenge(t);
+    }
+}
+
+/// Bytes of objects cached in the bins of `t`.
+pub unsafe fn cached_bytes(t: *mut TCache) -> usize {
+    (*t).bins
+        .iter()
+        .enumerate()
+        .map(|(c, b)| b.count() * CLASSES[c].size as usize)
+        .sum()
+}
+
+/// This thread's cache budget: the lane's per-thread bound, shrunk so that all
+/// live threads together stay within the lane's total.
+fn budget() -> usize {
+    let live = LIVE_CACHES.load(Ordering::Relaxed).max(1);
+    let share = (config::TCACHE_TOTAL_MIB << 20) / live;
+    share.clamp(64 * 1024, config::TCACHE_KIB * 1024)
+}
+
+#[cold]
+unsafe fn scavenge(t: *mut TCache) {
+    let budget = budget();
+    let owner = (*t).owner as usize;
+    while cached_bytes(t) > budget {
+        for c in 1..NCLS {
+            let b = &mut (*t).bins[c];
+            let n = b.count().div_ceil(2);
+            if n == 0 {
+                continue;
+            }
+            let first = b.head;
+            let mut last = first;
+            for _ in 1..n {
+                last = *(last as *mut *mut u8);
+            }
+            b.head = *(last as *mut *mut u8);
+            *(last as *mut *mut u8) = ptr::null_mut();
+            b.room += n as i32;
+            central::flush(owner, c, first);
+        }
+    }
 }
 
 /// Refills the empty bin of `cls` from a list taken from the owner's stash: up
@@ -268,7 +326,12 @@ unsafe fn take_stashed(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
 /// `t` is the calling thread's cache.
 #[cold]
 pub unsafe fn overflow(t: *mut TCache, cls: usize) {
+    on_event(t);
     let b = &mut (*t).bins[cls];
+    if b.room >= 0 {
+        // The scavenge in `on_event` already shrank this bin.
+        return;
+    }
     let n = (CLASSES[cls].batch as usize).min(b.count());
     let first = b.head;
     let mut last = first;

@@ -1,0 +1,379 @@
+//! The data that crosses process and file boundaries: the driver's one JSON
+//! line, and the versioned results file the runner writes (`"schema": 1`).
+//!
+//! Every field that can be absent is an `Option` or has a serde default, so an
+//! older reader fails loudly on a newer *schema number* (checked in
+//! [`Results::from_json`]) rather than on a missing field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Stat;
+
+/// Version of the results file format. Bump on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The single JSON line `hz3-bench-driver` prints on stdout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DriverOutput {
+    pub workload: String,
+    pub threads: u32,
+    pub iters_per_thread: u64,
+    pub ws: u64,
+    pub seed: u64,
+    pub min_size: u64,
+    pub max_size: u64,
+    /// Requested share of frees handed to another thread (percent), remote workloads.
+    #[serde(default)]
+    pub remote_pct: u32,
+    /// malloc + free calls in the timed region, all threads.
+    pub ops: u64,
+    pub wall_s: f64,
+    pub ops_per_sec: f64,
+    /// CPU time the worker threads spent in the timed region (all threads).
+    #[serde(default)]
+    pub cpu_s: f64,
+    /// ops / cpu_s: less sensitive than ops/s to other load on the machine.
+    #[serde(default)]
+    pub ops_per_cpu_sec: f64,
+    /// RSS before the workload started (KiB).
+    pub baseline_rss_kib: u64,
+    /// VmHWM at the end (KiB): the process's high-water mark.
+    pub peak_rss_kib: u64,
+    /// Mean of the sampled RSS during the timed region (KiB).
+    pub mean_rss_kib: u64,
+    /// RSS after every thread freed everything and exited (KiB).
+    pub after_rss_kib: u64,
+    /// Actual share of frees that went through a ring to another thread (0..1).
+    pub remote_rate: f64,
+    pub remote_frees: u64,
+    pub total_frees: u64,
+    /// Sum of the tags read back before each free: identical for every
+    /// correct allocator at a given (workload, threads, seed).
+    pub checksum: u64,
+    /// Blocks whose tag did not survive until free (memory corruption).
+    pub corrupt: u64,
+    /// Number of RSS samples taken during the timed region.
+    pub samples: u64,
+    /// Shared object that provides `malloc` in the driver (from dladdr).
+    pub malloc_from: String,
+    /// Downsampled RSS timeline `[ms since start, KiB]` (mstress, or `--timeline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<[f64; 2]>>,
+}
+
+/// Output of `hz3-bench-driver fastpath`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FastpathOutput {
+    pub workload: String,
+    pub pairs: u64,
+    pub checksum: u64,
+    pub malloc_from: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Machine {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub ncpu: u32,
+    pub mem_total_kib: u64,
+    pub kernel: String,
+    /// 1-minute load average when the run started and when it ended.
+    #[serde(default)]
+    pub loadavg_start: f64,
+    #[serde(default)]
+    pub loadavg_end: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocKind {
+    /// The system allocator: no LD_PRELOAD.
+    System,
+    Peer,
+    Lane,
+    /// A .so given by path (A/B runs).
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocStatus {
+    Ok,
+    /// Not found on this machine: reported loudly, never dropped.
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Allocator {
+    pub name: String,
+    pub kind: AllocKind,
+    /// The preloaded shared object, `None` for glibc.
+    pub path: Option<String>,
+    pub status: AllocStatus,
+    #[serde(default)]
+    pub note: String,
+    /// FNV-1a 64 of the .so file, to tell builds apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+impl Allocator {
+    pub fn is_hz3(&self) -> bool {
+        self.kind == AllocKind::Lane || self.name.starts_with("hz3")
+    }
+    pub fn is_peer(&self) -> bool {
+        matches!(self.kind, AllocKind::System | AllocKind::Peer)
+    }
+    pub fn ok(&self) -> bool {
+        self.status == AllocStatus::Ok
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorkloadInfo {
+    pub name: String,
+    /// The driver's workload (`remote` for every `remote_*` cell).
+    pub driver: String,
+    pub description: String,
+    /// Extra driver arguments, e.g. `["--min","16","--max","2048"]`.
+    pub args: Vec<String>,
+    /// Total iterations over all threads of a cell (per-thread = total / threads).
+    pub iters_total: u64,
+    pub ws: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunRecord {
+    pub run_index: u32,
+    pub seed: u64,
+    pub ops_per_sec: f64,
+    pub wall_s: f64,
+    #[serde(default)]
+    pub ops_per_cpu_sec: f64,
+    pub peak_rss_kib: u64,
+    pub mean_rss_kib: u64,
+    pub after_rss_kib: u64,
+    pub baseline_rss_kib: u64,
+    pub remote_rate: f64,
+    pub checksum: u64,
+    pub corrupt: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<[f64; 2]>>,
+}
+
+impl RunRecord {
+    pub fn from_driver(run_index: u32, d: &DriverOutput) -> RunRecord {
+        RunRecord {
+            run_index,
+            seed: d.seed,
+            ops_per_sec: d.ops_per_sec,
+            wall_s: d.wall_s,
+            ops_per_cpu_sec: d.ops_per_cpu_sec,
+            peak_rss_kib: d.peak_rss_kib,
+            mean_rss_kib: d.mean_rss_kib,
+            after_rss_kib: d.after_rss_kib,
+            baseline_rss_kib: d.baseline_rss_kib,
+            remote_rate: d.remote_rate,
+            checksum: d.checksum,
+            corrupt: d.corrupt,
+            timeline: d.timeline.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunFailure {
+    pub run_index: u32,
+    pub seed: u64,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct CellSummary {
+    pub ops_per_sec: Stat,
+    #[serde(default)]
+    pub ops_per_cpu_sec: Stat,
+    pub peak_rss_kib: Stat,
+    pub mean_rss_kib: Stat,
+    pub after_rss_kib: Stat,
+    pub remote_rate: Stat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cell {
+    pub workload: String,
+    pub threads: u32,
+    pub allocator: String,
+    pub runs: Vec<RunRecord>,
+    #[serde(default)]
+    pub failures: Vec<RunFailure>,
+    /// `None` when no run succeeded.
+    pub summary: Option<CellSummary>,
+    /// RSS timeline of the run closest to the median throughput (mstress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<[f64; 2]>>,
+}
+
+impl CellSummary {
+    /// Throughput under `metric` ("wall" = ops/s, "cpu" = ops per CPU-second).
+    pub fn throughput(&self, metric: &str) -> Stat {
+        if metric == "cpu" {
+            self.ops_per_cpu_sec
+        } else {
+            self.ops_per_sec
+        }
+    }
+}
+
+impl RunRecord {
+    pub fn throughput(&self, metric: &str) -> f64 {
+        if metric == "cpu" {
+            self.ops_per_cpu_sec
+        } else {
+            self.ops_per_sec
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    pub mode: String,
+    pub runs: u32,
+    pub threads: Vec<u32>,
+    pub seeds: Vec<u64>,
+    pub pinned: bool,
+    #[serde(default)]
+    pub pin_cpus: Option<String>,
+    pub interleaved: bool,
+    /// Throughput metric the tables, charts and gate use: "wall" (ops per
+    /// wall-clock second, the default) or "cpu" (ops per CPU-second of the
+    /// worker threads). Both are always recorded.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+}
+
+fn default_metric() -> String {
+    "wall".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    pub schema: u32,
+    pub tool: String,
+    pub created_unix: u64,
+    pub git_rev: String,
+    pub git_dirty: bool,
+    pub machine: Machine,
+    pub config: Config,
+    pub allocators: Vec<Allocator>,
+    pub workloads: Vec<WorkloadInfo>,
+    pub cells: Vec<Cell>,
+    /// Loud, human-readable problems: missing peers, failed runs, checksum mismatches.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    pub duration_s: f64,
+}
+
+impl Results {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialise")
+    }
+
+    pub fn from_json(s: &str) -> Result<Results, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(s).map_err(|e| format!("results file is not JSON: {e}"))?;
+        match v.get("schema").and_then(|x| x.as_u64()) {
+            Some(n) if n == SCHEMA_VERSION as u64 => {}
+            Some(n) => {
+                return Err(format!(
+                    "results schema {n} is not supported (this bench-matrix reads schema {SCHEMA_VERSION})"
+                ))
+            }
+            None => return Err("results file has no \"schema\" field".into()),
+        }
+        serde_json::from_value(v).map_err(|e| format!("results file does not match schema 1: {e}"))
+    }
+
+    pub fn cell(&self, workload: &str, threads: u32, allocator: &str) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.workload == workload && c.threads == threads && c.allocator == allocator)
+    }
+
+    pub fn allocator(&self, name: &str) -> Option<&Allocator> {
+        self.allocators.iter().find(|a| a.name == name)
+    }
+
+    /// Throughput statistic of a cell under the configured metric.
+    pub fn thr(&self, c: &Cell) -> Option<Stat> {
+        c.summary
+            .as_ref()
+            .map(|s| s.throughput(&self.config.metric))
+    }
+
+    pub fn median_of(&self, c: &Cell) -> Option<f64> {
+        self.thr(c).map(|s| s.median)
+    }
+
+    /// "ops/s" or "ops/CPU-s".
+    pub fn metric_unit(&self) -> &'static str {
+        if self.config.metric == "cpu" {
+            "ops/CPU-s"
+        } else {
+            "ops/s"
+        }
+    }
+
+    /// Thread counts present, in config order.
+    pub fn thread_counts(&self) -> Vec<u32> {
+        self.config.threads.clone()
+    }
+
+    /// The best peer (glibc/jemalloc/mimalloc/tcmalloc) by median throughput
+    /// for a (workload, threads): `(name, ops/s)`.
+    pub fn best_peer(&self, workload: &str, threads: u32) -> Option<(String, f64)> {
+        let mut best: Option<(String, f64)> = None;
+        for a in self.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
+            if let Some(m) = self
+                .cell(workload, threads, &a.name)
+                .and_then(|c| self.median_of(c))
+            {
+                if best.as_ref().is_none_or(|b| m > b.1) {
+                    best = Some((a.name.clone(), m));
+                }
+            }
+        }
+        best
+    }
+
+    /// Ratio of an allocator's median throughput to the best peer's.
+    pub fn ratio_to_best_peer(&self, allocator: &str, workload: &str, threads: u32) -> Option<f64> {
+        let (_, best) = self.best_peer(workload, threads)?;
+        let mine = self.median_of(self.cell(workload, threads, allocator)?)?;
+        if best > 0.0 {
+            Some(mine / best)
+        } else {
+            None
+        }
+    }
+
+    /// The winner by median throughput among every allocator that ran.
+    pub fn winner(&self, workload: &str, threads: u32) -> Option<(String, f64)> {
+        let mut best: Option<(String, f64)> = None;
+        for a in self.allocators.iter().filter(|a| a.ok()) {
+            if let Some(m) = self
+                .cell(workload, threads, &a.name)
+                .and_then(|c| self.median_of(c))
+            {
+                if best.as_ref().is_none_or(|b| m > b.1) {
+                    best = Some((a.name.clone(), m));
+                }
+            }
+        }
+        best
+    }
+
+    pub fn lanes(&self) -> Vec<&Allocator> {
+        self.allocators.iter().filter(|a| a.is_hz3()).collect()
+    }
+}

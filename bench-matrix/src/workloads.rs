@@ -1,0 +1,341 @@
+//! The matrix's workload cells: which driver workload, which arguments, and
+//! how much work per cell in quick and full mode.
+//!
+//! Budgets are *total* iterations per cell, split evenly over the threads
+//! (with a per-thread floor), so a 32-thread cell does about as much work as a
+//! 1-thread cell and the quick matrix stays within minutes on 2 cores.
+
+use crate::schema::WorkloadInfo;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Quick,
+    Full,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Quick => "quick",
+            Mode::Full => "full",
+        }
+    }
+    pub fn default_runs(self) -> u32 {
+        match self {
+            Mode::Quick => 3,
+            Mode::Full => 30,
+        }
+    }
+    /// Per-run timeout in seconds.
+    pub fn timeout_s(self) -> u64 {
+        match self {
+            Mode::Quick => 120,
+            Mode::Full => 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadDef {
+    pub name: &'static str,
+    pub driver: &'static str,
+    pub args: &'static [&'static str],
+    pub description: &'static str,
+    /// Working-set slots per thread (live blocks for malloc_large).
+    pub ws: u64,
+    pub quick_total: u64,
+    pub full_total: u64,
+    pub min_per_thread: u64,
+    pub in_quick: bool,
+}
+
+impl WorkloadDef {
+    pub fn total(&self, mode: Mode) -> u64 {
+        match mode {
+            Mode::Quick => self.quick_total,
+            Mode::Full => self.full_total,
+        }
+    }
+
+    /// Iterations each thread runs in a cell with `threads` threads.
+    pub fn iters_per_thread(&self, mode: Mode, threads: u32) -> u64 {
+        (self.total(mode) / threads.max(1) as u64).max(self.min_per_thread)
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.driver == "remote"
+    }
+
+    pub fn info(&self, mode: Mode) -> WorkloadInfo {
+        WorkloadInfo {
+            name: self.name.into(),
+            driver: self.driver.into(),
+            description: self.description.into(),
+            args: self.args.iter().map(|s| s.to_string()).collect(),
+            iters_total: self.total(mode),
+            ws: self.ws,
+        }
+    }
+
+    /// Full driver command line (without the driver path).
+    pub fn driver_args(&self, mode: Mode, threads: u32, seed: u64) -> Vec<String> {
+        let driver = if self.name == "cross128" {
+            "cross128"
+        } else {
+            self.driver
+        };
+        let mut v = vec![
+            driver.to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--iters".into(),
+            self.iters_per_thread(mode, threads).to_string(),
+            "--seed".into(),
+            seed.to_string(),
+        ];
+        if self.driver == "malloc_large" {
+            v.extend(["--live".into(), self.ws.to_string()]);
+        } else {
+            v.extend(["--ws".into(), self.ws.to_string()]);
+        }
+        v.extend(self.args.iter().map(|s| s.to_string()));
+        v
+    }
+}
+
+const M: u64 = 1_000_000;
+
+/// Every workload cell the matrix knows, in display order.
+pub const WORKLOADS: &[WorkloadDef] = &[
+    WorkloadDef {
+        name: "small",
+        driver: "small",
+        args: &[],
+        description: "16 B–2 KiB uniform sizes, random free order over a working set",
+        ws: 4096,
+        quick_total: 8 * M,
+        full_total: 40 * M,
+        min_per_thread: 20_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "medium",
+        driver: "medium",
+        args: &[],
+        description: "4–32 KiB uniform sizes, random free order",
+        ws: 512,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "mixed",
+        driver: "mixed",
+        args: &[],
+        description: "16 B–32 KiB uniform sizes, random free order",
+        ws: 1024,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "dist_app",
+        driver: "dist_app",
+        args: &[],
+        description: "application-like sizes: 80% 16–256 B, 15% 257 B–2 KiB, 5% 2–32 KiB",
+        ws: 2048,
+        quick_total: 8 * M,
+        full_total: 40 * M,
+        min_per_thread: 20_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "remote_r0_2k",
+        driver: "remote",
+        args: &["--remote-pct", "0", "--min", "16", "--max", "2048"],
+        description: "remote harness, no handoff (R=0), 16 B–2 KiB",
+        ws: 2048,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "remote_r50_2k",
+        driver: "remote",
+        args: &["--remote-pct", "50", "--min", "16", "--max", "2048"],
+        description: "50% of frees handed to the next thread via a bounded SPSC ring (full ring: local free; 1 thread: no handoff), 16 B–2 KiB",
+        ws: 2048,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "remote_r90_2k",
+        driver: "remote",
+        args: &["--remote-pct", "90", "--min", "16", "--max", "2048"],
+        description: "90% of frees handed to the next thread (1 thread: no handoff), 16 B–2 KiB",
+        ws: 2048,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "remote_r0_32k",
+        driver: "remote",
+        args: &["--remote-pct", "0", "--min", "16", "--max", "32768"],
+        description: "remote harness, no handoff (R=0), 16 B–32 KiB",
+        ws: 1024,
+        quick_total: M,
+        full_total: 5 * M,
+        min_per_thread: 5_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "remote_r50_32k",
+        driver: "remote",
+        args: &["--remote-pct", "50", "--min", "16", "--max", "32768"],
+        description: "50% of frees handed to the next thread (1 thread: no handoff), 16 B–32 KiB",
+        ws: 1024,
+        quick_total: M,
+        full_total: 5 * M,
+        min_per_thread: 5_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "remote_r90_32k",
+        driver: "remote",
+        args: &["--remote-pct", "90", "--min", "16", "--max", "32768"],
+        description: "90% of frees handed to the next thread (1 thread: no handoff), 16 B–32 KiB",
+        ws: 1024,
+        quick_total: M,
+        full_total: 5 * M,
+        min_per_thread: 5_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "cross128",
+        driver: "remote",
+        args: &["--remote-pct", "50", "--min", "16", "--max", "131072"],
+        description: "remote, 50% handed off, over 16 B–128 KiB: crosses the medium/large boundary (1 thread: no handoff)",
+        ws: 512,
+        quick_total: 600_000,
+        full_total: 3 * M,
+        min_per_thread: 4_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "mstress",
+        driver: "mstress",
+        args: &["--generations", "5", "--keep-pct", "25", "--min", "16", "--max", "4096"],
+        description: "5 generations of threads; 25% of each thread's live blocks outlive it and are freed by the next generation",
+        ws: 2048,
+        quick_total: 3 * M,
+        full_total: 15 * M,
+        min_per_thread: 10_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "malloc_large",
+        driver: "malloc_large",
+        args: &["--touch-stride", "65536"],
+        description: "5–25 MiB blocks, at most 8 live per thread, one byte touched every 64 KiB",
+        ws: 8,
+        quick_total: 1600,
+        full_total: 8000,
+        min_per_thread: 40,
+        in_quick: true,
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static WorkloadDef> {
+    WORKLOADS.iter().find(|w| w.name == name)
+}
+
+/// Resolve a `--workloads` list. `remote` expands to every remote_* cell,
+/// `quick`/`all` to those sets.
+pub fn select(names: Option<&[String]>, mode: Mode) -> Result<Vec<&'static WorkloadDef>, String> {
+    let Some(names) = names else {
+        return Ok(WORKLOADS
+            .iter()
+            .filter(|w| mode == Mode::Full || w.in_quick)
+            .collect());
+    };
+    let mut out: Vec<&'static WorkloadDef> = Vec::new();
+    for n in names {
+        let add: Vec<&'static WorkloadDef> = match n.as_str() {
+            "all" => WORKLOADS.iter().collect(),
+            "quick" => WORKLOADS.iter().filter(|w| w.in_quick).collect(),
+            "remote" => WORKLOADS
+                .iter()
+                .filter(|w| w.name.starts_with("remote_"))
+                .collect(),
+            other => vec![find(other).ok_or_else(|| {
+                format!(
+                    "unknown workload '{other}' (known: {}, or all/quick/remote)",
+                    WORKLOADS
+                        .iter()
+                        .map(|w| w.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?],
+        };
+        for w in add {
+            if !out.iter().any(|x| x.name == w.name) {
+                out.push(w);
+            }
+        }
+    }
+    // Keep display order.
+    out.sort_by_key(|w| WORKLOADS.iter().position(|x| x.name == w.name));
+    Ok(out)
+}
+
+/// Seed of run `r` (0-based): fixed, identical for every allocator.
+pub fn seed_for_run(r: u32) -> u64 {
+    0x00C0_FFEE_0000 + r as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_split_over_threads_with_floor() {
+        let w = find("small").unwrap();
+        assert_eq!(w.iters_per_thread(Mode::Quick, 1), 8 * M);
+        assert_eq!(w.iters_per_thread(Mode::Quick, 8), M);
+        let l = find("malloc_large").unwrap();
+        assert_eq!(l.iters_per_thread(Mode::Quick, 32), 50);
+    }
+
+    #[test]
+    fn selection() {
+        let q = select(None, Mode::Quick).unwrap();
+        assert!(q.iter().all(|w| w.in_quick));
+        assert_eq!(select(None, Mode::Full).unwrap().len(), WORKLOADS.len());
+        let r = select(
+            Some(&["mstress".into(), "remote".into(), "small".into()]),
+            Mode::Quick,
+        )
+        .unwrap();
+        let names: Vec<_> = r.iter().map(|w| w.name).collect();
+        assert_eq!(names[0], "small");
+        assert_eq!(names.len(), 8);
+        assert!(select(Some(&["nope".into()]), Mode::Quick).is_err());
+    }
+
+    #[test]
+    fn driver_args_shape() {
+        let a = find("cross128").unwrap().driver_args(Mode::Quick, 8, 7);
+        assert_eq!(a[0], "cross128");
+        assert!(a.windows(2).any(|p| p[0] == "--max" && p[1] == "131072"));
+        let l = find("malloc_large").unwrap().driver_args(Mode::Quick, 1, 7);
+        assert!(l.windows(2).any(|p| p[0] == "--live" && p[1] == "8"));
+    }
+}
