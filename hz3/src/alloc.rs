@@ -171,6 +171,10 @@ pub unsafe fn free_sized(p: *mut u8, size: usize) {
 #[cold]
 #[inline(never)]
 fn free_arena_slow(p: *mut u8, tag: u32) {
+    if arena::page_of(p as usize).is_none() {
+        // In the arena's address range but beyond what could be reserved.
+        return free_outside(p);
+    }
     if tag & TAG_VALID == 0 {
         os::fatal(
             "free(): invalid pointer (not a live hz3 block; double free?)",

@@ -89,11 +89,15 @@ pub fn base() -> usize {
     BASE.load(Ordering::Relaxed)
 }
 
-/// Page index of `p` in the arena, or None when `p` is outside it.
+/// Page index of `p` in the arena, or None when `p` is outside it. When only a
+/// smaller arena could be reserved, the rest of the NPAGES range belongs to
+/// others (mmap may place anything there): only reserved pages count. (The free
+/// fast path checks against NPAGES alone; pages beyond the reservation carry tag
+/// 0 and reach the slow path, which asks here.)
 #[inline(always)]
 pub fn page_of(p: usize) -> Option<usize> {
     let page = p.wrapping_sub(base()) >> PAGE_SHIFT;
-    if page < NPAGES {
+    if page < RESERVED_PAGES.load(Ordering::Relaxed) {
         Some(page)
     } else {
         None

@@ -62,10 +62,19 @@ struct Pool {
 
 struct PageHeap {
     segs: u32,
+    /// Free pages that may be resident: free-and-dirty bitmap pages plus the run cache.
     dirty_free_pages: usize,
     /// Milliseconds (monotonic) of the last purge, for the decay policy.
     last_purge_ms: u64,
+    /// Run cache: freed runs of n pages (n <= RUN_CACHE_MAX_PAGES) kept whole in
+    /// LIFO lists (first page + 1, linked through `Span::next` of the first page),
+    /// still marked used in the bitmaps; reused by an allocation of the same size
+    /// in O(1). Spilled into the bitmaps before any purge.
+    runs: [u32; RUN_CACHE_MAX_PAGES + 1],
 }
+
+/// Largest run the run cache keeps.
+const RUN_CACHE_MAX_PAGES: usize = 64;
 
 static POOL: Locked<Pool> = Locked::new(Pool {
     next_unused: 0,
@@ -80,6 +89,7 @@ static HEAPS: [HeapSlot; config::OWNERS] = [const {
         segs: 0,
         dirty_free_pages: 0,
         last_purge_ms: 0,
+        runs: [0; RUN_CACHE_MAX_PAGES + 1],
     }))
 }; config::OWNERS];
 
@@ -169,8 +179,16 @@ fn take_segment() -> Option<usize> {
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
 pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
     HEAPS[owner].0.with(|h| {
-        // SAFETY: the owner's page-heap lock guards its segments' metadata.
+        // SAFETY: the owner's page-heap lock guards its segments' metadata and run cache.
         unsafe {
+            if n <= RUN_CACHE_MAX_PAGES && h.runs[n] != 0 {
+                let page = h.runs[n] as usize - 1;
+                h.runs[n] = span(page).next;
+                h.dirty_free_pages -= n;
+                let now = stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed) + n;
+                stats::PAGES_IN_SPANS_PEAK.fetch_max(now, Ordering::Relaxed);
+                return Some(page);
+            }
             // Reuse pages that are still resident first (no page faults, and the
             // dirty set shrinks instead of growing towards a purge); then clean ones.
             for want_dirty in [true, false] {
@@ -224,11 +242,14 @@ unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usiz
 pub fn free_run(owner: usize, page: usize, n: usize) {
     let purge_limit = config::PURGE_OWNER_KIB * 1024 / PAGE;
     HEAPS[owner].0.with(|h| {
-        let segi = page / SEG_PAGES;
-        // SAFETY: owner's page-heap lock held.
-        let m = unsafe { seg(segi) };
-        set_bits(&mut m.free, page % SEG_PAGES, n, true);
-        m.nfree += n as u32;
+        if n <= RUN_CACHE_MAX_PAGES {
+            // SAFETY: owner's page-heap lock held; the run is ours and no longer a span.
+            unsafe { span(page).next = h.runs[n] };
+            h.runs[n] = page as u32 + 1;
+        } else {
+            // SAFETY: owner's page-heap lock held.
+            unsafe { release_to_bitmap(page, n) };
+        }
         h.dirty_free_pages += n;
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         if h.dirty_free_pages > purge_limit {
@@ -253,6 +274,30 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
     });
 }
 
+/// Marks a run free in its segment's bitmap.
+///
+/// # Safety
+/// The owner's page-heap lock is held and the run is the owner's.
+unsafe fn release_to_bitmap(page: usize, n: usize) {
+    let m = seg(page / SEG_PAGES);
+    set_bits(&mut m.free, page % SEG_PAGES, n, true);
+    m.nfree += n as u32;
+}
+
+/// Moves every cached run into the bitmaps (before a purge scans them).
+fn spill_runs(h: &mut PageHeap) {
+    for n in 1..=RUN_CACHE_MAX_PAGES {
+        while h.runs[n] != 0 {
+            let page = h.runs[n] as usize - 1;
+            // SAFETY: owner's page-heap lock held; cached runs are the owner's.
+            unsafe {
+                h.runs[n] = span(page).next;
+                release_to_bitmap(page, n);
+            }
+        }
+    }
+}
+
 /// Hands every free dirty page of `owner` back to the OS and returns its wholly
 /// free segments to the pool. Returns the bytes purged.
 pub fn purge_owner(owner: usize) -> usize {
@@ -263,6 +308,7 @@ pub fn purge_owner(owner: usize) -> usize {
 /// dirty pages remain (hysteresis: a purge triggered by the bound leaves half
 /// of it, so a heap hovering at the bound does not purge on every free).
 fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
+    spill_runs(h);
     let mut purged = 0;
     let mut link: *mut u32 = &mut h.segs;
     // SAFETY: owner's page-heap lock held; the pool lock is taken inside (order: heap -> pool).

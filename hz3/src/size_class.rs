@@ -127,8 +127,8 @@ const fn info(c: usize) -> ClassInfo {
     let size = class_size(c);
     let pages = span_pages_for(size);
     let objs = pages * PAGE / size;
-    let batch = clamp(128 * 1024 / size, 2, 64);
-    let limit = clamp(config::TCACHE_CLASS_KIB * 1024 / size, 2, 2 * batch);
+    let batch = clamp(256 * 1024 / size, 2, 64);
+    let limit = clamp(config::TCACHE_CLASS_KIB * 1024 / size, 2, 4 * batch);
     let batch = if batch > limit / 2 {
         if limit / 2 == 0 {
             1

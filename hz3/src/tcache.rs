@@ -54,15 +54,23 @@ pub struct TCache {
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
-/// falls into its slow path) and `expect` 0, which no block's tag shows (so free
-/// does too). Never written.
+/// falls into its slow path) and `expect` 1, a value no tag shows under
+/// `TAG_OWNER_MASK` (bit 0 is outside the mask; 0 would match free pages), so
+/// free does too. Never written.
 pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
 // SAFETY: never written after construction; only read by the fast paths.
 unsafe impl Sync for EmptyCache {}
-pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new(
+pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new({
     // SAFETY: all-zero is a valid TCache (null pointers, zero counters).
-    unsafe { core::mem::zeroed() },
-));
+    let mut t: TCache = unsafe { core::mem::zeroed() };
+    t.expect = NO_OWNER_EXPECT;
+    t
+}));
+
+/// An `expect` that no tag matches.
+pub const NO_OWNER_EXPECT: u32 = 1;
+#[allow(clippy::bad_bit_mask)] // always true: that is what it checks
+const _: () = assert!(NO_OWNER_EXPECT & arena::TAG_OWNER_MASK != NO_OWNER_EXPECT);
 
 #[inline(always)]
 pub fn empty() -> *mut TCache {
@@ -73,16 +81,23 @@ pub fn empty() -> *mut TCache {
 const MAX_CACHES: usize = 1 << 16;
 
 struct Pool {
+    /// Current chunk and how many of its caches were handed out.
     base: usize,
     used: usize,
+    /// Caches ever handed out.
+    total: usize,
     free: *mut TCache,
 }
+
+/// Caches mapped at once.
+const POOL_CHUNK: usize = 64;
 // SAFETY: guarded by its lock.
 unsafe impl Send for Pool {}
 
 static POOL: Locked<Pool> = Locked::new(Pool {
     base: 0,
     used: 0,
+    total: 0,
     free: ptr::null_mut(),
 });
 static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
@@ -97,17 +112,21 @@ fn pool_take() -> *mut TCache {
             p.free = unsafe { (*t).pool_next };
             return t;
         }
-        if p.base == 0 {
-            let m = os::map(MAX_CACHES * core::mem::size_of::<TCache>());
+        if p.total == MAX_CACHES {
+            return ptr::null_mut();
+        }
+        if p.base == 0 || p.used == POOL_CHUNK {
+            // Map caches a chunk at a time, so the address space used grows with
+            // the threads (a process under `ulimit -v` still gets its caches).
+            let m = os::map(POOL_CHUNK * core::mem::size_of::<TCache>());
             if m.is_null() {
                 return ptr::null_mut();
             }
             p.base = m as usize;
-        }
-        if p.used == MAX_CACHES {
-            return ptr::null_mut();
+            p.used = 0;
         }
         p.used += 1;
+        p.total += 1;
         (p.base + (p.used - 1) * core::mem::size_of::<TCache>()) as *mut TCache
     })
 }
