@@ -17,12 +17,56 @@ use crate::central;
 use crate::config;
 use crate::size_class::NCLS;
 
-/// One stash head.
-pub struct Head(AtomicPtr<u8>);
+/// The atomic pointer a [`Head`] is built on: `AtomicPtr<u8>` in the allocator;
+/// loom's model of it in the loom tests (`RUSTFLAGS="--cfg loom"`, see
+/// `.ci/run-loom.sh`), which check the protocol under every interleaving.
+pub trait HeadCell {
+    fn load(&self, order: Ordering) -> *mut u8;
+    fn compare_exchange_weak(
+        &self,
+        current: *mut u8,
+        new: *mut u8,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<*mut u8, *mut u8>;
+    fn swap(&self, val: *mut u8, order: Ordering) -> *mut u8;
+}
+
+impl HeadCell for AtomicPtr<u8> {
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> *mut u8 {
+        AtomicPtr::load(self, order)
+    }
+    #[inline(always)]
+    fn compare_exchange_weak(
+        &self,
+        current: *mut u8,
+        new: *mut u8,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<*mut u8, *mut u8> {
+        AtomicPtr::compare_exchange_weak(self, current, new, success, failure)
+    }
+    #[inline(always)]
+    fn swap(&self, val: *mut u8, order: Ordering) -> *mut u8 {
+        AtomicPtr::swap(self, val, order)
+    }
+}
+
+/// One stash head (the allocator's: `Head<AtomicPtr<u8>>`).
+pub struct Head<A = AtomicPtr<u8>>(A);
 
 impl Head {
     pub const fn new() -> Self {
         Head(AtomicPtr::new(ptr::null_mut()))
+    }
+}
+
+impl<A: HeadCell> Head<A> {
+    /// A head over another atomic pointer implementation (the loom model's).
+    #[cfg(loom)]
+    pub fn with_cell(cell: A) -> Self {
+        Head(cell)
     }
 
     /// Pushes the list `first ..= last` (linked through each object's first word).
@@ -154,6 +198,186 @@ mod tests {
                 base as *mut Node,
                 P * PER,
             ))
+        });
+    }
+}
+
+/// loom models of the stash protocol (`.ci/run-loom.sh`, or
+/// `RUSTFLAGS="--cfg loom" cargo test -p hz3 --lib --release loom`): every
+/// interleaving and every weak-memory outcome loom allows for a few producers
+/// and consumers. Each node carries a payload written by its producer before
+/// the push and read by whoever takes it: loom reports a causality violation if
+/// the Release push / Acquire take did not order them, and the tests check that
+/// every node comes out exactly once.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::{Head, HeadCell};
+    use core::sync::atomic::Ordering;
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::AtomicPtr;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    impl HeadCell for AtomicPtr<u8> {
+        fn load(&self, order: Ordering) -> *mut u8 {
+            AtomicPtr::load(self, order)
+        }
+        fn compare_exchange_weak(
+            &self,
+            current: *mut u8,
+            new: *mut u8,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<*mut u8, *mut u8> {
+            AtomicPtr::compare_exchange_weak(self, current, new, success, failure)
+        }
+        fn swap(&self, val: *mut u8, order: Ordering) -> *mut u8 {
+            AtomicPtr::swap(self, val, order)
+        }
+    }
+
+    type LoomHead = Head<AtomicPtr<u8>>;
+
+    /// A stash object: the link word first (as in the allocator), then a
+    /// payload whose accesses loom tracks.
+    #[repr(C)]
+    struct Node {
+        link: core::cell::UnsafeCell<*mut u8>,
+        payload: UnsafeCell<usize>,
+    }
+
+    /// The nodes of one model run, shared by its threads (each node is used by
+    /// one thread at a time: its producer, then whoever took it).
+    struct Nodes(Vec<Node>);
+    // SAFETY: see above; the stash protocol hands a node from thread to thread.
+    unsafe impl Sync for Nodes {}
+    unsafe impl Send for Nodes {}
+
+    impl Nodes {
+        fn new(n: usize) -> Arc<Nodes> {
+            Arc::new(Nodes(
+                (0..n)
+                    .map(|_| Node {
+                        link: core::cell::UnsafeCell::new(core::ptr::null_mut()),
+                        payload: UnsafeCell::new(0),
+                    })
+                    .collect(),
+            ))
+        }
+        fn ptr(&self, i: usize) -> *mut u8 {
+            &self.0[i] as *const Node as *mut u8
+        }
+        fn index(&self, p: *mut u8) -> usize {
+            (p as usize - self.0.as_ptr() as usize) / core::mem::size_of::<Node>()
+        }
+        /// Producer side: payload, links, one push of the batch `ids`.
+        fn push_batch(&self, head: &LoomHead, ids: &[usize]) {
+            for (k, &i) in ids.iter().enumerate() {
+                self.0[i].payload.with_mut(|p| unsafe { *p = 1000 + i });
+                if k + 1 < ids.len() {
+                    unsafe { *self.0[i].link.get() = self.ptr(ids[k + 1]) };
+                }
+            }
+            // SAFETY: the batch is ours and linked first -> last.
+            unsafe { head.push_list(self.ptr(ids[0]), self.ptr(*ids.last().unwrap())) };
+        }
+        /// Consumer side: walks a taken list, checks payloads, returns the indexes.
+        fn drain(&self, mut l: *mut u8) -> Vec<usize> {
+            let mut got = Vec::new();
+            while !l.is_null() {
+                let i = self.index(l);
+                let v = self.0[i].payload.with(|p| unsafe { *p });
+                assert_eq!(v, 1000 + i, "node {i}: payload not visible to its taker");
+                got.push(i);
+                l = unsafe { *self.0[i].link.get() };
+            }
+            got
+        }
+    }
+
+    fn assert_each_once(mut all: Vec<usize>, n: usize) {
+        all.sort_unstable();
+        assert_eq!(all, (0..n).collect::<Vec<_>>(), "lost or duplicated nodes");
+    }
+
+    fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+        let mut b = loom::model::Builder::new();
+        // Bounded preemptions keep each model under a minute; every bug found
+        // in lock-free lists of this size needs at most two or three.
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(f);
+    }
+
+    /// Two producers push a batch of two each while the consumer takes twice;
+    /// after the joins a last take gets the rest.
+    #[test]
+    fn loom_two_producers_one_consumer() {
+        model(|| {
+            let nodes = Nodes::new(4);
+            let head = Arc::new(LoomHead::with_cell(AtomicPtr::new(core::ptr::null_mut())));
+            let producers: Vec<_> = [[0usize, 1], [2, 3]]
+                .into_iter()
+                .map(|ids| {
+                    let (nodes, head) = (nodes.clone(), head.clone());
+                    thread::spawn(move || nodes.push_batch(&head, &ids))
+                })
+                .collect();
+            let mut got = nodes.drain(head.take_all());
+            got.extend(nodes.drain(head.take_all()));
+            for p in producers {
+                p.join().unwrap();
+            }
+            got.extend(nodes.drain(head.take_all()));
+            assert!(head.take_all().is_null());
+            assert_each_once(got, 4);
+        });
+    }
+
+    /// One producer pushes two batches (the second onto whatever the first left)
+    /// while two consumers take concurrently.
+    #[test]
+    fn loom_one_producer_two_consumers() {
+        model(|| {
+            let nodes = Nodes::new(3);
+            let head = Arc::new(LoomHead::with_cell(AtomicPtr::new(core::ptr::null_mut())));
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (nodes, head) = (nodes.clone(), head.clone());
+                    thread::spawn(move || nodes.drain(head.take_all()))
+                })
+                .collect();
+            nodes.push_batch(&head, &[0, 1]);
+            nodes.push_batch(&head, &[2]);
+            let mut got = Vec::new();
+            for c in consumers {
+                got.extend(c.join().unwrap());
+            }
+            got.extend(nodes.drain(head.take_all()));
+            assert_each_once(got, 3);
+        });
+    }
+
+    /// Three producers of one node each race on the CAS while the consumer
+    /// takes: the CAS retry path (a failed exchange relinks the batch).
+    #[test]
+    fn loom_three_producers_cas_retry() {
+        model(|| {
+            let nodes = Nodes::new(3);
+            let head = Arc::new(LoomHead::with_cell(AtomicPtr::new(core::ptr::null_mut())));
+            let producers: Vec<_> = (0..3)
+                .map(|i| {
+                    let (nodes, head) = (nodes.clone(), head.clone());
+                    thread::spawn(move || nodes.push_batch(&head, &[i]))
+                })
+                .collect();
+            let mut got = nodes.drain(head.take_all());
+            for p in producers {
+                p.join().unwrap();
+            }
+            got.extend(nodes.drain(head.take_all()));
+            assert_each_once(got, 3);
         });
     }
 }

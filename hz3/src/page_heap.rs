@@ -64,8 +64,12 @@ struct PageHeap {
     segs: u32,
     /// Free pages that may be resident: free-and-dirty bitmap pages plus the run cache.
     dirty_free_pages: usize,
-    /// Milliseconds (monotonic) of the last purge, for the decay policy.
+    /// Milliseconds (monotonic) of the last purge forced by the size bound.
     last_purge_ms: u64,
+    /// Decay epoch: when it started, and the fewest free dirty pages seen since
+    /// (pages that stayed free through a whole epoch were not needed: purged).
+    epoch_ms: u64,
+    low_water: usize,
     /// Run cache: freed runs of n pages (n <= RUN_CACHE_MAX_PAGES) kept whole in
     /// LIFO lists (first page + 1, linked through `Span::next` of the first page),
     /// still marked used in the bitmaps; reused by an allocation of the same size
@@ -89,6 +93,8 @@ static HEAPS: [HeapSlot; config::OWNERS] = [const {
         segs: 0,
         dirty_free_pages: 0,
         last_purge_ms: 0,
+        epoch_ms: 0,
+        low_water: 0,
         runs: [0; RUN_CACHE_MAX_PAGES + 1],
     }))
 }; config::OWNERS];
@@ -185,6 +191,7 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
                 let page = h.runs[n] as usize - 1;
                 h.runs[n] = span(page).next;
                 h.dirty_free_pages -= n;
+                h.low_water = h.low_water.min(h.dirty_free_pages);
                 let now = stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed) + n;
                 stats::PAGES_IN_SPANS_PEAK.fetch_max(now, Ordering::Relaxed);
                 return Some(page);
@@ -229,6 +236,7 @@ unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usiz
             h.dirty_free_pages = h.dirty_free_pages.saturating_sub(1);
         }
     }
+    h.low_water = h.low_water.min(h.dirty_free_pages);
     set_bits(&mut m.free, at, n, false);
     set_bits(&mut m.dirty, at, n, true);
     m.nfree -= n as u32;
@@ -253,7 +261,7 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
         h.dirty_free_pages += n;
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         if h.dirty_free_pages > purge_limit {
-            // Over the bound: purge down to half of it, but at most once per
+            // Over the hard bound: purge down to half of it, but at most once per
             // PURGE_MIN_INTERVAL_MS (or at twice the bound), so a heap churning
             // around the bound does not spend its time in madvise and page faults.
             let now = os::now_ms();
@@ -262,13 +270,19 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
             {
                 purge_locked(h, purge_limit / 2);
                 h.last_purge_ms = now;
+                h.low_water = h.low_water.min(h.dirty_free_pages);
             }
-        } else if config::PURGE_DECAY_MS > 0 {
-            // Decay: free pages that stayed unused for a while go back too.
+        }
+        if config::PURGE_DECAY_MS > 0 {
+            // Decay: pages that stayed free through a whole epoch go back.
             let now = os::now_ms();
-            if now.saturating_sub(h.last_purge_ms) >= config::PURGE_DECAY_MS as u64 {
-                purge_locked(h, 0);
-                h.last_purge_ms = now;
+            if now.saturating_sub(h.epoch_ms) >= config::PURGE_DECAY_MS as u64 {
+                let idle = h.low_water.min(h.dirty_free_pages);
+                if idle > 0 {
+                    purge_locked(h, h.dirty_free_pages - idle);
+                }
+                h.low_water = h.dirty_free_pages;
+                h.epoch_ms = now;
             }
         }
     });

@@ -101,7 +101,6 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     free: ptr::null_mut(),
 });
 static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
-static NEXT_OWNER: AtomicUsize = AtomicUsize::new(0);
 pub static LIVE_CACHES: AtomicUsize = AtomicUsize::new(0);
 
 fn pool_take() -> *mut TCache {
@@ -139,17 +138,20 @@ fn pool_put(t: *mut TCache) {
     });
 }
 
-/// The least-loaded owner, ties broken round-robin.
+/// The least-loaded owner, ties going to the lowest index: a thread that
+/// replaces an exited one reuses the same owner's warm spans and segments
+/// instead of spreading the process over every owner.
 fn pick_owner() -> usize {
-    let start = NEXT_OWNER.fetch_add(1, Ordering::Relaxed);
-    let mut best = start % config::OWNERS;
+    let mut best = 0;
     let mut best_n = u32::MAX;
-    for i in 0..config::OWNERS {
-        let o = (start + i) % config::OWNERS;
-        let n = OWNER_LIVE[o].load(Ordering::Relaxed);
+    for (o, live) in OWNER_LIVE.iter().enumerate() {
+        let n = live.load(Ordering::Relaxed);
         if n < best_n {
             best = o;
             best_n = n;
+            if n == 0 {
+                break;
+            }
         }
     }
     best

@@ -131,9 +131,10 @@ fn ring_footprint_is_independent_of_owners() {
 /// Free dirty pages beyond the lane's bound are handed back to the OS.
 #[test]
 fn free_pages_beyond_the_bound_are_purged() {
-    // Allocate and free ~64 MiB of 64 KiB-class blocks on one thread.
-    std::thread::spawn(|| {
-        let v: Vec<usize> = (0..1024).map(|_| raw::malloc(60_000) as usize).collect();
+    // Allocate and free more than the bound of 60 KB blocks on one thread.
+    let n = (config::PURGE_OWNER_KIB * 1024 + (32 << 20)) / 60_000;
+    std::thread::spawn(move || {
+        let v: Vec<usize> = (0..n).map(|_| raw::malloc(60_000) as usize).collect();
         for &p in &v {
             unsafe { std::ptr::write_bytes(p as *mut u8, 1, 60_000) };
         }
