@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of the hz3 raw API against a shadow model
 # (hz3/fuzz, libFuzzer through the libfuzzer-sys crate, stable Rust).
 #
-#   .ci/fuzz.sh [--lane NAME]... [--seconds N] [--hardened] [--jobs N]
+#   .ci/fuzz.sh [--lane NAME]... [--seconds N] [--hardened] [--jobs N] [--no-seeds]
 #   .ci/fuzz.sh --lane fast --replay FILE...      # re-run saved inputs (crash reproduction)
 #
 # Builds hz3/fuzz once per lane (HZ3_LANE picks the lane at build time) into
@@ -14,21 +14,22 @@
 #   .ci/fuzz.sh --seconds 3600 --jobs 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 
 lanes=()
 seconds=30
 hardened=0
 jobs=1
 replay=()
+seeds=(hz3/fuzz/seeds)
 while [ $# -gt 0 ]; do
   case "$1" in
     --lane) lanes+=("$2"); shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --hardened) hardened=1; shift ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --no-seeds) seeds=(); shift ;;   # start from nothing (checks what coverage alone finds)
     --replay) shift; replay=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -57,7 +58,7 @@ status=0
 for lane in "${lanes[@]}"; do
   name="$lane$suffix"
   echo "== fuzz: build lane $name"
-  HZ3_LANE="$lane" nice -n 10 cargo build --release --locked \
+  HZ3_LANE="$lane" nice -n 10 cargo build --release \
     --manifest-path hz3/fuzz/Cargo.toml --target "$host" \
     --target-dir target/fuzz/build "${features[@]}"
   mkdir -p target/fuzz/bin "target/fuzz/corpus/$name" "target/fuzz/artifacts/$name"
@@ -72,13 +73,13 @@ for lane in "${lanes[@]}"; do
 
   echo "== fuzz: lane $name for ${seconds}s"
   start=$(date +%s)
-  args=(-max_total_time="$seconds" -max_len=4096 -timeout=30 -rss_limit_mb=4096
+  args=(-max_total_time="$seconds" -max_len=2048 -timeout=30 -rss_limit_mb=4096
         -print_final_stats=1 -artifact_prefix="target/fuzz/artifacts/$name/")
   if [ "$jobs" -gt 1 ]; then
     args+=(-fork="$jobs" -ignore_crashes=0)
   fi
   log="target/fuzz/$name.log"
-  if ! "$bin" "${args[@]}" "target/fuzz/corpus/$name" hz3/fuzz/seeds >"$log" 2>&1; then
+  if ! "$bin" "${args[@]}" "target/fuzz/corpus/$name" "${seeds[@]}" >"$log" 2>&1; then
     status=1
     echo "FAIL fuzz lane $name: see $log; crashing input(s):" >&2
     ls -l "target/fuzz/artifacts/$name/" >&2 || true

@@ -64,7 +64,7 @@ impl Head {
 
 impl<A: HeadCell> Head<A> {
     /// A head over another atomic pointer implementation (the loom model's).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub fn with_cell(cell: A) -> Self {
         Head(cell)
     }

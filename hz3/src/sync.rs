@@ -7,8 +7,62 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-pub struct Mutex {
-    word: AtomicU32,
+/// The lock word and its futex: `AtomicU32` with the futex system calls in the
+/// allocator; a loom model (atomic + condition variable) in the loom tests.
+pub trait FutexWord {
+    /// Spins before sleeping in `lock_contended`.
+    const SPINS: u32;
+    fn load(&self, order: Ordering) -> u32;
+    fn store(&self, val: u32, order: Ordering);
+    fn swap(&self, val: u32, order: Ordering) -> u32;
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32>;
+    /// Sleeps while the word is `val` (spurious wake-ups allowed).
+    fn wait(&self, val: u32);
+    /// Wakes one sleeper.
+    fn wake_one(&self);
+}
+
+impl FutexWord for AtomicU32 {
+    const SPINS: u32 = 64;
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> u32 {
+        AtomicU32::load(self, order)
+    }
+    #[inline(always)]
+    fn store(&self, val: u32, order: Ordering) {
+        AtomicU32::store(self, val, order)
+    }
+    #[inline(always)]
+    fn swap(&self, val: u32, order: Ordering) -> u32 {
+        AtomicU32::swap(self, val, order)
+    }
+    #[inline(always)]
+    fn compare_exchange(
+        &self,
+        current: u32,
+        new: u32,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u32, u32> {
+        AtomicU32::compare_exchange(self, current, new, success, failure)
+    }
+    fn wait(&self, val: u32) {
+        futex_wait(self, val)
+    }
+    fn wake_one(&self) {
+        futex_wake(self)
+    }
+}
+
+/// The allocator's lock (`Mutex<AtomicU32>`).
+pub struct Mutex<W = AtomicU32> {
+    word: W,
 }
 
 impl Mutex {
@@ -16,6 +70,14 @@ impl Mutex {
         Mutex {
             word: AtomicU32::new(0),
         }
+    }
+}
+
+impl<W: FutexWord> Mutex<W> {
+    /// A lock over another lock word (the loom model's).
+    #[cfg(all(test, loom))]
+    pub fn with_word(word: W) -> Self {
+        Mutex { word }
     }
 
     #[inline]
@@ -31,7 +93,7 @@ impl Mutex {
 
     #[cold]
     fn lock_contended(&self) {
-        for _ in 0..64 {
+        for _ in 0..W::SPINS {
             core::hint::spin_loop();
             if self.word.load(Ordering::Relaxed) == 0
                 && self
@@ -43,14 +105,14 @@ impl Mutex {
             }
         }
         while self.word.swap(2, Ordering::Acquire) != 0 {
-            futex_wait(&self.word, 2);
+            self.word.wait(2);
         }
     }
 
     #[inline]
     pub fn unlock(&self) {
         if self.word.swap(0, Ordering::Release) == 2 {
-            futex_wake(&self.word);
+            self.word.wake_one();
         }
     }
 
@@ -115,5 +177,107 @@ impl<T> Locked<T> {
         let r = f(unsafe { &mut *self.data.get() });
         self.lock.unlock();
         r
+    }
+}
+
+/// loom models of the lock (`.ci/run-loom.sh`): mutual exclusion (a critical
+/// section's accesses are tracked by loom) and no lost wake-up (loom reports a
+/// deadlock when every thread sleeps), under every interleaving. The futex is
+/// modelled as the kernel implements it: compare-and-sleep and wake under one
+/// internal lock.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::{FutexWord, Mutex};
+    use core::sync::atomic::Ordering;
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::AtomicU32;
+    use loom::sync::{Arc, Condvar, Mutex as LoomMutex};
+    use loom::thread;
+
+    struct LoomFutex {
+        word: AtomicU32,
+        bucket: LoomMutex<()>,
+        sleepers: Condvar,
+    }
+
+    impl FutexWord for LoomFutex {
+        const SPINS: u32 = 1;
+        fn load(&self, order: Ordering) -> u32 {
+            self.word.load(order)
+        }
+        fn store(&self, val: u32, order: Ordering) {
+            self.word.store(val, order)
+        }
+        fn swap(&self, val: u32, order: Ordering) -> u32 {
+            self.word.swap(val, order)
+        }
+        fn compare_exchange(
+            &self,
+            current: u32,
+            new: u32,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<u32, u32> {
+            self.word.compare_exchange(current, new, success, failure)
+        }
+        fn wait(&self, val: u32) {
+            let g = self.bucket.lock().unwrap();
+            if self.word.load(Ordering::SeqCst) == val {
+                drop(self.sleepers.wait(g).unwrap());
+            }
+        }
+        fn wake_one(&self) {
+            let _g = self.bucket.lock().unwrap();
+            self.sleepers.notify_one();
+        }
+    }
+
+    fn new_lock() -> Mutex<LoomFutex> {
+        Mutex::with_word(LoomFutex {
+            word: AtomicU32::new(0),
+            bucket: LoomMutex::new(()),
+            sleepers: Condvar::new(),
+        })
+    }
+
+    fn run(threads: usize, rounds: usize) {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(move || {
+            let shared = Arc::new((new_lock(), UnsafeCell::new(0usize)));
+            let hs: Vec<_> = (0..threads)
+                .map(|_| {
+                    let s = shared.clone();
+                    thread::spawn(move || {
+                        for _ in 0..rounds {
+                            s.0.lock();
+                            // Unsynchronised if the lock failed to exclude: loom reports it.
+                            s.1.with_mut(|v| unsafe { *v += 1 });
+                            s.0.unlock();
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            let n = shared.1.with(|v| unsafe { *v });
+            assert_eq!(n, threads * rounds);
+        });
+    }
+
+    /// Three threads, one critical section each: every contention pattern of
+    /// the fast path, the spin and the futex sleep.
+    #[test]
+    fn loom_mutex_three_threads() {
+        run(3, 1);
+    }
+
+    /// Two threads, two rounds each: re-locking after a wake-up.
+    #[test]
+    fn loom_mutex_two_threads_two_rounds() {
+        run(2, 2);
     }
 }

@@ -27,6 +27,10 @@ mod imp {
     core::arch::global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
         ".p2align 4",
+        // Global (hidden: not exported from a cdylib) so that code inlined into
+        // other codegen units or crates links without LTO.
+        ".globl hz3_tls_slots",
+        ".hidden hz3_tls_slots",
         "hz3_tls_slots:",
         ".quad {empty}",
         ".quad 0",

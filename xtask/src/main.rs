@@ -203,6 +203,12 @@ fn main() {
             run(Command::new("bash").arg(root().join(".ci").join("setup.sh")));
             for l in &lanes {
                 let so = build_lane(l, hardened);
+                // The hardening tests compare the plain and the hardened build of the lane.
+                let hardened_so = if hardened {
+                    so.clone()
+                } else {
+                    build_lane(l, true)
+                };
                 eprintln!(
                     "xtask: === tests of lane {l}{} ===",
                     if hardened { " (hardened)" } else { "" }
@@ -216,6 +222,7 @@ fn main() {
                     }))
                     .env("HZ3_LANE", l)
                     .env("HZ3_SO", &so)
+                    .env("HZ3_SO_HARDENED", &hardened_so)
                     .current_dir(root());
                 if hardened {
                     test.args(["--features", "hardened"]);

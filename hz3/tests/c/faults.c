@@ -16,6 +16,11 @@
  */
 #include "common.h"
 
+/* Several modes use blocks after free on purpose. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -279,6 +284,20 @@ static void m_free_arena_unallocated(void) {
     note("ignored (usable size there: %zu)", u);
 }
 
+/* The same from a thread that has not allocated yet (it has no thread cache). */
+static void *free_q_in_thread(void *q) {
+    free(q);
+    return NULL;
+}
+
+static void m_free_arena_unallocated_uncached(void) {
+    char *p = t_escape(malloc(16));
+    pthread_t t;
+    pthread_create(&t, NULL, free_q_in_thread, p + (64u << 20));
+    pthread_join(t, NULL);
+    note("ignored");
+}
+
 static void m_realloc_stack(void) {
     _Alignas(16) char buf[256];
     memset(buf, 7, sizeof buf);
@@ -385,6 +404,7 @@ static const struct mode modes[] = {
     {"free_stack", m_free_stack, 0, 0},
     {"free_mmap", m_free_mmap, 0, 0},
     {"free_arena_unallocated", m_free_arena_unallocated, 0, 0},
+    {"free_arena_unallocated_uncached", m_free_arena_unallocated_uncached, 0, 0},
     {"uaf_link_garbage", m_uaf_link_garbage, 0, 0},
     {"uaf_link_to_live", m_uaf_link_to_live, 0, 0},
     {"uaf_link_to_zeroed_live", m_uaf_link_to_zeroed_live, 0, 0},
