@@ -82,6 +82,21 @@ unsafe fn push_partial(c: &mut Central, page: usize, s: &mut Span) {
     s.in_partial = true;
 }
 
+/// Gives a wholly free span (first page `first`, `objs` objects) back to the
+/// owner's page heap.
+///
+/// # Safety
+/// The central lock of the span's (owner, class) is held and `s` is that span.
+unsafe fn release_span(c: &mut Central, owner: usize, first: usize, s: &mut Span, objs: u32) {
+    unlink(c, s);
+    c.spans -= 1;
+    c.free_objs -= objs as u64;
+    let pages = s.npages as usize;
+    arena::clear_tags(first, pages);
+    page_heap::free_run(owner, first, pages);
+    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Takes up to `want` objects of (owner, cls). Returns the head of a
 /// null-terminated list and its length; length 0 means the arena is exhausted.
 pub fn refill(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
@@ -195,13 +210,7 @@ pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
                         || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
                 {
                     // Wholly free and not the only (small) partial span: give the pages back.
-                    unlink(c, s);
-                    c.spans -= 1;
-                    c.free_objs -= info.span_objs as u64;
-                    let pages = s.npages as usize;
-                    arena::clear_tags(first, pages);
-                    page_heap::free_run(owner, first, pages);
-                    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
+                    release_span(c, owner, first, s, info.span_objs);
                 }
             }
         }
@@ -220,12 +229,7 @@ pub fn release_empty(owner: usize) {
                     let s = page_heap::span(first);
                     p = s.next;
                     if s.nfree == info.span_objs {
-                        unlink(c, s);
-                        c.spans -= 1;
-                        c.free_objs -= info.span_objs as u64;
-                        let pages = s.npages as usize;
-                        arena::clear_tags(first, pages);
-                        page_heap::free_run(owner, first, pages);
+                        release_span(c, owner, first, s, info.span_objs);
                     }
                 }
             }

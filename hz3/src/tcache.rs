@@ -298,20 +298,8 @@ unsafe fn scavenge(t: *mut TCache) {
     let owner = (*t).owner as usize;
     while cached_bytes(t) > budget {
         for c in 1..NCLS {
-            let b = &mut (*t).bins[c];
-            let n = b.count().div_ceil(2);
-            if n == 0 {
-                continue;
-            }
-            let first = b.head;
-            let mut last = first;
-            for _ in 1..n {
-                last = *(last as *mut *mut u8);
-            }
-            b.head = *(last as *mut *mut u8);
-            *(last as *mut *mut u8) = ptr::null_mut();
-            b.room += n as i32;
-            central::flush(owner, c, first);
+            let n = (*t).bins[c].count().div_ceil(2);
+            flush_from_head(t, owner, c, n);
         }
     }
 }
@@ -354,6 +342,19 @@ pub unsafe fn overflow(t: *mut TCache, cls: usize) {
         return;
     }
     let n = (CLASSES[cls].batch as usize).min(b.count());
+    flush_from_head(t, (*t).owner as usize, cls, n);
+}
+
+/// Sends the first `n` objects of the bin of `cls` (the last freed, still in
+/// cache) to the owner's central cache.
+///
+/// # Safety
+/// `t` is the calling thread's cache and `n` <= the bin's count.
+unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let b = &mut (*t).bins[cls];
     let first = b.head;
     let mut last = first;
     for _ in 1..n {
@@ -362,7 +363,7 @@ pub unsafe fn overflow(t: *mut TCache, cls: usize) {
     b.head = *(last as *mut *mut u8);
     *(last as *mut *mut u8) = ptr::null_mut();
     b.room += n as i32;
-    central::flush((*t).owner as usize, cls, first);
+    central::flush(owner, cls, first);
 }
 
 /// Fork child: only the forking thread survives; the other threads' caches are

@@ -154,25 +154,34 @@ fn free_pages_beyond_the_bound_are_purged() {
     );
     assert!(s.bytes_purged > 0, "nothing was purged");
     if config::PURGE_DECAY_MS > 0 {
-        // Decay: after the interval, the next page-heap event returns everything.
+        // Decay: after the interval, the next page-heap events return pages that
+        // stayed free through the epoch (other tests run threads on other owners
+        // meanwhile, so the check is on what was purged, not on a global total).
+        let purged_before = hz3::stats().bytes_purged;
         std::thread::sleep(std::time::Duration::from_millis(
             config::PURGE_DECAY_MS as u64 + 30,
         ));
         std::thread::spawn(|| {
-            let p = raw::malloc(60_000);
-            free(p);
-            let v: Vec<usize> = (0..64).map(|_| raw::malloc(200_000) as usize).collect();
-            for p in v {
-                free(p as *mut u8);
+            for _ in 0..2 {
+                let v: Vec<usize> = (0..64).map(|_| raw::malloc(200_000) as usize).collect();
+                for p in v {
+                    free(p as *mut u8);
+                }
             }
         })
         .join()
         .unwrap();
         let s = hz3::stats();
         assert!(
-            s.dirty_free_bytes <= (config::PURGE_OWNER_KIB * 1024) as u64,
-            "decay left {} dirty free bytes",
+            s.bytes_purged > purged_before,
+            "no page went back after the decay interval ({} dirty free bytes)",
             s.dirty_free_bytes
+        );
+        assert!(
+            s.dirty_free_bytes <= bound,
+            "{} dirty free bytes retained, bound {}",
+            s.dirty_free_bytes,
+            bound
         );
     }
 }
