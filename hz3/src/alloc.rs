@@ -46,14 +46,9 @@ pub fn malloc(size: usize) -> *mut u8 {
     // SAFETY: `t` is this thread's live cache or EMPTY (all bins empty, never
     // written); bins hold free blocks of their class; cls < NCLS.
     unsafe {
-        let b = (*t).bins.get_unchecked_mut(cls);
-        let h = b.head;
+        let h = (*t).bins.get_unchecked_mut(cls).pop(cls);
         if !h.is_null() {
-            let next = *(h as *mut *mut u8);
-            hardened::check_link(cls, next);
             hardened::on_alloc(h);
-            b.head = next;
-            b.room += 1;
             return h;
         }
     }
@@ -91,16 +86,11 @@ fn alloc_class(cls: usize) -> *mut u8 {
     } else {
         // SAFETY: this thread's cache.
         unsafe {
-            let b = &mut (*t).bins[cls];
-            let h = b.head;
-            if !h.is_null() {
-                let next = *(h as *mut *mut u8);
-                hardened::check_link(cls, next);
-                b.head = next;
-                b.room += 1;
-                h
-            } else {
+            let h = (*t).bins[cls].pop(cls);
+            if h.is_null() {
                 tcache::refill(t, cls)
+            } else {
+                h
             }
         }
     };
@@ -133,18 +123,14 @@ pub unsafe fn free(p: *mut u8) {
     if page < NPAGES {
         let tag = tag_at(base, page);
         let t = tls::tc_raw();
-        // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` 0 never
+        // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` never
         // matches); a matching tag proves `p` is a block of this owner of class `tag & 0xff`.
         unsafe {
             if tag & TAG_OWNER_MASK == (*t).expect {
                 let cls = arena::tag_class(tag);
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
-                let b = (*t).bins.get_unchecked_mut(cls);
                 hardened::check_free(p, page, tag);
-                *(p as *mut *mut u8) = b.head;
-                b.head = p;
-                b.room -= 1;
-                if b.room < 0 {
+                if (*t).bins.get_unchecked_mut(cls).push(p) {
                     tcache::overflow(t, cls);
                 }
                 return;
@@ -196,11 +182,7 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
     // SAFETY: this thread's cache.
     unsafe {
         if (*t).owner as usize == owner {
-            let b = &mut (*t).bins[cls];
-            *(p as *mut *mut u8) = b.head;
-            b.head = p;
-            b.room -= 1;
-            if b.room < 0 {
+            if (*t).bins[cls].push(p) {
                 tcache::overflow(t, cls);
             }
         } else {

@@ -192,8 +192,7 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
                 h.runs[n] = span(page).next;
                 h.dirty_free_pages -= n;
                 h.low_water = h.low_water.min(h.dirty_free_pages);
-                let now = stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed) + n;
-                stats::PAGES_IN_SPANS_PEAK.fetch_max(now, Ordering::Relaxed);
+                count_span_pages(n);
                 return Some(page);
             }
             // Reuse pages that are still resident first (no page faults, and the
@@ -240,9 +239,14 @@ unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usiz
     set_bits(&mut m.free, at, n, false);
     set_bits(&mut m.dirty, at, n, true);
     m.nfree -= n as u32;
+    count_span_pages(n);
+    segi * SEG_PAGES + at
+}
+
+/// Counts `n` more pages in spans (and the peak).
+fn count_span_pages(n: usize) {
     let now = stats::PAGES_IN_SPANS.fetch_add(n, Ordering::Relaxed) + n;
     stats::PAGES_IN_SPANS_PEAK.fetch_max(now, Ordering::Relaxed);
-    segi * SEG_PAGES + at
 }
 
 /// Returns a run of pages to its owner's page heap; purges when the owner holds

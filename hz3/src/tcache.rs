@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::arena;
 use crate::central;
 use crate::config;
+use crate::hardened;
 use crate::init;
 use crate::os;
 use crate::owner_stash;
@@ -38,6 +39,36 @@ impl Bin {
     #[inline(always)]
     pub fn count(&self) -> usize {
         (self.limit as i64 - self.room as i64) as usize
+    }
+
+    /// Pops a block of class `cls` (null when the bin is empty); the hardened
+    /// build checks the link it follows.
+    ///
+    /// # Safety
+    /// The bin belongs to the calling thread (or is EMPTY's, which is always empty).
+    #[inline(always)]
+    pub unsafe fn pop(&mut self, cls: usize) -> *mut u8 {
+        let h = self.head;
+        if !h.is_null() {
+            let next = *(h as *mut *mut u8);
+            hardened::check_link(cls, next);
+            self.head = next;
+            self.room += 1;
+        }
+        h
+    }
+
+    /// Pushes the freed block `p`; true when the bin went over its limit (the
+    /// caller then calls `overflow`).
+    ///
+    /// # Safety
+    /// The bin belongs to the calling thread and `p` is a free block of its class.
+    #[inline(always)]
+    pub unsafe fn push(&mut self, p: *mut u8) -> bool {
+        *(p as *mut *mut u8) = self.head;
+        self.head = p;
+        self.room -= 1;
+        self.room < 0
     }
 }
 
