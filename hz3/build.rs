@@ -14,6 +14,7 @@ use std::path::PathBuf;
 #[rustfmt::skip]
 const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("owners", "int", 1, 255, "number of owners (heaps); threads map onto them"),
+    ("owners_per_cpu", "int", 0, 255, "owners in use per CPU the process may run on, at most `owners` (0 = all); HZ3_OWNERS overrides at run time"),
     ("remote", "remote", 0, 0, "remote-free stash: \"dense\" or \"ring\""),
     ("owner_stash", "bool", 0, 1, "remote frees reach their owner through a lock-free per-(owner, class) stash"),
     ("remote_batch", "int", 1, 4096, "objects per remote bank entry before it is flushed"),
@@ -23,6 +24,7 @@ const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("tcache_class_kib", "int", 4, 65536, "per-thread bound of one size class in KiB"),
     ("tcache_kib", "int", 64, 1048576, "per-thread budget of all cached objects in KiB (enforced on slow-path events)"),
     ("tcache_total_mib", "int", 1, 65536, "budget of all threads' caches together in MiB (shared out per live thread)"),
+    ("transfer_kib", "int", 0, 65536, "KiB of whole freed lists an owner's central caches keep for the next refills, all classes together (0 = off): refill and flush without walking spans"),
     ("purge_owner_kib", "int", 0, 16777216, "free dirty KiB an owner keeps before madvise"),
     ("purge_decay_ms", "int", 0, 3600000, "free dirty pages older than this go back to the OS (0: only the size bound)"),
     ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB"),

@@ -77,7 +77,7 @@ fn alloc_class(cls: usize) -> *mut u8 {
         if !init::ensure() {
             return ptr::null_mut();
         }
-        let (h, n) = central::refill(tcache::direct_owner(), cls, 1);
+        let (h, n) = central::refill(tcache::direct_owner(), cls, 1, 1);
         if n == 0 {
             ptr::null_mut()
         } else {

@@ -5,14 +5,16 @@
 //!
 //! Owns: the partial-span lists and the span fields (`free`, `bump`, `nfree`,
 //! `prev`, `next`, `in_partial`) of every span of the (owner, class), under that
-//! central lock. Releases wholly free spans to the owner's page heap (lock
+//! central lock, and the transfer lists: whole lists a thread cache flushed,
+//! kept (up to the lane's `transfer_kib`) for the next refill, which takes one
+//! in O(1) without walking objects back into and out of their spans. Releases wholly free spans to the owner's page heap (lock
 //! order: central -> page heap -> pool). Detects, at no extra cost, objects that
 //! do not belong where they are flushed (bad pointers) and spans that would hold
 //! more free objects than they have (double frees), and aborts with a message.
 //! Must not touch thread caches.
 
 use core::ptr;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena;
 use crate::config;
@@ -27,9 +29,37 @@ use crate::sync::Locked;
 /// bigger ones always go back.
 const KEEP_EMPTY_SPAN_PAGES: usize = 16;
 
+/// Transfer lists kept per (owner, class) at most.
+const XFER_SLOTS: usize = 8;
+/// Bytes of transfer lists per owner, all classes together (so a burst of
+/// frees cannot park more than this per owner outside the spans, where the
+/// page heap could release it); off in the hardened build, where every flushed
+/// object goes through the span checks.
+const XFER_BYTES: usize = if crate::hardened::ENABLED {
+    0
+} else {
+    config::TRANSFER_KIB * 1024
+};
+
+/// Bytes in each owner's transfer lists (checked before a list is kept; two
+/// classes racing may overshoot by a list each).
+static XFER_OWNER_BYTES: [AtomicUsize; config::OWNERS] =
+    [const { AtomicUsize::new(0) }; config::OWNERS];
+
+#[derive(Clone, Copy)]
+struct Xfer {
+    head: *mut u8,
+    n: u32,
+}
+
 pub struct Central {
     /// Head of the partial list (first page + 1), 0 when empty.
     partial: u32,
+    /// Transfer lists (a stack: the last flushed, warmest, is taken first).
+    xfer: [Xfer; XFER_SLOTS],
+    nxfer: u32,
+    /// Objects in the transfer lists.
+    xfer_objs: u32,
     /// Live spans of this (owner, class).
     pub spans: u32,
     /// Free objects sitting in those spans (carved or not).
@@ -38,6 +68,10 @@ pub struct Central {
     pub flushes: u64,
 }
 
+// SAFETY: the raw pointers in the transfer lists are free objects owned by
+// this (owner, class), touched only under its lock.
+unsafe impl Send for Central {}
+
 #[repr(align(64))]
 struct Slot(Locked<Central>);
 
@@ -45,6 +79,12 @@ static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
     [const {
         Slot(Locked::new(Central {
             partial: 0,
+            xfer: [Xfer {
+                head: ptr::null_mut(),
+                n: 0,
+            }; XFER_SLOTS],
+            nxfer: 0,
+            xfer_objs: 0,
             spans: 0,
             free_objs: 0,
             refills: 0,
@@ -97,13 +137,22 @@ unsafe fn release_span(c: &mut Central, owner: usize, first: usize, s: &mut Span
     stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Takes up to `want` objects of (owner, cls). Returns the head of a
+/// Takes objects of (owner, cls): a whole transfer list if one holds at most
+/// `max`, else up to `want` from the spans. Returns the head of a
 /// null-terminated list and its length; length 0 means the arena is exhausted.
-pub fn refill(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
+pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, usize) {
     let info = CLASSES[cls];
     let size = info.size as usize;
     slot(owner, cls).with(|c| {
         c.refills += 1;
+        if c.nxfer > 0 && c.xfer[c.nxfer as usize - 1].n as usize <= max {
+            c.nxfer -= 1;
+            let x = c.xfer[c.nxfer as usize];
+            c.xfer_objs -= x.n;
+            XFER_OWNER_BYTES[owner].fetch_sub(x.n as usize * size, Ordering::Relaxed);
+            stats::TRANSFER_REFILLS.fetch_add(1, Ordering::Relaxed);
+            return (x.head, x.n as usize);
+        }
         let mut head: *mut u8 = ptr::null_mut();
         let mut got = 0;
         // SAFETY: this central lock guards every span of (owner, cls).
@@ -160,15 +209,54 @@ pub fn refill(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
     })
 }
 
-/// Returns a null-terminated list of objects, all of (owner, cls), to their spans.
-pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
-    let info = CLASSES[cls];
-    let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
+/// Returns a null-terminated list of `n` objects, all of (owner, cls), that a
+/// thread cache flushed: kept whole as a transfer list while the (owner, class)
+/// has room for it, else back to the spans.
+pub fn flush_counted(owner: usize, cls: usize, list: *mut u8, n: usize) {
+    if XFER_BYTES == 0 || n == 0 || n > CLASSES[cls].limit as usize {
+        return flush(owner, cls, list);
+    }
+    let size = CLASSES[cls].size as usize;
     slot(owner, cls).with(|c| {
         c.flushes += 1;
-        // SAFETY: this central lock guards every span of (owner, cls); each object's
-        // tag is checked to be of (owner, cls) before its span is touched.
-        unsafe {
+        let bytes = n * size;
+        if (c.nxfer as usize) < XFER_SLOTS
+            && XFER_OWNER_BYTES[owner].load(Ordering::Relaxed) + bytes <= XFER_BYTES
+        {
+            XFER_OWNER_BYTES[owner].fetch_add(bytes, Ordering::Relaxed);
+            c.xfer[c.nxfer as usize] = Xfer {
+                head: list,
+                n: n as u32,
+            };
+            c.nxfer += 1;
+            c.xfer_objs += n as u32;
+        } else {
+            // SAFETY: central lock held; the list is of (owner, cls).
+            unsafe { to_spans(c, owner, cls, list) };
+        }
+    });
+}
+
+/// Returns a null-terminated list of objects, all of (owner, cls), to their spans.
+pub fn flush(owner: usize, cls: usize, list: *mut u8) {
+    slot(owner, cls).with(|c| {
+        c.flushes += 1;
+        // SAFETY: central lock held; the objects are checked one by one.
+        unsafe { to_spans(c, owner, cls, list) };
+    });
+}
+
+/// Puts every object of `list` back into its span, releasing spans that become
+/// wholly free.
+///
+/// # Safety
+/// The central lock of (owner, cls) is held (`c` is its cache).
+unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8) {
+    let info = CLASSES[cls];
+    let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
+    {
+        // Each object's tag is checked to be of (owner, cls) before its span is touched.
+        {
             while !list.is_null() {
                 let obj = list;
                 list = *(obj as *mut *mut u8);
@@ -214,15 +302,24 @@ pub fn flush(owner: usize, cls: usize, mut list: *mut u8) {
                 }
             }
         }
-    });
+    }
 }
 
-/// Releases every wholly free span still cached (kept as the last partial span).
+/// Puts the transfer lists back into their spans and releases every wholly
+/// free span still cached (kept as the last partial span).
 pub fn release_empty(owner: usize) {
     for (cls, info) in CLASSES.iter().enumerate().skip(1) {
         slot(owner, cls).with(|c| {
             // SAFETY: central lock held.
             unsafe {
+                while c.nxfer > 0 {
+                    c.nxfer -= 1;
+                    let x = c.xfer[c.nxfer as usize];
+                    c.xfer_objs -= x.n;
+                    XFER_OWNER_BYTES[owner]
+                        .fetch_sub(x.n as usize * info.size as usize, Ordering::Relaxed);
+                    to_spans(c, owner, cls, x.head);
+                }
                 let mut p = c.partial;
                 while p != 0 {
                     let first = p as usize - 1;
@@ -237,9 +334,17 @@ pub fn release_empty(owner: usize) {
     }
 }
 
-/// A consistent copy of one central cache's counters.
+/// A consistent copy of one central cache's counters (free objects include
+/// those in transfer lists).
 pub fn counters(owner: usize, cls: usize) -> (u32, u64, u64, u64) {
-    slot(owner, cls).with(|c| (c.spans, c.free_objs, c.refills, c.flushes))
+    slot(owner, cls).with(|c| {
+        (
+            c.spans,
+            c.free_objs + c.xfer_objs as u64,
+            c.refills,
+            c.flushes,
+        )
+    })
 }
 
 /// Fork support.

@@ -49,6 +49,10 @@ fn init_slow() -> bool {
         if page_heap::init() && !os::env_flag(c"HZ3_DISABLE_ARENA") {
             arena::reserve();
         }
+        tcache::set_owners_in_use(tcache::owners_in_use_for(
+            os::env_usize(c"HZ3_OWNERS"),
+            os::cpus_available(),
+        ));
         if os::env_flag(c"HZ3_PRINT_STATS") {
             PRINT_STATS.store(1, Ordering::Relaxed);
         }
@@ -76,6 +80,15 @@ pub fn print_config() {
     l.emit();
     let mut l = os::Line::new();
     l.s("hz3: config ").s(config::SUMMARY).s("\n");
+    l.emit();
+    let mut l = os::Line::new();
+    l.s("hz3: owners_in_use=")
+        .u(tcache::owners_in_use() as u64)
+        .s(" of ")
+        .u(config::OWNERS as u64)
+        .s(" (cpus ")
+        .u(os::cpus_available() as u64)
+        .s(")\n");
     l.emit();
     let mut l = os::Line::new();
     l.s("hz3: arena reserved ")

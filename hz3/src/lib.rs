@@ -50,6 +50,23 @@ pub const fn thread_cache_bytes() -> usize {
     core::mem::size_of::<tcache::TCache>()
 }
 
+/// How many owners threads are spread over in this process (see the lane's
+/// `owners_per_cpu` and `HZ3_OWNERS`); the lane's `config::OWNERS` until the
+/// allocator has initialised.
+pub fn owners_in_use() -> usize {
+    tcache::owners_in_use()
+}
+
+/// The owner of a live small block `p` (None for large blocks and foreign pointers).
+pub fn owner_of(p: *const u8) -> Option<usize> {
+    let page = arena::page_of(p as usize)?;
+    let t = arena::tag(page);
+    if t & arena::TAG_VALID == 0 {
+        return None;
+    }
+    Some(((t & arena::TAG_OWNER_MASK & !arena::TAG_VALID) >> 8) as usize)
+}
+
 /// The raw allocation API (what the C ABI exports), for tests and embedders.
 pub mod raw {
     pub use crate::alloc::{

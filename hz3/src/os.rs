@@ -184,6 +184,43 @@ pub fn env(name: &core::ffi::CStr) -> Option<&'static [u8]> {
     Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
 }
 
+/// The decimal value of an environment variable; None when unset or not a number.
+pub fn env_usize(name: &core::ffi::CStr) -> Option<usize> {
+    let v = env(name)?;
+    if v.is_empty() || v.len() > 9 {
+        return None;
+    }
+    let mut n = 0usize;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (b - b'0') as usize;
+    }
+    Some(n)
+}
+
+/// CPUs this process may run on (its affinity mask; the online count if that
+/// cannot be read), at least 1.
+pub fn cpus_available() -> usize {
+    // SAFETY: the kernel fills a fixed-size set on our stack.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        if libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            let n = libc::CPU_COUNT(&set);
+            if n > 0 {
+                return n as usize;
+            }
+        }
+        let n = libc::sysconf(libc::_SC_NPROCESSORS_ONLN);
+        if n > 0 {
+            n as usize
+        } else {
+            1
+        }
+    }
+}
+
 /// True when the environment variable is set to something other than "" or "0".
 pub fn env_flag(name: &core::ffi::CStr) -> bool {
     matches!(env(name), Some(v) if !v.is_empty() && v != b"0")

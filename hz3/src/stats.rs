@@ -25,6 +25,7 @@ pub static LARGE_MAPS: AtomicUsize = AtomicUsize::new(0);
 pub static LARGE_CACHE_HITS: AtomicUsize = AtomicUsize::new(0);
 pub static THREADS_STARTED: AtomicUsize = AtomicUsize::new(0);
 pub static THREADS_EXITED: AtomicUsize = AtomicUsize::new(0);
+pub static TRANSFER_REFILLS: AtomicUsize = AtomicUsize::new(0);
 
 /// Counters of one size class, summed over owners.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct Stats {
     pub live_thread_caches: u64,
     /// Owners of this lane.
     pub owners: u64,
+    /// Refills served whole from a central cache's transfer list (lane key `transfer_kib`).
+    pub transfer_refills: u64,
     /// Per size class (index = class id; 0 unused).
     pub classes: [ClassStats; NCLS],
 }
@@ -115,6 +118,7 @@ pub fn stats() -> Stats {
         threads_exited: r(&THREADS_EXITED),
         live_thread_caches: r(&tcache::LIVE_CACHES),
         owners: config::OWNERS as u64,
+        transfer_refills: r(&TRANSFER_REFILLS),
         classes,
     }
 }
@@ -144,6 +148,7 @@ pub fn print() {
     line("threads_started", s.threads_started);
     line("threads_exited", s.threads_exited);
     line("live_thread_caches", s.live_thread_caches);
+    line("transfer_refills", s.transfer_refills);
     for c in s.classes.iter().filter(|c| c.refills > 0 || c.spans > 0) {
         let mut l = os::Line::new();
         l.s("hz3: class size=")

@@ -132,6 +132,32 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     free: ptr::null_mut(),
 });
 static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
+/// Owners new threads are spread over (the first N): set once at init from the
+/// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS.
+static OWNERS_IN_USE: AtomicUsize = AtomicUsize::new(config::OWNERS);
+
+/// How many owners threads are spread over: `HZ3_OWNERS` if set (clamped to
+/// 1..=OWNERS), else the lane's `owners_per_cpu` times the CPUs this process may
+/// run on, at most OWNERS (all of them when `owners_per_cpu` is 0). An owner is a
+/// unit of lock and cache separation; more owners than CPUs can run at once
+/// buy no concurrency, only spans and pages held apart from each other.
+pub fn owners_in_use_for(env: Option<usize>, cpus: usize) -> usize {
+    let n = match env {
+        Some(n) => n,
+        None if config::OWNERS_PER_CPU == 0 => config::OWNERS,
+        None => cpus.saturating_mul(config::OWNERS_PER_CPU),
+    };
+    n.clamp(1, config::OWNERS)
+}
+
+/// Called once from init.
+pub fn set_owners_in_use(n: usize) {
+    OWNERS_IN_USE.store(n.clamp(1, config::OWNERS), Ordering::Relaxed);
+}
+
+pub fn owners_in_use() -> usize {
+    OWNERS_IN_USE.load(Ordering::Relaxed)
+}
 pub static LIVE_CACHES: AtomicUsize = AtomicUsize::new(0);
 
 fn pool_take() -> *mut TCache {
@@ -169,13 +195,13 @@ fn pool_put(t: *mut TCache) {
     });
 }
 
-/// The least-loaded owner, ties going to the lowest index: a thread that
+/// The least-loaded owner in use, ties going to the lowest index: a thread that
 /// replaces an exited one reuses the same owner's warm spans and segments
 /// instead of spreading the process over every owner.
 fn pick_owner() -> usize {
     let mut best = 0;
     let mut best_n = u32::MAX;
-    for (o, live) in OWNER_LIVE.iter().enumerate() {
+    for (o, live) in OWNER_LIVE[..owners_in_use()].iter().enumerate() {
         let n = live.load(Ordering::Relaxed);
         if n < best_n {
             best = o;
@@ -260,8 +286,9 @@ pub unsafe fn drain(t: *mut TCache) {
         if !b.head.is_null() {
             let h = b.head;
             b.head = ptr::null_mut();
+            let n = b.count();
             b.room = b.limit as i32;
-            central::flush(owner, c, h);
+            central::flush_counted(owner, c, h, n);
         }
     }
     (*t).remote.flush_all();
@@ -283,7 +310,7 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
         }
     }
     let info = CLASSES[cls];
-    let (head, n) = central::refill(owner, cls, info.batch as usize);
+    let (head, n) = central::refill(owner, cls, info.batch as usize, info.limit as usize);
     if n == 0 {
         return ptr::null_mut();
     }
@@ -394,7 +421,7 @@ unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
     b.head = *(last as *mut *mut u8);
     *(last as *mut *mut u8) = ptr::null_mut();
     b.room += n as i32;
-    central::flush(owner, cls, first);
+    central::flush_counted(owner, cls, first, n);
 }
 
 /// Fork child: only the forking thread survives; the other threads' caches are

@@ -1,7 +1,8 @@
 //! Each lane's distinctive mechanism, tested against the lane's own manifest
 //! (`hz3::config`), so every test fails when its mechanism is switched off:
 //! the owner-shared stash (scale), the remote ring's owner-independent
-//! footprint (scale), the purge bound and decay (mem_mstress, all lanes), the
+//! footprint (scale), the owners in use (owners_per_cpu), the purge bound and
+//! decay (mem_mstress, all lanes), the transfer lists (mem_mstress, scale), the
 //! budgeted large cache (mem_large, all lanes), and threads far beyond owners.
 
 #![allow(clippy::absurd_extreme_comparisons)] // lane constants
@@ -80,7 +81,7 @@ fn ring_footprint_is_independent_of_owners() {
     for (remote, owners) in [("ring", 8), ("ring", 32), ("dense", 8), ("dense", 32)] {
         let mut text = String::new();
         for line in base.lines() {
-            if line.starts_with("owners") {
+            if line.starts_with("owners ") || line.starts_with("owners=") {
                 text.push_str(&format!("owners = {owners}\n"));
             } else if line.starts_with("remote ") || line.starts_with("remote=") {
                 text.push_str(&format!("remote = \"{remote}\"\n"));
@@ -245,5 +246,93 @@ fn thousand_threads_at_once() {
         .collect();
     for h in hs {
         h.join().unwrap();
+    }
+}
+
+/// Threads are spread over min(owners, owners_per_cpu x CPUs available) owners
+/// and never beyond (more owners than running CPUs only hold memory apart);
+/// HZ3_OWNERS, when set, overrides.
+#[test]
+fn threads_use_only_the_owners_in_use() {
+    free(raw::malloc(64)); // initialised
+    let cpus = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
+        libc::CPU_COUNT(&set) as usize
+    };
+    let want = match std::env::var("HZ3_OWNERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) => n.clamp(1, config::OWNERS),
+        None if config::OWNERS_PER_CPU == 0 => config::OWNERS,
+        None => (cpus * config::OWNERS_PER_CPU).clamp(1, config::OWNERS),
+    };
+    assert_eq!(hz3::owners_in_use(), want, "cpus={cpus}");
+    // Many more threads than owners, all alive at once: with every owner open
+    // to them, least-loaded picking would reach the owners beyond `want`.
+    let n = 3 * config::OWNERS;
+    let barrier = Arc::new(Barrier::new(n));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let b = barrier.clone();
+            std::thread::spawn(move || {
+                let p = raw::malloc(64);
+                let o = hz3::owner_of(p).expect("small block has an owner");
+                b.wait();
+                free(p);
+                o
+            })
+        })
+        .collect();
+    let mut seen = vec![0usize; config::OWNERS];
+    for h in hs {
+        seen[h.join().unwrap()] += 1;
+    }
+    let beyond: usize = seen[want..].iter().sum();
+    assert_eq!(
+        beyond, 0,
+        "threads on owners beyond the {want} in use: {seen:?}"
+    );
+    assert!(
+        seen.iter().filter(|&&c| c > 0).count() >= want.min(2),
+        "threads not spread over the owners in use: {seen:?}"
+    );
+}
+
+/// Lists a thread cache flushes stay whole in the central cache and come back
+/// on the next refill exactly when the lane has transfer lists (`transfer_kib`;
+/// off in the hardened build, where every flushed object goes through the span
+/// checks).
+#[test]
+fn flushed_lists_come_back_whole_iff_transfer_lists() {
+    let before = hz3::stats().transfer_refills;
+    std::thread::spawn(|| {
+        // Far more blocks of one class than a bin holds: freeing them overflows
+        // the bin (lists go to the central cache), allocating them again refills.
+        for round in 0..4u64 {
+            let v: Vec<*mut u8> = (0..200).map(|_| raw::malloc(3000)).collect();
+            for (i, &p) in v.iter().enumerate() {
+                unsafe { *(p as *mut u64) = round * 1000 + i as u64 };
+            }
+            for (i, &p) in v.iter().enumerate() {
+                assert_eq!(unsafe { *(p as *const u64) }, round * 1000 + i as u64);
+                free(p);
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    let hits = hz3::stats().transfer_refills - before;
+    if config::TRANSFER_KIB > 0 && !hz3::HARDENED {
+        assert!(hits > 0, "transfer lists enabled but no refill used one");
+    } else {
+        assert_eq!(
+            hits, 0,
+            "transfer lists disabled but {hits} refills used one"
+        );
     }
 }
