@@ -1,5 +1,5 @@
-//! CI gates: the throughput-ratio gate over a results file, and the limits
-//! for the callgrind instruction-count gate. Thresholds live in
+//! CI gates: the throughput-ratio and RSS-ratio gates over a results file,
+//! and the limits for the callgrind instruction-count gate. Thresholds live in
 //! `bench-matrix/gate.toml`.
 //!
 //! ```toml
@@ -15,6 +15,12 @@
 //! threads = 1
 //! min_ratio = 0.9
 //!
+//! [[rss]]                   # same matching, per measure; unmatched cells are not RSS-gated
+//! lane = "mem_mstress"
+//! workload = "mstress"
+//! max_ratio = 1.1           # lane median RSS / lowest peer median RSS, same run
+//! measure = "peak"          # or "mean"; omitted = "peak"
+//!
 //! [callgrind]
 //! pairs = [20000, 220000]   # Ir/pair = (Ir(n2) - Ir(n1)) / (n2 - n1)
 //! [callgrind.max_ir_per_pair]
@@ -26,7 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Results;
+use crate::schema::{Cell, Results};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +54,53 @@ pub struct ThroughputRule {
 pub enum ThreadsSel {
     N(u32),
     Any(String),
+}
+
+/// Which RSS statistic an `[[rss]]` rule compares: the median over the runs of
+/// the process's high-water mark (`peak_rss_kib`) or of the mean sampled RSS
+/// during the timed region (`mean_rss_kib`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RssMeasure {
+    #[default]
+    Peak,
+    Mean,
+}
+
+impl RssMeasure {
+    pub fn name(self) -> &'static str {
+        match self {
+            RssMeasure::Peak => "peak",
+            RssMeasure::Mean => "mean",
+        }
+    }
+
+    /// Median of this measure over a cell's successful runs (KiB); `None`
+    /// when the cell has no summary or recorded no RSS (0 KiB).
+    pub fn median_kib(self, cell: &Cell) -> Option<f64> {
+        let s = cell.summary.as_ref()?;
+        let stat = match self {
+            RssMeasure::Peak => s.peak_rss_kib,
+            RssMeasure::Mean => s.mean_rss_kib,
+        };
+        (stat.n > 0 && stat.median.is_finite() && stat.median > 0.0).then_some(stat.median)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RssRule {
+    #[serde(default)]
+    pub lane: Option<String>,
+    #[serde(default)]
+    pub workload: Option<String>,
+    #[serde(default)]
+    pub threads: Option<ThreadsSel>,
+    pub max_ratio: f64,
+    #[serde(default)]
+    pub measure: RssMeasure,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +149,8 @@ pub struct GateConfig {
     #[serde(default)]
     pub throughput: Vec<ThroughputRule>,
     #[serde(default)]
+    pub rss: Vec<RssRule>,
+    #[serde(default)]
     pub callgrind: CallgrindLimits,
 }
 
@@ -117,34 +172,65 @@ fn sel_matches(sel: &Option<String>, v: &str) -> Option<bool> {
     }
 }
 
-impl ThroughputRule {
-    /// `None` when the rule does not apply; otherwise its specificity (0–3).
-    fn specificity(&self, lane: &str, workload: &str, threads: u32) -> Option<u32> {
-        let l = sel_matches(
-            &self.lane.as_ref().map(|s| lane_key(s).to_string()),
-            lane_key(lane),
-        )?;
-        let w = sel_matches(&self.workload, workload)?;
-        let t = match &self.threads {
-            None => false,
-            Some(ThreadsSel::Any(s)) if s == "*" => false,
-            Some(ThreadsSel::Any(s)) => {
-                if s.parse::<u32>().ok() == Some(threads) {
-                    true
-                } else {
-                    return None;
-                }
+/// `None` when a rule with these selectors does not apply to the cell;
+/// otherwise its specificity (0–3: how many of lane / workload / threads it names).
+fn specificity(
+    sel_lane: &Option<String>,
+    sel_workload: &Option<String>,
+    sel_threads: &Option<ThreadsSel>,
+    lane: &str,
+    workload: &str,
+    threads: u32,
+) -> Option<u32> {
+    let l = sel_matches(
+        &sel_lane.as_ref().map(|s| lane_key(s).to_string()),
+        lane_key(lane),
+    )?;
+    let w = sel_matches(sel_workload, workload)?;
+    let t = match sel_threads {
+        None => false,
+        Some(ThreadsSel::Any(s)) if s == "*" => false,
+        Some(ThreadsSel::Any(s)) => {
+            if s.parse::<u32>().ok() == Some(threads) {
+                true
+            } else {
+                return None;
             }
-            Some(ThreadsSel::N(n)) => {
-                if *n == threads {
-                    true
-                } else {
-                    return None;
-                }
+        }
+        Some(ThreadsSel::N(n)) => {
+            if *n == threads {
+                true
+            } else {
+                return None;
             }
-        };
-        Some(l as u32 + w as u32 + t as u32)
+        }
+    };
+    Some(l as u32 + w as u32 + t as u32)
+}
+
+/// The most specific of `rules` for a cell, later rules winning ties.
+fn most_specific<R>(rules: &[R], spec: impl Fn(&R) -> Option<u32>) -> Option<&R> {
+    let mut best: Option<(u32, &R)> = None;
+    for r in rules {
+        if let Some(s) = spec(r) {
+            if best.is_none_or(|(bs, _)| s >= bs) {
+                best = Some((s, r));
+            }
+        }
     }
+    best.map(|(_, r)| r)
+}
+
+fn check_threads_sel(kind: &str, i: usize, t: &Option<ThreadsSel>) -> Result<(), String> {
+    if let Some(ThreadsSel::Any(s)) = t {
+        if s != "*" && s.parse::<u32>().is_err() {
+            return Err(format!(
+                "gate thresholds: {kind} rule #{}: threads must be a number or \"*\"",
+                i + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl GateConfig {
@@ -165,14 +251,17 @@ impl GateConfig {
                     r.min_ratio
                 ));
             }
-            if let Some(ThreadsSel::Any(s)) = &r.threads {
-                if s != "*" && s.parse::<u32>().is_err() {
-                    return Err(format!(
-                        "gate thresholds: throughput rule #{}: threads must be a number or \"*\"",
-                        i + 1
-                    ));
-                }
+            check_threads_sel("throughput", i, &r.threads)?;
+        }
+        for (i, r) in cfg.rss.iter().enumerate() {
+            if !(r.max_ratio.is_finite() && r.max_ratio > 0.0) {
+                return Err(format!(
+                    "gate thresholds: rss rule #{} has a bad max_ratio {}",
+                    i + 1,
+                    r.max_ratio
+                ));
             }
+            check_threads_sel("rss", i, &r.threads)?;
         }
         let [a, b] = cfg.callgrind.pairs;
         if a >= b {
@@ -183,15 +272,35 @@ impl GateConfig {
 
     /// The rule for a cell: the most specific match, later rules winning ties.
     pub fn rule_for(&self, lane: &str, workload: &str, threads: u32) -> Option<&ThroughputRule> {
-        let mut best: Option<(u32, &ThroughputRule)> = None;
-        for r in &self.throughput {
-            if let Some(s) = r.specificity(lane, workload, threads) {
-                if best.is_none_or(|(bs, _)| s >= bs) {
-                    best = Some((s, r));
-                }
+        most_specific(&self.throughput, |r| {
+            specificity(&r.lane, &r.workload, &r.threads, lane, workload, threads)
+        })
+    }
+
+    /// The `[[rss]]` rule of one measure for a cell, chosen like
+    /// [`GateConfig::rule_for`] among the rules of that measure only: a peak
+    /// rule never hides a mean rule, so a cell can have one of each.
+    pub fn rss_rule_for(
+        &self,
+        lane: &str,
+        workload: &str,
+        threads: u32,
+        measure: RssMeasure,
+    ) -> Option<&RssRule> {
+        most_specific(&self.rss, |r| {
+            if r.measure != measure {
+                return None;
             }
-        }
-        best.map(|(_, r)| r)
+            specificity(&r.lane, &r.workload, &r.threads, lane, workload, threads)
+        })
+    }
+
+    /// Every RSS rule that gates a cell: at most one peak, then one mean.
+    pub fn rss_rules_for(&self, lane: &str, workload: &str, threads: u32) -> Vec<&RssRule> {
+        [RssMeasure::Peak, RssMeasure::Mean]
+            .into_iter()
+            .filter_map(|m| self.rss_rule_for(lane, workload, threads, m))
+            .collect()
     }
 }
 
@@ -203,16 +312,117 @@ pub enum CheckStatus {
     Skip,
 }
 
+/// What a [`GateCheck`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Lane median throughput / best peer median, against `min_ratio`.
+    Throughput,
+    /// Lane median RSS / lowest peer median RSS, against `max_ratio`.
+    Rss(RssMeasure),
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GateCheck {
+    pub kind: CheckKind,
     pub lane: String,
     pub workload: String,
     pub threads: u32,
     pub ratio: Option<f64>,
+    /// Throughput: the fastest peer. RSS: the peer with the lowest RSS.
     pub best_peer: Option<String>,
+    /// Throughput checks only.
     pub min_ratio: Option<f64>,
+    /// RSS checks only.
+    pub max_ratio: Option<f64>,
     pub status: CheckStatus,
     pub note: String,
+}
+
+/// The peer (glibc/jemalloc/mimalloc/tcmalloc) with the lowest median RSS
+/// under `measure` for a (workload, threads): `(name, KiB)`.
+pub fn lowest_rss_peer(
+    results: &Results,
+    workload: &str,
+    threads: u32,
+    measure: RssMeasure,
+) -> Option<(String, f64)> {
+    let mut best: Option<(String, f64)> = None;
+    for a in results.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
+        if let Some(kib) = results
+            .cell(workload, threads, &a.name)
+            .and_then(|c| measure.median_kib(c))
+        {
+            if best.as_ref().is_none_or(|b| kib < b.1) {
+                best = Some((a.name.clone(), kib));
+            }
+        }
+    }
+    best
+}
+
+fn mib(kib: f64) -> String {
+    format!("{:.1} MiB", kib / 1024.0)
+}
+
+/// The RSS check of one lane cell under `rule`. Missing data on either side
+/// fails: a matched cell must be checkable.
+fn rss_check(results: &Results, lane: &str, cell: &Cell, rule: &RssRule) -> GateCheck {
+    let m = rule.measure;
+    let mine = m.median_kib(cell);
+    let peer = lowest_rss_peer(results, &cell.workload, cell.threads, m);
+    let (ratio, status, note) = match (mine, &peer) {
+        (None, _) => (
+            None,
+            CheckStatus::Fail,
+            format!("rss {}: no RSS data for the lane", m.name()),
+        ),
+        (Some(_), None) => (
+            None,
+            CheckStatus::Fail,
+            format!("rss {}: no peer RSS data to compare with", m.name()),
+        ),
+        (Some(mine), Some((name, best))) => {
+            let r = mine / best;
+            let ok = r <= rule.max_ratio + 1e-12;
+            let head = format!(
+                "rss {}: {} / best peer {} ({name}) = {r:.2}",
+                m.name(),
+                mib(mine),
+                mib(*best)
+            );
+            let note = if ok {
+                format!("{head} <= {:.2} ok", rule.max_ratio)
+            } else {
+                format!(
+                    "{head} > {:.2}{}",
+                    rule.max_ratio,
+                    rule.note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )
+            };
+            let st = if ok {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            };
+            (Some(r), st, note)
+        }
+    };
+    GateCheck {
+        kind: CheckKind::Rss(m),
+        lane: lane.to_string(),
+        workload: cell.workload.clone(),
+        threads: cell.threads,
+        ratio,
+        best_peer: peer.map(|p| p.0),
+        min_ratio: None,
+        max_ratio: Some(rule.max_ratio),
+        status,
+        note,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,7 +431,8 @@ pub struct GateReport {
     pub failures: usize,
 }
 
-/// Evaluate the throughput gate over a results file.
+/// Evaluate the throughput and RSS gates over a results file. A cell's RSS
+/// check, when an `[[rss]]` rule matches it, follows its throughput check.
 pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
     let mut checks = Vec::new();
     let lanes = results.lanes();
@@ -231,12 +442,14 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
             .any(|a| lane_key(&a.name) == lane_key(req) && a.ok());
         if !present {
             checks.push(GateCheck {
+                kind: CheckKind::Throughput,
                 lane: req.clone(),
                 workload: "*".into(),
                 threads: 0,
                 ratio: None,
                 best_peer: None,
                 min_ratio: None,
+                max_ratio: None,
                 status: CheckStatus::Fail,
                 note: "required lane is missing from the results (not built?)".into(),
             });
@@ -245,12 +458,14 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
     for lane in lanes {
         if !lane.ok() {
             checks.push(GateCheck {
+                kind: CheckKind::Throughput,
                 lane: lane.name.clone(),
                 workload: "*".into(),
                 threads: 0,
                 ratio: None,
                 best_peer: None,
                 min_ratio: None,
+                max_ratio: None,
                 status: CheckStatus::Skip,
                 note: format!("MISSING: {}", lane.note),
             });
@@ -298,15 +513,20 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
                     (CheckStatus::Skip, "no threshold rule".into())
                 };
                 checks.push(GateCheck {
+                    kind: CheckKind::Throughput,
                     lane: lane.name.clone(),
                     workload: w.name.clone(),
                     threads: t,
                     ratio,
                     best_peer: best.map(|b| b.0),
                     min_ratio: rule.map(|r| r.min_ratio),
+                    max_ratio: None,
                     status,
                     note,
                 });
+                for rr in cfg.rss_rules_for(&lane.name, &w.name, t) {
+                    checks.push(rss_check(results, &lane.name, cell, rr));
+                }
             }
         }
     }
@@ -386,9 +606,114 @@ fast = 150
         assert_eq!(empty.callgrind.pairs, [20_000, 220_000]);
     }
 
+    const RSS: &str = r#"
+[[rss]]
+max_ratio = 2.0
+
+[[rss]]
+workload = "mstress"
+max_ratio = 1.5
+measure = "mean"
+
+[[rss]]
+workload = "mstress"
+max_ratio = 1.2
+
+[[rss]]
+lane = "mem_mstress"
+workload = "mstress"
+threads = 8
+max_ratio = 1.1
+measure = "peak"
+note = "mem_mstress must stay below the peers"
+
+[[rss]]
+lane = "hz3-mem_mstress"
+threads = "*"
+max_ratio = 1.3
+"#;
+
+    #[test]
+    fn rss_rules_parse_and_pick_most_specific() {
+        use RssMeasure::{Mean, Peak};
+        let g = GateConfig::parse(RSS).unwrap();
+        assert_eq!(g.rss.len(), 5);
+        assert!(g.throughput.is_empty());
+        // Omitted measure = peak.
+        assert_eq!(g.rss[0].measure, Peak);
+        assert_eq!(g.rss[1].measure, Mean);
+        let lim = |lane, w, t, m| g.rss_rule_for(lane, w, t, m).map(|r| r.max_ratio);
+        assert_eq!(lim("hz3-mem_mstress", "mstress", 8, Peak), Some(1.1));
+        assert_eq!(lim("mem_mstress", "mstress", 8, Mean), Some(1.5));
+        // mem_mstress/mstress at 32: the workload rule (1.2) and the lane rule
+        // (1.3) both have specificity 1; the later one wins.
+        assert_eq!(lim("mem_mstress", "mstress", 32, Peak), Some(1.3));
+        assert_eq!(lim("fast", "mstress", 8, Peak), Some(1.2));
+        assert_eq!(lim("fast", "small", 1, Peak), Some(2.0));
+        assert_eq!(lim("fast", "small", 1, Mean), None);
+        // One rule per measure: peak first.
+        let both = g.rss_rules_for("mem_mstress", "mstress", 8);
+        assert_eq!(
+            both.iter()
+                .map(|r| (r.measure, r.max_ratio))
+                .collect::<Vec<_>>(),
+            vec![(Peak, 1.1), (Mean, 1.5)]
+        );
+        assert_eq!(g.rss_rules_for("fast", "small", 1).len(), 1);
+        // RSS and throughput rules do not see each other.
+        assert!(g.rule_for("fast", "small", 1).is_none());
+        let only = GateConfig::parse("[[rss]]\nlane = \"scale\"\nmax_ratio = 1\n").unwrap();
+        assert!(only.rss_rules_for("fast", "small", 1).is_empty());
+        assert_eq!(only.rss_rules_for("hz3-scale", "small", 1).len(), 1);
+        assert!(GateConfig::parse("").unwrap().rss.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_rss_rules() {
+        let bad = [
+            // bad measure
+            "[[rss]]\nmax_ratio = 1.1\nmeasure = \"max\"\n",
+            "[[rss]]\nmax_ratio = 1.1\nmeasure = \"Peak\"\n",
+            // missing max_ratio
+            "[[rss]]\nlane = \"mem_mstress\"\nmeasure = \"peak\"\n",
+            // min_ratio belongs to [[throughput]]
+            "[[rss]]\nmin_ratio = 1.1\n",
+            "[[rss]]\nmax_ratio = 0\n",
+            "[[rss]]\nmax_ratio = -1.0\n",
+            "[[rss]]\nmax_ratio = nan\n",
+            "[[rss]]\nmax_ratio = 1.1\nthreads = \"lots\"\n",
+        ];
+        for text in bad {
+            assert!(GateConfig::parse(text).is_err(), "accepted: {text}");
+        }
+        let e = GateConfig::parse("[[rss]]\nmax_ratio = 1.1\nmeasure = \"max\"\n").unwrap_err();
+        assert!(e.contains("measure") || e.contains("max"), "{e}");
+        let e = GateConfig::parse("[[rss]]\nmeasure = \"mean\"\n").unwrap_err();
+        assert!(e.contains("max_ratio"), "{e}");
+        let e = GateConfig::parse("[[rss]]\nmax_ratio = 1\nthreads = \"lots\"\n").unwrap_err();
+        assert!(e.contains("rss rule #1"), "{e}");
+    }
+
     #[test]
     fn repo_gate_file_parses() {
         let text = include_str!("../gate.toml");
-        GateConfig::parse(text).expect("bench-matrix/gate.toml must parse");
+        let g = GateConfig::parse(text).expect("bench-matrix/gate.toml must parse");
+        for (t, m) in [
+            (8, RssMeasure::Peak),
+            (8, RssMeasure::Mean),
+            (32, RssMeasure::Peak),
+            (32, RssMeasure::Mean),
+        ] {
+            assert!(
+                g.rss
+                    .iter()
+                    .any(|r| r.lane.as_deref() == Some("mem_mstress")
+                        && r.workload.as_deref() == Some("mstress")
+                        && r.threads == Some(ThreadsSel::N(t))
+                        && r.measure == m),
+                "gate.toml lacks the mem_mstress/mstress t{t} {} rule",
+                m.name()
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::ab;
 use crate::dashboard;
-use crate::gate::{evaluate, CheckStatus, GateConfig};
+use crate::gate::{evaluate, CheckKind, CheckStatus, GateCheck, GateConfig, RssMeasure};
 use crate::markdown;
 use crate::runner::{glibc, make_cell};
 use crate::schema::*;
@@ -209,6 +209,191 @@ fn gate_passes_and_fails() {
     assert_eq!(evaluate(&r, &req).failures, 1);
     let req = GateConfig::parse("require_lanes = [\"fast\"]\n").unwrap();
     assert_eq!(evaluate(&r, &req).failures, 0);
+}
+
+fn summary_mut<'a>(r: &'a mut Results, a: &str, w: &str, t: u32) -> &'a mut CellSummary {
+    r.cells
+        .iter_mut()
+        .find(|c| c.allocator == a && c.workload == w && c.threads == t)
+        .and_then(|c| c.summary.as_mut())
+        .unwrap()
+}
+
+fn rss_checks(rep: &crate::gate::GateReport) -> Vec<&GateCheck> {
+    rep.checks
+        .iter()
+        .filter(|c| matches!(c.kind, CheckKind::Rss(_)))
+        .collect()
+}
+
+// In the fixture, mstress t8: hz3-fast peak RSS median 80 400 KiB (mean 40 200),
+// glibc 42 000 (21 000), jemalloc 138 000 (69 000): lane / lowest peer = 1.914.
+const RSS_T8: &str = "[[rss]]\nlane = \"fast\"\nworkload = \"mstress\"\nthreads = 8\n";
+
+#[test]
+fn rss_gate_passes() {
+    let r = fixture();
+    let cfg = GateConfig::parse(&format!("{RSS_T8}max_ratio = 2.0\n")).unwrap();
+    let rep = evaluate(&r, &cfg);
+    assert_eq!(rep.failures, 0);
+    // 4 throughput cells (no rule: skipped) + the one RSS-gated cell.
+    assert_eq!(rep.checks.len(), 5);
+    let rss = rss_checks(&rep);
+    assert_eq!(rss.len(), 1);
+    let c = rss[0];
+    assert_eq!(c.kind, CheckKind::Rss(RssMeasure::Peak));
+    assert_eq!((c.workload.as_str(), c.threads), ("mstress", 8));
+    assert_eq!(c.status, CheckStatus::Pass);
+    assert_eq!(c.best_peer.as_deref(), Some("glibc"));
+    assert!((c.ratio.unwrap() - 80_400.0 / 42_000.0).abs() < 1e-9);
+    assert_eq!((c.max_ratio, c.min_ratio), (Some(2.0), None));
+    assert_eq!(
+        c.note,
+        "rss peak: 78.5 MiB / best peer 41.0 MiB (glibc) = 1.91 <= 2.00 ok"
+    );
+    // The RSS check follows the cell's throughput check.
+    let i = rep
+        .checks
+        .iter()
+        .position(|c| matches!(c.kind, CheckKind::Rss(_)))
+        .unwrap();
+    let before = &rep.checks[i - 1];
+    assert_eq!(before.kind, CheckKind::Throughput);
+    assert_eq!((before.workload.as_str(), before.threads), ("mstress", 8));
+}
+
+#[test]
+fn rss_gate_fails_above_max_ratio() {
+    let r = fixture();
+    let cfg = GateConfig::parse(&format!(
+        "[[throughput]]\nmin_ratio = 0.5\n{RSS_T8}max_ratio = 1.5\nnote = \"issue 4\"\n"
+    ))
+    .unwrap();
+    let rep = evaluate(&r, &cfg);
+    // Throughput passes everywhere (loosest rule), so the one failure is RSS.
+    assert_eq!(rep.failures, 1);
+    let f = rep
+        .checks
+        .iter()
+        .find(|c| c.status == CheckStatus::Fail)
+        .unwrap();
+    assert_eq!(f.kind, CheckKind::Rss(RssMeasure::Peak));
+    assert_eq!((f.workload.as_str(), f.threads), ("mstress", 8));
+    assert!(f.note.ends_with("= 1.91 > 1.50 (issue 4)"), "{}", f.note);
+    // Exactly at the limit passes.
+    let exact = 80_400.0 / 42_000.0;
+    let cfg = GateConfig::parse(&format!("{RSS_T8}max_ratio = {exact}\n")).unwrap();
+    assert_eq!(evaluate(&r, &cfg).failures, 0);
+}
+
+#[test]
+fn rss_gate_mean_vs_peak() {
+    let mut r = fixture();
+    // Lower the lane's mean RSS only, and make jemalloc the lowest peer on mean.
+    summary_mut(&mut r, "hz3-fast", "mstress", 8)
+        .mean_rss_kib
+        .median = 10_000.0;
+    summary_mut(&mut r, "jemalloc", "mstress", 8)
+        .mean_rss_kib
+        .median = 15_000.0;
+    let peak =
+        GateConfig::parse(&format!("{RSS_T8}max_ratio = 1.0\nmeasure = \"peak\"\n")).unwrap();
+    let mean =
+        GateConfig::parse(&format!("{RSS_T8}max_ratio = 1.0\nmeasure = \"mean\"\n")).unwrap();
+    let both = GateConfig::parse(&format!(
+        "{RSS_T8}max_ratio = 1.0\nmeasure = \"peak\"\n{RSS_T8}max_ratio = 1.0\nmeasure = \"mean\"\n"
+    ))
+    .unwrap();
+
+    let rep = evaluate(&r, &peak);
+    assert_eq!(rep.failures, 1);
+    assert_eq!(rss_checks(&rep)[0].best_peer.as_deref(), Some("glibc"));
+
+    let rep = evaluate(&r, &mean);
+    assert_eq!(rep.failures, 0);
+    let c = rss_checks(&rep)[0];
+    assert_eq!(c.kind, CheckKind::Rss(RssMeasure::Mean));
+    assert_eq!(c.best_peer.as_deref(), Some("jemalloc"));
+    assert!((c.ratio.unwrap() - 10_000.0 / 15_000.0).abs() < 1e-9);
+    assert!(c
+        .note
+        .starts_with("rss mean: 9.8 MiB / best peer 14.6 MiB (jemalloc)"));
+
+    // A peak and a mean rule on the same cell both apply: one check each.
+    let rep = evaluate(&r, &both);
+    let rss = rss_checks(&rep);
+    assert_eq!(rss.len(), 2);
+    assert_eq!(rss[0].kind, CheckKind::Rss(RssMeasure::Peak));
+    assert_eq!(rss[0].status, CheckStatus::Fail);
+    assert_eq!(rss[1].kind, CheckKind::Rss(RssMeasure::Mean));
+    assert_eq!(rss[1].status, CheckStatus::Pass);
+    assert_eq!(rep.failures, 1);
+}
+
+#[test]
+fn rss_gate_most_specific_rule_wins() {
+    let r = fixture();
+    // lane / lowest peer is 1.8-2.2 in every fixture cell.
+    let cfg = GateConfig::parse(
+        "[[rss]]\nmax_ratio = 1.0\n\
+         [[rss]]\nworkload = \"mstress\"\nthreads = 8\nmax_ratio = 3.0\n\
+         [[rss]]\nworkload = \"small\"\nmax_ratio = 3.0\n\
+         [[rss]]\nthreads = 1\nmax_ratio = 1.0\n",
+    )
+    .unwrap();
+    let rep = evaluate(&r, &cfg);
+    let rss = rss_checks(&rep);
+    assert_eq!(rss.len(), 4);
+    let lim = |w: &str, t: u32| {
+        rss.iter()
+            .find(|c| c.workload == w && c.threads == t)
+            .map(|c| (c.max_ratio.unwrap(), c.status.clone()))
+            .unwrap()
+    };
+    // small t1: "small" and "threads = 1" tie; the later rule wins.
+    assert_eq!(lim("small", 1), (1.0, CheckStatus::Fail));
+    assert_eq!(lim("small", 8), (3.0, CheckStatus::Pass));
+    assert_eq!(lim("mstress", 1), (1.0, CheckStatus::Fail));
+    assert_eq!(lim("mstress", 8), (3.0, CheckStatus::Pass));
+    assert_eq!(rep.failures, 2);
+    // A rule for another lane gates nothing.
+    let other = GateConfig::parse("[[rss]]\nlane = \"mem_mstress\"\nmax_ratio = 0.1\n").unwrap();
+    let rep = evaluate(&r, &other);
+    assert!(rss_checks(&rep).is_empty());
+    assert_eq!(rep.failures, 0);
+}
+
+#[test]
+fn rss_gate_reports_missing_data() {
+    let mut r = fixture();
+    // The lane recorded no peak RSS; the peers recorded no mean RSS.
+    summary_mut(&mut r, "hz3-fast", "mstress", 8).peak_rss_kib = Default::default();
+    for p in ["glibc", "jemalloc"] {
+        summary_mut(&mut r, p, "mstress", 8).mean_rss_kib = Default::default();
+    }
+    let cfg = GateConfig::parse(&format!(
+        "{RSS_T8}max_ratio = 9\nmeasure = \"peak\"\n{RSS_T8}max_ratio = 9\nmeasure = \"mean\"\n"
+    ))
+    .unwrap();
+    let rep = evaluate(&r, &cfg);
+    assert_eq!(rep.failures, 2);
+    let rss = rss_checks(&rep);
+    assert_eq!(rss[0].note, "rss peak: no RSS data for the lane");
+    assert_eq!(rss[1].note, "rss mean: no peer RSS data to compare with");
+    assert!(rss.iter().all(|c| c.ratio.is_none()));
+    // A lane cell with no successful run at all: no summary, still a failure line.
+    let mut r = fixture();
+    r.cells
+        .iter_mut()
+        .find(|c| c.allocator == "hz3-fast" && c.workload == "mstress" && c.threads == 8)
+        .unwrap()
+        .summary = None;
+    let rep = evaluate(
+        &r,
+        &GateConfig::parse(&format!("{RSS_T8}max_ratio = 9\n")).unwrap(),
+    );
+    assert_eq!(rep.failures, 1);
+    assert_eq!(rss_checks(&rep)[0].status, CheckStatus::Fail);
 }
 
 #[test]

@@ -3,9 +3,9 @@
 //! mappings for reuse. Also the fallback for every size when the arena is
 //! exhausted or could not be reserved.
 //!
-//! Owns: the registry of live large blocks (an open-addressing table in a
-//! reserved region, keyed by the block address, which is always the mapping's
-//! start), the cache of freed mappings, and their lock. A pointer not in the
+//! Owns: the registry of live large blocks (a two-level radix map from the
+//! block's start page, which is always the mapping's start, to its length:
+//! direct lookup, no hash walk), the cache of freed mappings, and their lock. A pointer not in the
 //! registry is not a large block of ours.
 //! Must not touch the arena, thread caches or central caches.
 
@@ -17,15 +17,16 @@ use crate::os::{self, PAGE};
 use crate::stats;
 use crate::sync::Locked;
 
-const TABLE_CAP: usize = 1 << 20; // power of two
-const EMPTY: usize = 0;
-const TOMB: usize = 1;
-
-#[derive(Clone, Copy)]
-struct Entry {
-    key: usize,
-    len: usize,
-}
+/// The registry of live large blocks is a two-level radix map from a block's
+/// start page to its length: one load for the 1 GiB region's leaf, one for the
+/// page's entry. No hashing and no probing: a free or `usable_size` finds its
+/// block (or learns the pointer is not one) in two loads. Leaves (2 MiB of
+/// lengths for 1 GiB of address space) are mapped on first use and only the
+/// pages holding live entries become resident.
+const VA_BITS: u32 = 47;
+const LEAF_SHIFT: u32 = 30;
+const LEAF_ENTRIES: usize = 1 << (LEAF_SHIFT - 12);
+const ROOT_ENTRIES: usize = 1 << (VA_BITS - LEAF_SHIFT);
 
 #[derive(Clone, Copy)]
 struct Cached {
@@ -34,9 +35,11 @@ struct Cached {
 }
 
 struct State {
-    table: *mut Entry,
-    live: usize,
-    tombs: usize,
+    /// ROOT_ENTRIES leaf pointers (null: no large block in that GiB), mapped on first use.
+    root: *mut *mut usize,
+    /// A leaf mapped in advance, so a realloc that moves a block can always
+    /// register it at its new address.
+    spare: *mut usize,
     cache: [Cached; 1024],
     ncache: usize,
     cached_bytes: usize,
@@ -45,9 +48,8 @@ struct State {
 unsafe impl Send for State {}
 
 static STATE: Locked<State> = Locked::new(State {
-    table: ptr::null_mut(),
-    live: 0,
-    tombs: 0,
+    root: ptr::null_mut(),
+    spare: ptr::null_mut(),
     cache: [Cached { base: 0, len: 0 }; 1024],
     ncache: 0,
     cached_bytes: 0,
@@ -55,98 +57,80 @@ static STATE: Locked<State> = Locked::new(State {
 
 pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
+/// (root index, leaf index) of a block start, or None for an address no large
+/// block can start at (not page-aligned, or outside user space).
 #[inline]
-fn hash(k: usize) -> usize {
-    ((k >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & (TABLE_CAP - 1)
+fn slot_of(p: usize) -> Option<(usize, usize)> {
+    if p == 0 || p & (PAGE - 1) != 0 || p >> VA_BITS != 0 {
+        return None;
+    }
+    Some((p >> LEAF_SHIFT, (p >> 12) & (LEAF_ENTRIES - 1)))
 }
 
 impl State {
-    fn ensure_table(&mut self) -> bool {
-        if self.table.is_null() {
-            let m = os::map(TABLE_CAP * core::mem::size_of::<Entry>());
+    /// The length registered for a block starting at `p`, if any.
+    fn find(&self, p: usize) -> Option<usize> {
+        let (r, l) = slot_of(p)?;
+        if self.root.is_null() {
+            return None;
+        }
+        // SAFETY: r < ROOT_ENTRIES and l < LEAF_ENTRIES (slot_of); leaves hold LEAF_ENTRIES.
+        unsafe {
+            let leaf = *self.root.add(r);
+            if leaf.is_null() {
+                return None;
+            }
+            match *leaf.add(l) {
+                0 => None,
+                len => Some(len),
+            }
+        }
+    }
+
+    /// Registers a block; false when the map cannot be extended (out of memory).
+    fn insert(&mut self, p: usize, len: usize) -> bool {
+        let Some((r, l)) = slot_of(p) else {
+            return false;
+        };
+        if self.root.is_null() {
+            let m = os::map(ROOT_ENTRIES * core::mem::size_of::<*mut usize>());
             if m.is_null() {
                 return false;
             }
-            self.table = m as *mut Entry;
+            self.root = m as *mut *mut usize;
+        }
+        // SAFETY: indices in range (slot_of); the map is ours under the lock.
+        unsafe {
+            let slot = self.root.add(r);
+            if (*slot).is_null() {
+                let mut m = os::map(LEAF_ENTRIES * core::mem::size_of::<usize>()) as *mut usize;
+                if m.is_null() {
+                    m = core::mem::replace(&mut self.spare, ptr::null_mut());
+                    if m.is_null() {
+                        return false;
+                    }
+                }
+                *slot = m;
+            }
+            *(*slot).add(l) = len;
         }
         true
     }
 
-    fn find(&self, key: usize) -> Option<usize> {
-        if self.table.is_null() {
-            return None;
+    /// Makes sure a spare leaf is mapped; false when none can be.
+    fn ensure_spare(&mut self) -> bool {
+        if self.spare.is_null() {
+            self.spare = os::map(LEAF_ENTRIES * core::mem::size_of::<usize>()) as *mut usize;
         }
-        let mut i = hash(key);
-        for _ in 0..TABLE_CAP {
-            // SAFETY: i < TABLE_CAP.
-            let e = unsafe { *self.table.add(i) };
-            if e.key == key {
-                return Some(i);
-            }
-            if e.key == EMPTY {
-                return None;
-            }
-            i = (i + 1) & (TABLE_CAP - 1);
-        }
-        None
+        !self.spare.is_null()
     }
 
-    fn insert(&mut self, key: usize, len: usize) -> bool {
-        if !self.ensure_table() || self.live + self.tombs >= TABLE_CAP * 3 / 4 {
-            if self.tombs > 0 {
-                self.rehash();
-            }
-            if self.table.is_null() || self.live + self.tombs >= TABLE_CAP * 3 / 4 {
-                return false;
-            }
+    /// Unregisters the block starting at `p` (which `find` returned).
+    fn remove(&mut self, p: usize) {
+        if let Some((r, l)) = slot_of(p) {
+            // SAFETY: `find(p)` succeeded, so root and leaf exist.
+            unsafe { *(*self.root.add(r)).add(l) = 0 };
         }
-        let mut i = hash(key);
-        loop {
-            // SAFETY: i < TABLE_CAP.
-            let e = unsafe { &mut *self.table.add(i) };
-            if e.key == EMPTY || e.key == TOMB {
-                if e.key == TOMB {
-                    self.tombs -= 1;
-                }
-                *e = Entry { key, len };
-                self.live += 1;
-                return true;
-            }
-            i = (i + 1) & (TABLE_CAP - 1);
-        }
-    }
-
-    fn remove_at(&mut self, i: usize) {
-        // SAFETY: i < TABLE_CAP.
-        unsafe { (*self.table.add(i)).key = TOMB };
-        self.live -= 1;
-        self.tombs += 1;
-    }
-
-    /// Rebuilds the table without tombstones (into a new mapping).
-    fn rehash(&mut self) {
-        let bytes = TABLE_CAP * core::mem::size_of::<Entry>();
-        let fresh = os::map(bytes) as *mut Entry;
-        if fresh.is_null() {
-            return;
-        }
-        let old = self.table;
-        // SAFETY: both tables hold TABLE_CAP entries; the old one is ours alone under the lock.
-        unsafe {
-            for i in 0..TABLE_CAP {
-                let e = *old.add(i);
-                if e.key > TOMB {
-                    let mut j = hash(e.key);
-                    while (*fresh.add(j)).key != EMPTY {
-                        j = (j + 1) & (TABLE_CAP - 1);
-                    }
-                    *fresh.add(j) = e;
-                }
-            }
-            os::unmap(old as *mut u8, bytes);
-        }
-        self.table = fresh;
-        self.tombs = 0;
     }
 
     /// Best-fitting cached mapping for `len` (at most 25% bigger).
@@ -189,17 +173,20 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         let hit = STATE.with(|s| {
             let c = s.take_cached(len)?;
             if s.insert(c.base, c.len) {
-                Some(c)
+                Some(Ok(c))
             } else {
-                // SAFETY: the cached mapping is ours and unused.
-                unsafe { os::unmap(c.base as *mut u8, c.len) };
-                None
+                Some(Err(c))
             }
         });
-        if let Some(c) = hit {
-            LIVE_BYTES.fetch_add(c.len, Ordering::Relaxed);
-            stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
-            return (c.base as *mut u8, false);
+        match hit {
+            Some(Ok(c)) => {
+                LIVE_BYTES.fetch_add(c.len, Ordering::Relaxed);
+                stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+                return (c.base as *mut u8, false);
+            }
+            // SAFETY: the cached mapping is ours and unused (unmapped outside the lock).
+            Some(Err(c)) => unsafe { os::unmap(c.base as *mut u8, c.len) },
+            None => {}
         }
     }
     let (base, len) = if align <= PAGE {
@@ -237,41 +224,56 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
 
 /// Usable size of a large block, or None when `p` is not one.
 pub fn usable_size(p: usize) -> Option<usize> {
-    STATE.with(|s| s.find(p).map(|i| unsafe { (*s.table.add(i)).len }))
+    STATE.with(|s| s.find(p))
 }
+
+/// Evicted mappings unmapped per free at most (outside the lock).
+const EVICT_MAX: usize = 8;
 
 /// Frees a large block. Returns false when `p` is not a live large block.
 pub fn free(p: usize) -> bool {
     let budget = config::LARGE_CACHE_MIB << 20;
     let slots = config::LARGE_CACHE_ENTRIES.min(1024);
+    let mut evicted = [Cached { base: 0, len: 0 }; EVICT_MAX];
+    let mut nev = 0;
+    // Some(true): cached; Some(false): to unmap; None: not ours.
     let r = STATE.with(|s| {
-        let i = s.find(p)?;
-        // SAFETY: i < TABLE_CAP.
-        let len = unsafe { (*s.table.add(i)).len };
-        s.remove_at(i);
+        let len = s.find(p)?;
+        s.remove(p);
         LIVE_BYTES.fetch_sub(len, Ordering::Relaxed);
-        if len <= budget && s.ncache < slots {
-            while s.cached_bytes + len > budget && s.ncache > 0 {
-                // Evict the oldest entry (slot 0), outside the hot set.
-                let c = s.cache[0];
-                s.ncache -= 1;
-                s.cache[0] = s.cache[s.ncache];
-                s.cached_bytes -= c.len;
-                // SAFETY: a cached mapping is unused.
-                unsafe { os::unmap(c.base as *mut u8, c.len) };
-            }
-            let n = s.ncache;
-            s.cache[n] = Cached { base: p, len };
-            s.ncache += 1;
-            s.cached_bytes += len;
-            return Some(None);
+        if len > budget || slots == 0 {
+            return Some((false, len));
         }
-        Some(Some(len))
+        // Make room: evict the oldest entries (slot 0 and on, outside the hot set).
+        while (s.cached_bytes + len > budget || s.ncache >= slots)
+            && s.ncache > 0
+            && nev < EVICT_MAX
+        {
+            let c = s.cache[0];
+            s.ncache -= 1;
+            s.cache[0] = s.cache[s.ncache];
+            s.cached_bytes -= c.len;
+            evicted[nev] = c;
+            nev += 1;
+        }
+        if s.cached_bytes + len > budget || s.ncache >= slots {
+            return Some((false, len));
+        }
+        let n = s.ncache;
+        s.cache[n] = Cached { base: p, len };
+        s.ncache += 1;
+        s.cached_bytes += len;
+        Some((true, len))
     });
+    // System calls outside the lock.
+    for c in &evicted[..nev] {
+        // SAFETY: evicted mappings are unused and no longer registered anywhere.
+        unsafe { os::unmap(c.base as *mut u8, c.len) };
+    }
     match r {
         None => false,
-        Some(None) => true,
-        Some(Some(len)) => {
+        Some((true, _)) => true,
+        Some((false, len)) => {
             // SAFETY: the block was ours and is no longer registered.
             unsafe { os::unmap(p as *mut u8, len) };
             true
@@ -286,22 +288,26 @@ pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
         return ptr::null_mut();
     };
     STATE.with(|s| {
-        let Some(i) = s.find(p) else {
+        let Some(old_len) = s.find(p) else {
             return ptr::null_mut();
         };
-        // SAFETY: i < TABLE_CAP.
-        let old_len = unsafe { (*s.table.add(i)).len };
         if new_len == old_len {
             return p as *mut u8;
+        }
+        if !s.ensure_spare() {
+            // A moved block could not be registered: fail before moving anything.
+            return ptr::null_mut();
         }
         // SAFETY: the whole mapping is ours (large blocks always start at their mapping).
         let q = unsafe { os::remap(p as *mut u8, old_len, new_len) };
         if q.is_null() {
             return ptr::null_mut();
         }
-        s.remove_at(i);
+        if q as usize != p {
+            s.remove(p);
+        }
         let ok = s.insert(q as usize, new_len);
-        debug_assert!(ok, "a slot was just freed");
+        debug_assert!(ok, "root exists and a spare leaf was mapped");
         LIVE_BYTES.fetch_add(new_len, Ordering::Relaxed);
         LIVE_BYTES.fetch_sub(old_len, Ordering::Relaxed);
         q
@@ -336,5 +342,55 @@ pub fn unlock(child: bool) {
         STATE.lock.reset_after_fork();
     } else {
         STATE.lock.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry finds exactly the live blocks, by their start only, and
+    /// forgets them when they are freed.
+    #[test]
+    fn registry_finds_live_blocks_by_start_only() {
+        let sizes = [300 * 1024, 1 << 20, 5 << 20, 64 << 20];
+        let blocks: [(usize, usize); 4] = core::array::from_fn(|i| {
+            let (p, _) = alloc(sizes[i], 16);
+            assert!(!p.is_null());
+            (p as usize, sizes[i])
+        });
+        for &(p, size) in &blocks {
+            assert!(usable_size(p).unwrap() >= size);
+            assert_eq!(usable_size(p + PAGE), None, "interior page is not a block");
+            assert_eq!(
+                usable_size(p + 16),
+                None,
+                "unaligned pointer is not a block"
+            );
+        }
+        let stack = 0u64;
+        assert!(!free(&stack as *const u64 as usize & !(PAGE - 1)));
+        assert!(!free(usize::MAX & !(PAGE - 1)), "beyond user space");
+        for &(p, _) in &blocks {
+            assert!(free(p));
+            assert!(!free(p), "a freed block is no longer registered");
+            assert_eq!(usable_size(p), None);
+        }
+    }
+
+    /// realloc moves a block's registration with it.
+    #[test]
+    fn realloc_reregisters_a_moved_block() {
+        let (p, _) = alloc(1 << 20, 16);
+        assert!(!p.is_null());
+        unsafe { *(p as *mut u64) = 0x5eed };
+        let q = realloc(p as usize, 40 << 20) as usize;
+        assert_ne!(q, 0);
+        assert_eq!(unsafe { *(q as *const u64) }, 0x5eed);
+        assert!(usable_size(q).unwrap() >= 40 << 20);
+        if q != p as usize {
+            assert_eq!(usable_size(p as usize), None);
+        }
+        assert!(free(q));
     }
 }

@@ -324,7 +324,8 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
 const SCAVENGE_EVERY: u32 = 64;
 
 /// Counts a slow-path event; every `SCAVENGE_EVERY` events the thread's cached
-/// bytes are summed and, above the lane's budget, every bin gives back half.
+/// bytes are summed and, above the lane's budget, bins give back half, largest
+/// class first, until 3/4 of the budget is left.
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
@@ -353,11 +354,30 @@ fn budget() -> usize {
 #[cold]
 unsafe fn scavenge(t: *mut TCache) {
     let budget = budget();
+    let mut cached = cached_bytes(t);
+    if cached <= budget {
+        return;
+    }
+    // Down to 3/4 of the budget (so the next check does not fire again at
+    // once), halving bins from the largest class down: the most bytes per
+    // object moved, and the small, hot bins keep what they hold.
+    let target = budget - budget / 4;
     let owner = (*t).owner as usize;
-    while cached_bytes(t) > budget {
-        for c in 1..NCLS {
+    while cached > target {
+        let before = cached;
+        for c in (1..NCLS).rev() {
             let n = (*t).bins[c].count().div_ceil(2);
+            if n == 0 {
+                continue;
+            }
             flush_from_head(t, owner, c, n);
+            cached -= n * CLASSES[c].size as usize;
+            if cached <= target {
+                break;
+            }
+        }
+        if cached == before {
+            break;
         }
     }
 }
