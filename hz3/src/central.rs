@@ -7,10 +7,12 @@
 //! `prev`, `next`, `in_partial`) of every span of the (owner, class), under that
 //! central lock, and the transfer lists: whole lists a thread cache flushed,
 //! kept (up to the lane's `transfer_kib`) for the next refill, which takes one
-//! in O(1) without walking objects back into and out of their spans. Releases wholly free spans to the owner's page heap (lock
-//! order: central -> page heap -> pool). Detects, at no extra cost, objects that
-//! do not belong where they are flushed (bad pointers) and spans that would hold
-//! more free objects than they have (double frees), and aborts with a message.
+//! in O(1) without walking objects back into and out of their spans. Releases
+//! wholly free spans to the owner's page heap (lock order: central -> page heap
+//! -> pool). Detects, at no extra cost, objects that do not belong where they
+//! are flushed (bad pointers) and spans that would hold more free objects than
+//! they have (double frees), and aborts with a message; objects that travel in
+//! transfer lists are checked when they reach their spans.
 //! Must not touch thread caches.
 
 use core::ptr;
@@ -254,53 +256,47 @@ pub fn flush(owner: usize, cls: usize, list: *mut u8) {
 unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8) {
     let info = CLASSES[cls];
     let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
-    {
-        // Each object's tag is checked to be of (owner, cls) before its span is touched.
+    // Each object's tag is checked to be of (owner, cls) before its span is touched.
+    while !list.is_null() {
+        let obj = list;
+        list = *(obj as *mut *mut u8);
+        let Some(page) = arena::page_of(obj as usize) else {
+            os::fatal(
+                "free(): pointer outside the heap in a cache list (heap corruption)",
+                obj as usize,
+            );
+        };
+        let t = arena::tag(page);
+        if t & !(0xfff << 20) != want_tag {
+            os::fatal(
+                "free(): invalid pointer (not a live hz3 block)",
+                obj as usize,
+            );
+        }
+        let first = page - arena::tag_page_off(t);
+        let s = page_heap::span(first);
+        let rel = obj as usize - arena::page_addr(first);
+        if rel % info.size as usize != 0 {
+            os::fatal(
+                "free(): invalid pointer (not the start of a block)",
+                obj as usize,
+            );
+        }
+        if s.nfree >= info.span_objs {
+            os::fatal("free(): double free detected", obj as usize);
+        }
+        *(obj as *mut *mut u8) = s.free;
+        s.free = obj;
+        s.nfree += 1;
+        c.free_objs += 1;
+        if !s.in_partial {
+            push_partial(c, first, s);
+        }
+        if s.nfree == info.span_objs
+            && (s.prev != 0 || s.next != 0 || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
         {
-            while !list.is_null() {
-                let obj = list;
-                list = *(obj as *mut *mut u8);
-                let Some(page) = arena::page_of(obj as usize) else {
-                    os::fatal(
-                        "free(): pointer outside the heap in a cache list (heap corruption)",
-                        obj as usize,
-                    );
-                };
-                let t = arena::tag(page);
-                if t & !(0xfff << 20) != want_tag {
-                    os::fatal(
-                        "free(): invalid pointer (not a live hz3 block)",
-                        obj as usize,
-                    );
-                }
-                let first = page - arena::tag_page_off(t);
-                let s = page_heap::span(first);
-                let rel = obj as usize - arena::page_addr(first);
-                if rel % info.size as usize != 0 {
-                    os::fatal(
-                        "free(): invalid pointer (not the start of a block)",
-                        obj as usize,
-                    );
-                }
-                if s.nfree >= info.span_objs {
-                    os::fatal("free(): double free detected", obj as usize);
-                }
-                *(obj as *mut *mut u8) = s.free;
-                s.free = obj;
-                s.nfree += 1;
-                c.free_objs += 1;
-                if !s.in_partial {
-                    push_partial(c, first, s);
-                }
-                if s.nfree == info.span_objs
-                    && (s.prev != 0
-                        || s.next != 0
-                        || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
-                {
-                    // Wholly free and not the only (small) partial span: give the pages back.
-                    release_span(c, owner, first, s, info.span_objs);
-                }
-            }
+            // Wholly free and not the only (small) partial span: give the pages back.
+            release_span(c, owner, first, s, info.span_objs);
         }
     }
 }
