@@ -347,18 +347,12 @@ pub fn lowest_rss_peer(
     threads: u32,
     measure: RssMeasure,
 ) -> Option<(String, f64)> {
-    let mut best: Option<(String, f64)> = None;
-    for a in results.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
-        if let Some(kib) = results
-            .cell(workload, threads, &a.name)
-            .and_then(|c| measure.median_kib(c))
-        {
-            if best.as_ref().is_none_or(|b| kib < b.1) {
-                best = Some((a.name.clone(), kib));
-            }
-        }
-    }
-    best
+    results.peer_by(
+        workload,
+        threads,
+        |c| measure.median_kib(c),
+        |kib, best| kib < best,
+    )
 }
 
 fn mib(kib: f64) -> String {

@@ -332,13 +332,23 @@ impl Results {
     /// The best peer (glibc/jemalloc/mimalloc/tcmalloc) by median throughput
     /// for a (workload, threads): `(name, ops/s)`.
     pub fn best_peer(&self, workload: &str, threads: u32) -> Option<(String, f64)> {
+        self.peer_by(workload, threads, |c| self.median_of(c), |m, best| m > best)
+    }
+
+    /// The working peer whose `value` of the (workload, threads) cell wins
+    /// under `better(candidate, best so far)`, with that value; peers without
+    /// a value are skipped.
+    pub fn peer_by(
+        &self,
+        workload: &str,
+        threads: u32,
+        value: impl Fn(&Cell) -> Option<f64>,
+        better: impl Fn(f64, f64) -> bool,
+    ) -> Option<(String, f64)> {
         let mut best: Option<(String, f64)> = None;
         for a in self.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
-            if let Some(m) = self
-                .cell(workload, threads, &a.name)
-                .and_then(|c| self.median_of(c))
-            {
-                if best.as_ref().is_none_or(|b| m > b.1) {
+            if let Some(m) = self.cell(workload, threads, &a.name).and_then(&value) {
+                if best.as_ref().is_none_or(|b| better(m, b.1)) {
                     best = Some((a.name.clone(), m));
                 }
             }

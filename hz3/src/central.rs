@@ -148,10 +148,7 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
     slot(owner, cls).with(|c| {
         c.refills += 1;
         if c.nxfer > 0 && c.xfer[c.nxfer as usize - 1].n as usize <= max {
-            c.nxfer -= 1;
-            let x = c.xfer[c.nxfer as usize];
-            c.xfer_objs -= x.n;
-            XFER_OWNER_BYTES[owner].fetch_sub(x.n as usize * size, Ordering::Relaxed);
+            let x = pop_xfer(c, owner, size);
             stats::TRANSFER_REFILLS.fetch_add(1, Ordering::Relaxed);
             return (x.head, x.n as usize);
         }
@@ -209,6 +206,16 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
         }
         (head, got)
     })
+}
+
+/// Takes the last transfer list of `c` (there is one), whose objects are
+/// `size` bytes, out of the counts.
+fn pop_xfer(c: &mut Central, owner: usize, size: usize) -> Xfer {
+    c.nxfer -= 1;
+    let x = c.xfer[c.nxfer as usize];
+    c.xfer_objs -= x.n;
+    XFER_OWNER_BYTES[owner].fetch_sub(x.n as usize * size, Ordering::Relaxed);
+    x
 }
 
 /// Returns a null-terminated list of `n` objects, all of (owner, cls), that a
@@ -309,11 +316,7 @@ pub fn release_empty(owner: usize) {
             // SAFETY: central lock held.
             unsafe {
                 while c.nxfer > 0 {
-                    c.nxfer -= 1;
-                    let x = c.xfer[c.nxfer as usize];
-                    c.xfer_objs -= x.n;
-                    XFER_OWNER_BYTES[owner]
-                        .fetch_sub(x.n as usize * info.size as usize, Ordering::Relaxed);
+                    let x = pop_xfer(c, owner, info.size as usize);
                     to_spans(c, owner, cls, x.head);
                 }
                 let mut p = c.partial;
