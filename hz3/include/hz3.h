@@ -180,7 +180,7 @@ struct hz3_stats {
     uint64_t live_thread_caches;  /* thread caches alive now */
     uint64_t owners;              /* owners (heaps) of this lane */
     uint64_t transfer_refills;    /* refills served whole from a central transfer list */
-    struct hz3_class_stats classes[HZ3_NCLS]; /* index = class id; 0 unused */
+    struct hz3_class_stats classes[HZ3_NCLS]; /* index = class id; 0 unused; a lane with fewer classes leaves the rest zero */
 };
 
 /*

@@ -2,35 +2,49 @@
 //! geometry (object size, span pages, refill batch, per-thread cache bound).
 //! Pure arithmetic and constant tables; owns no state.
 //!
-//! Classes 1..=64 are 16..=1024 B in 16 B steps (class id = (size + 15) / 16, so
-//! the fast path needs one add and one shift); classes 65..=128 cover
-//! 1 KiB..256 KiB with eight classes per doubling. Class 0 is never used, so
-//! its per-thread bin stays empty and `malloc(0)` drops into the slow path.
-//! Internal fragmentation: at most 15 B for requests up to 128 B, at most
-//! 12.5 % of the request above that.
+//! Classes 1..=TINY_CLASSES are 16..=MAX_TINY B in 16 B steps (class id =
+//! (size + 15) / 16, so the fast path needs one add and one shift); the classes
+//! above cover MAX_TINY..256 KiB with STEPS classes per doubling. Both come
+//! from the lane (`tiny_max`, `classes_per_doubling`; 1024 and 8 in the speed
+//! lanes): every class holds its own half-used spans and cached objects, so an
+//! RSS-first lane trades a coarser fit for fewer classes. Class 0 is never
+//! used, so its per-thread bin stays empty and `malloc(0)` drops into the slow
+//! path. Internal fragmentation: at most 15 B for requests up to 128 B, at most
+//! 1/STEPS of the request above that.
 
 use crate::config;
 use crate::os::PAGE;
 
-/// Number of class ids (0 unused).
-pub const NCLS: usize = 129;
+/// Largest request served by the 16-byte-step classes (a power of two, 128..=1024).
+pub const MAX_TINY: usize = config::TINY_MAX;
+const TINY_LG: usize = MAX_TINY.trailing_zeros() as usize;
+/// Classes of 16-byte steps.
+pub const TINY_CLASSES: usize = MAX_TINY / 16;
 /// Largest request served from size classes; above it allocations are "large".
 pub const MAX_SMALL: usize = 256 * 1024;
-/// Largest request served by the 16-byte-step classes.
-pub const MAX_TINY: usize = 1024;
+/// Number of class ids (0 unused).
+pub const NCLS: usize = TINY_CLASSES + 1 + STEPS * (MAX_SMALL.trailing_zeros() as usize - TINY_LG);
+/// Class slots in the statistics (the C header's HZ3_NCLS): the most any lane has.
+pub const STATS_NCLS: usize = 129;
+/// Classes per doubling above MAX_TINY (a power of two, 2..=8).
+pub const STEPS: usize = config::CLASSES_PER_DOUBLING;
+const STEPS_LG: usize = STEPS.trailing_zeros() as usize;
+const _: () = assert!(MAX_TINY.is_power_of_two() && MAX_TINY >= 128 && MAX_TINY <= 1024);
+const _: () = assert!(STEPS.is_power_of_two() && STEPS >= 2 && STEPS <= 8);
+const _: () = assert!(NCLS <= STATS_NCLS);
 /// Largest span in pages (a span never crosses a segment; the page tag stores a
 /// page's offset in its span in 12 bits).
 pub const MAX_SPAN_PAGES: usize = 512;
 
 /// Object size of class `c` (c in 1..NCLS).
 pub const fn class_size(c: usize) -> usize {
-    if c <= 64 {
+    if c <= TINY_CLASSES {
         c * 16
     } else {
-        let g = (c - 65) / 8;
-        let k = (c - 65) % 8;
-        let base = 1024usize << g;
-        base + (base / 8) * (k + 1)
+        let g = (c - TINY_CLASSES - 1) / STEPS;
+        let k = (c - TINY_CLASSES - 1) % STEPS;
+        let base = MAX_TINY << g;
+        base + (base / STEPS) * (k + 1)
     }
 }
 
@@ -48,8 +62,8 @@ pub fn class_of(size: usize) -> usize {
 #[inline(always)]
 pub fn class_of_big(size: usize) -> usize {
     let s = size - 1;
-    let lg = (usize::BITS - 1 - s.leading_zeros()) as usize; // floor(log2(s)), >= 10
-    65 + (lg - 10) * 8 + ((s >> (lg - 3)) & 7)
+    let lg = (usize::BITS - 1 - s.leading_zeros()) as usize; // floor(log2(s)), >= TINY_LG
+    TINY_CLASSES + 1 + (lg - TINY_LG) * STEPS + ((s >> (lg - STEPS_LG)) & (STEPS - 1))
 }
 
 /// The geometry of one class.
@@ -221,7 +235,7 @@ mod tests {
             if size <= 128 {
                 assert!(waste <= 15, "size {size}");
             } else {
-                assert!(waste * 8 <= size, "size {size} wastes {waste}");
+                assert!(waste * STEPS <= size, "size {size} wastes {waste}");
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::central;
 use crate::config;
 use crate::large;
 use crate::os::{self, PAGE};
-use crate::size_class::{class_size, NCLS};
+use crate::size_class::{class_size, NCLS, STATS_NCLS};
 use crate::tcache;
 
 pub static SEGMENTS_MAPPED: AtomicUsize = AtomicUsize::new(0);
@@ -77,15 +77,16 @@ pub struct Stats {
     pub owners: u64,
     /// Refills served whole from a central cache's transfer list (lane key `transfer_kib`).
     pub transfer_refills: u64,
-    /// Per size class (index = class id; 0 unused).
-    pub classes: [ClassStats; NCLS],
+    /// Per size class (index = class id; 0 unused; slots from the lane's
+    /// `NCLS` on stay zero: the C layout is the same in every lane).
+    pub classes: [ClassStats; STATS_NCLS],
 }
 
 /// Gathers the current counters.
 pub fn stats() -> Stats {
-    let mut classes = [ClassStats::default(); NCLS];
+    let mut classes = [ClassStats::default(); STATS_NCLS];
     let ready = crate::init::ensure();
-    for (c, cs) in classes.iter_mut().enumerate().skip(1) {
+    for (c, cs) in classes.iter_mut().enumerate().take(NCLS).skip(1) {
         cs.size = class_size(c) as u64;
         if ready {
             for o in 0..config::OWNERS {

@@ -129,6 +129,63 @@ fn ring_footprint_is_independent_of_owners() {
     );
 }
 
+/// A lane's class layout (`tiny_max`, `classes_per_doubling`) is what holds
+/// memory apart under churn: the mem_mstress manifest, built as it is and with
+/// the speed lanes' fine classes (1024, 8), churns the same sizes; its coarser
+/// classes must keep clearly fewer span bytes.
+#[test]
+fn coarser_classes_hold_fewer_span_bytes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let tmp = std::env::temp_dir().join(format!("hz3-classes-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let base = std::fs::read_to_string(root.join("lanes/mem_mstress.toml")).unwrap();
+    let mut peaks = Vec::new();
+    for (name, fine) in [("coarse", false), ("fine", true)] {
+        let mut text = String::new();
+        for line in base.lines() {
+            if fine && line.starts_with("tiny_max") {
+                text.push_str("tiny_max = 1024\n");
+            } else if fine && line.starts_with("classes_per_doubling") {
+                text.push_str("classes_per_doubling = 8\n");
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        let file = tmp.join(format!("mem_mstress_{name}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "hz3",
+                "--example",
+                "class_churn",
+                "--target-dir",
+            ])
+            .arg(root.join("target").join("footprint-probe"))
+            .env("HZ3_LANE_FILE", &file)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "probe build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        peaks.push(n);
+    }
+    assert!(
+        peaks[0] * 10 < peaks[1] * 9,
+        "coarse classes should hold at least 10 % fewer span bytes: {peaks:?}"
+    );
+}
+
 /// Free dirty pages beyond the lane's bound are handed back to the OS.
 #[test]
 fn free_pages_beyond_the_bound_are_purged() {
