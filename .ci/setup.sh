@@ -2,7 +2,7 @@
 # Installs the system packages the tests need (idempotent, non-interactive).
 set -euo pipefail
 need=()
-for tool in gcc:gcc g++:g++ python3:python3 git:git valgrind:valgrind; do
+for tool in gcc:gcc g++:g++ readelf:binutils python3:python3 git:git valgrind:valgrind; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -74,6 +74,38 @@ fn cxx_operators_under_preload() {
     );
 }
 
+/// The library depends on libc alone (the core is no_std): preloading it into
+/// a process loads no unwinder (libgcc_s) or other library the program did not
+/// ask for. Read from the ELF dynamic section with `readelf -d`.
+#[test]
+fn library_needs_libc_alone() {
+    let lib = allocator();
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(&lib.path)
+        .output()
+        .expect("readelf (binutils) must be installed");
+    assert!(
+        out.status.success(),
+        "readelf -d {} failed",
+        lib.path.display()
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+        .collect();
+    assert!(!needed.is_empty(), "no NEEDED entries parsed from:\n{text}");
+    assert!(
+        needed
+            .iter()
+            .all(|n| n.starts_with("libc.so") || n.starts_with("ld-linux")),
+        "{} needs more than libc: {needed:?}",
+        lib.name
+    );
+}
+
 /// The harness itself: edge.c must pass on plain glibc, must fail when the
 /// expected library is not loaded, and must fail against a deliberately
 /// broken allocator (tests/c/broken_shim.c).  Does not need hz3.
