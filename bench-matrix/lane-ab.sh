@@ -8,9 +8,9 @@
 #   mem_large         fast -> mem_large on malloc_large.
 # Each page goes to bench-matrix/results/lane-ab/<name>/ab.md (+ ab.json).
 #
-#   bash bench-matrix/lane-ab.sh                 # all four (about 15 minutes on 2 cores)
+#   bash bench-matrix/lane-ab.sh                 # all four (a few minutes on 2 cores)
 #   bash bench-matrix/lane-ab.sh scale mem_large # some of them
-#   BASELINE=<commit> RUNS=5 bash bench-matrix/lane-ab.sh fast-vs-baseline
+#   BASELINE=<commit> RUNS=15 bash bench-matrix/lane-ab.sh fast-vs-baseline
 #
 # Uses ops per CPU-second (--metric cpu): steadier than wall time on a shared
 # machine. Lanes against lanes: no peers needed; builds what it uses.
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BASELINE=${BASELINE:-0424754}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-9}
 OUT=$ROOT/bench-matrix/results/lane-ab
 which=("$@")
 [ ${#which[@]} -eq 0 ] && which=(fast-vs-baseline scale mem_mstress mem_large)
