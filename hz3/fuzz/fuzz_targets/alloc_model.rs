@@ -6,7 +6,8 @@
 //! Checked after every step: live blocks never overlap (over their whole usable
 //! size), every block is aligned (16 bytes, or the requested power of two),
 //! `usable_size` covers the request, stays the same while the block lives and
-//! is writable up to its end, small requests waste at most max(15 B, 12.5 %),
+//! is writable up to its end, small requests waste at most max(15 B, 1/steps)
+//! (steps: the lane's classes per doubling, 8 or 12.5 % in the speed lanes),
 //! contents survive until free (also across realloc up to the smaller size),
 //! calloc memory is zero, and impossible requests (huge sizes, calloc
 //! overflow) return null with errno ENOMEM and leave existing blocks alone.
@@ -64,16 +65,19 @@ impl Input<'_> {
     }
 }
 
-/// Size-class boundaries, computed here from the documented scheme (not taken
-/// from hz3): 16-byte steps to 1024, then eight classes per doubling to 256 KiB.
+/// Size-class boundaries, computed here from the documented scheme and the
+/// lane's two manifest values (not from hz3's tables): 16-byte steps to
+/// `tiny_max`, then `classes_per_doubling` classes per doubling to 256 KiB.
 fn boundaries() -> &'static [usize] {
     static B: OnceLock<Vec<usize>> = OnceLock::new();
     B.get_or_init(|| {
-        let mut v: Vec<usize> = (1..=64).map(|k| k * 16).collect();
-        let mut base = 1024;
+        let tiny = hz3::config::TINY_MAX;
+        let steps = hz3::config::CLASSES_PER_DOUBLING;
+        let mut v: Vec<usize> = (1..=tiny / 16).map(|k| k * 16).collect();
+        let mut base = tiny;
         while base < SMALL_LIMIT {
-            for k in 1..=8 {
-                v.push(base + k * base / 8);
+            for k in 1..=steps {
+                v.push(base + k * base / steps);
             }
             base *= 2;
         }
@@ -264,11 +268,12 @@ impl Model {
         );
         if align <= 16 && req <= SMALL_LIMIT {
             let r = req.max(1);
-            // A fresh block wastes at most max(15 B, 12.5 %); realloc may keep a
-            // block that is less than twice the new size.
+            // A fresh block wastes at most max(15 B, 1/steps of the request);
+            // realloc may keep a block that is less than twice the new size.
+            let steps = hz3::config::CLASSES_PER_DOUBLING;
             assert!(
-                usable - r <= (r / 8).max(15) || (what == "realloc" && usable < 2 * r),
-                "hz3-fuzz: {what}({req}) = {p:#x}: usable size {usable} wastes more than max(15 B, 12.5%)"
+                usable - r <= (r / steps).max(15) || (what == "realloc" && usable < 2 * r),
+                "hz3-fuzz: {what}({req}) = {p:#x}: usable size {usable} wastes more than max(15 B, 1/{steps})"
             );
         }
         let end = p + usable;
