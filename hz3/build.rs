@@ -31,6 +31,7 @@ const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("purge_decay_ms", "int", 0, 3600000, "free dirty pages older than this go back to the OS (0: only the size bound)"),
     ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB"),
     ("large_cache_entries", "int", 0, 1024, "slots of the large-mapping cache"),
+    ("large_fit_pct", "int", 0, 400, "how much bigger than a request a cached large mapping may be and still serve it, in percent (more hits, more of a reused mapping left unused)"),
 ];
 
 fn fail(file: &str, msg: &str) -> ! {

@@ -133,13 +133,14 @@ impl State {
         }
     }
 
-    /// Best-fitting cached mapping for `len` (at most 25% bigger).
+    /// Best-fitting cached mapping for `len` (at most the lane's `large_fit_pct` bigger).
     fn take_cached(&mut self, len: usize) -> Option<Cached> {
+        let slack = len / 100 * config::LARGE_FIT_PCT;
         let mut best = usize::MAX;
         for i in 0..self.ncache {
             let c = self.cache[i];
             if c.len >= len
-                && c.len - len <= len / 4
+                && c.len - len <= slack
                 && (best == usize::MAX || c.len < self.cache[best].len)
             {
                 best = i;
@@ -348,6 +349,41 @@ pub fn unlock(child: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cached mapping serves a request up to the lane's `large_fit_pct`
+    /// bigger than it, the smallest such first, and nothing bigger.
+    #[test]
+    fn cache_fit_follows_the_lane() {
+        let len = 4 << 20;
+        let slack = len / 100 * config::LARGE_FIT_PCT;
+        let mut s = State {
+            root: ptr::null_mut(),
+            spare: ptr::null_mut(),
+            cache: [Cached { base: 0, len: 0 }; 1024],
+            ncache: 0,
+            cached_bytes: 0,
+        };
+        let put = |s: &mut State, base: usize, l: usize| {
+            s.cache[s.ncache] = Cached { base, len: l };
+            s.ncache += 1;
+            s.cached_bytes += l;
+        };
+        put(&mut s, 0x1000_0000, len + slack + PAGE);
+        assert!(
+            s.take_cached(len).is_none(),
+            "a mapping beyond the fit was taken"
+        );
+        put(&mut s, 0x2000_0000, len + slack);
+        put(&mut s, 0x3000_0000, len + PAGE);
+        let c = s.take_cached(len).expect("a mapping within the fit");
+        assert_eq!(c.base, 0x3000_0000, "not the best fit");
+        let c = s
+            .take_cached(len)
+            .expect("the largest mapping within the fit");
+        assert_eq!(c.base, 0x2000_0000);
+        assert_eq!(s.ncache, 1);
+        assert_eq!(s.cached_bytes, len + slack + PAGE);
+    }
 
     /// The registry finds exactly the live blocks, by their start only, and
     /// forgets them when they are freed.
