@@ -3,7 +3,8 @@
 //! the owner-shared stash (scale), the remote ring's owner-independent
 //! footprint (scale), the owners in use (owners_per_cpu), the purge bound and
 //! decay (mem_mstress, all lanes), the transfer lists (mem_mstress, scale), the
-//! budgeted large cache (mem_large, all lanes), and threads far beyond owners.
+//! coarse size classes (mem_mstress), the budgeted large cache (mem_large, all
+//! lanes), and threads far beyond owners.
 
 #![allow(clippy::absurd_extreme_comparisons)] // lane constants
 
@@ -66,54 +67,70 @@ fn remote_returns_use_the_owner_stash_iff_enabled() {
     }
 }
 
-/// The per-thread footprint of a ring lane is the same at 8 and 32 owners,
-/// while a dense lane's grows (built with two manifests that differ only in owners).
-#[test]
-fn ring_footprint_is_independent_of_owners() {
+/// Builds and runs `example` (in hz3/examples) against a copy of
+/// `lanes/<lane>.toml` whose lines starting with one of `set`'s keys are
+/// replaced by `key = value`, and returns what it printed, parsed as a number.
+/// The probe builds share one target directory under `target/`.
+fn probe(example: &str, lane: &str, tag: &str, set: &[(&str, String)]) -> u64 {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf();
-    let tmp = std::env::temp_dir().join(format!("hz3-footprint-{}", std::process::id()));
+    let tmp = std::env::temp_dir().join(format!("hz3-probe-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let base = std::fs::read_to_string(root.join("lanes/scale.toml")).unwrap();
-    let mut sizes = Vec::new();
-    for (remote, owners) in [("ring", 8), ("ring", 32), ("dense", 8), ("dense", 32)] {
-        let mut text = String::new();
-        for line in base.lines() {
-            if line.starts_with("owners ") || line.starts_with("owners=") {
-                text.push_str(&format!("owners = {owners}\n"));
-            } else if line.starts_with("remote ") || line.starts_with("remote=") {
-                text.push_str(&format!("remote = \"{remote}\"\n"));
-            } else {
+    let base = std::fs::read_to_string(root.join(format!("lanes/{lane}.toml"))).unwrap();
+    let mut text = String::new();
+    for line in base.lines() {
+        let key = line.split(['=', ' ']).next().unwrap_or("");
+        match set.iter().find(|(k, _)| *k == key) {
+            Some((k, v)) => text.push_str(&format!("{k} = {v}\n")),
+            None => {
                 text.push_str(line);
                 text.push('\n');
             }
         }
-        let file = tmp.join(format!("{remote}{owners}.toml"));
-        std::fs::write(&file, text).unwrap();
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "--quiet",
-                "-p",
-                "hz3",
-                "--example",
-                "footprint",
-                "--target-dir",
-            ])
-            .arg(root.join("target").join("footprint-probe"))
-            .env("HZ3_LANE_FILE", &file)
-            .current_dir(&root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "probe build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        sizes.push(n);
+    }
+    let file = tmp.join(format!("{lane}-{example}-{tag}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "hz3",
+            "--example",
+            example,
+            "--target-dir",
+        ])
+        .arg(root.join("target").join("footprint-probe"))
+        .env("HZ3_LANE_FILE", &file)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "probe build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The per-thread footprint of a ring lane is the same at 8 and 32 owners,
+/// while a dense lane's grows (built with two manifests that differ only in owners).
+#[test]
+fn ring_footprint_is_independent_of_owners() {
+    let mut sizes = Vec::new();
+    for (remote, owners) in [("ring", 8), ("ring", 32), ("dense", 8), ("dense", 32)] {
+        let set = [
+            ("owners", owners.to_string()),
+            ("remote", format!("\"{remote}\"")),
+        ];
+        sizes.push(probe(
+            "footprint",
+            "scale",
+            &format!("{remote}{owners}"),
+            &set,
+        ));
     }
     assert_eq!(
         sizes[0], sizes[1],
@@ -135,51 +152,14 @@ fn ring_footprint_is_independent_of_owners() {
 /// classes must keep clearly fewer span bytes.
 #[test]
 fn coarser_classes_hold_fewer_span_bytes() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let tmp = std::env::temp_dir().join(format!("hz3-classes-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let base = std::fs::read_to_string(root.join("lanes/mem_mstress.toml")).unwrap();
-    let mut peaks = Vec::new();
-    for (name, fine) in [("coarse", false), ("fine", true)] {
-        let mut text = String::new();
-        for line in base.lines() {
-            if fine && line.starts_with("tiny_max") {
-                text.push_str("tiny_max = 1024\n");
-            } else if fine && line.starts_with("classes_per_doubling") {
-                text.push_str("classes_per_doubling = 8\n");
-            } else {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-        let file = tmp.join(format!("mem_mstress_{name}.toml"));
-        std::fs::write(&file, text).unwrap();
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "--quiet",
-                "-p",
-                "hz3",
-                "--example",
-                "class_churn",
-                "--target-dir",
-            ])
-            .arg(root.join("target").join("footprint-probe"))
-            .env("HZ3_LANE_FILE", &file)
-            .current_dir(&root)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "probe build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        peaks.push(n);
-    }
+    let fine = [
+        ("tiny_max", "1024".to_string()),
+        ("classes_per_doubling", "8".to_string()),
+    ];
+    let peaks = [
+        probe("class_churn", "mem_mstress", "coarse", &[]),
+        probe("class_churn", "mem_mstress", "fine", &fine),
+    ];
     assert!(
         peaks[0] * 10 < peaks[1] * 9,
         "coarse classes should hold at least 10 % fewer span bytes: {peaks:?}"
