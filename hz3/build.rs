@@ -21,7 +21,7 @@ const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("ring_slots", "int", 16, 65536, "outbox ring entries (ring stash only)"),
     ("remote_kib", "int", 16, 1048576, "bytes of remote-freed objects a thread holds before sending them all, in KiB"),
     ("arena_gib", "int", 1, 256, "reserved virtual arena in GiB"),
-    ("tiny_max", "int", 128, 1024, "largest request of the 16-byte-step size classes, a power of two (above it: eight classes per doubling); smaller means fewer classes, so less memory held per class"),
+    ("tiny_max", "int", 128, 1024, "largest request of the 16-byte-step size classes, a power of two (above it: classes_per_doubling classes per doubling); smaller means fewer classes, so less memory held per class"),
     ("classes_per_doubling", "int", 2, 8, "size classes per doubling above tiny_max, a power of two (2, 4 or 8): fewer classes hold less memory apart, a coarser fit wastes more inside each block"),
     ("tcache_class_kib", "int", 4, 65536, "per-thread bound of one size class in KiB"),
     ("tcache_kib", "int", 64, 1048576, "per-thread budget of all cached objects in KiB (enforced on slow-path events)"),

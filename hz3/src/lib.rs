@@ -13,8 +13,8 @@
 //! formatting anywhere below; errors go out through write(2).
 
 // No std: the library needs only core and libc, so the preload object links no
-// unwinder (libgcc_s) and none of std's text, and no_std Rust programs can use
-// `Hz3`. Unit tests and the non-x86_64 thread-local fallback use std.
+// unwinder (libgcc_s) and none of std's text. Unit tests and the non-x86_64
+// thread-local fallback use std.
 #![cfg_attr(not(test), no_std)]
 #![allow(clippy::missing_safety_doc)]
 // Lane settings are constants: a test like `PURGE_DECAY_MS > 0` is always true in
