@@ -195,12 +195,7 @@ fn gate_passes_and_fails() {
 
     let strict = GateConfig::parse("[[throughput]]\nmin_ratio = 0.5\n[[throughput]]\nworkload = \"mstress\"\nthreads = 8\nmin_ratio = 0.9\n").unwrap();
     let rep = evaluate(&r, &strict);
-    assert_eq!(rep.failures, 1);
-    let f = rep
-        .checks
-        .iter()
-        .find(|c| c.status == CheckStatus::Fail)
-        .unwrap();
+    let f = only_failure(&rep);
     assert_eq!((f.workload.as_str(), f.threads), ("mstress", 8));
     assert_eq!(f.best_peer.as_deref(), Some("jemalloc"));
 
@@ -209,6 +204,18 @@ fn gate_passes_and_fails() {
     assert_eq!(evaluate(&r, &req).failures, 1);
     let req = GateConfig::parse("require_lanes = [\"fast\"]\n").unwrap();
     assert_eq!(evaluate(&r, &req).failures, 0);
+}
+
+/// The report's one failed check (asserting there is exactly one).
+fn only_failure(rep: &crate::gate::GateReport) -> &GateCheck {
+    assert_eq!(rep.failures, 1);
+    let failed: Vec<&GateCheck> = rep
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    failed[0]
 }
 
 fn summary_mut<'a>(r: &'a mut Results, a: &str, w: &str, t: u32) -> &'a mut CellSummary {
@@ -271,12 +278,7 @@ fn rss_gate_fails_above_max_ratio() {
     .unwrap();
     let rep = evaluate(&r, &cfg);
     // Throughput passes everywhere (loosest rule), so the one failure is RSS.
-    assert_eq!(rep.failures, 1);
-    let f = rep
-        .checks
-        .iter()
-        .find(|c| c.status == CheckStatus::Fail)
-        .unwrap();
+    let f = only_failure(&rep);
     assert_eq!(f.kind, CheckKind::Rss(RssMeasure::Peak));
     assert_eq!((f.workload.as_str(), f.threads), ("mstress", 8));
     assert!(f.note.ends_with("= 1.91 > 1.50 (issue 4)"), "{}", f.note);
