@@ -5,9 +5,10 @@
 //! Classes 1..=TINY_CLASSES are 16..=MAX_TINY B in 16 B steps (class id =
 //! (size + 15) / 16, so the fast path needs one add and one shift); the classes
 //! above cover MAX_TINY..256 KiB with STEPS classes per doubling. Both come
-//! from the lane (`tiny_max`, `classes_per_doubling`; 1024 and 8 in the speed
-//! lanes): every class holds its own half-used spans and cached objects, so an
-//! RSS-first lane trades a coarser fit for fewer classes. Class 0 is never
+//! from the lane (`tiny_max`, `classes_per_doubling`; 256 and 8 in the speed
+//! lanes): every class holds its own half-used spans and cached objects in
+//! every owner, so fewer classes hold less memory apart (and an RSS-first lane
+//! trades a coarser fit for fewer still). Class 0 is never
 //! used, so its per-thread bin stays empty and `malloc(0)` drops into the slow
 //! path. Internal fragmentation: at most 15 B for requests up to 128 B, at most
 //! 1/STEPS of the request above that.
