@@ -148,8 +148,9 @@ fn ring_footprint_is_independent_of_owners() {
 
 /// A lane's class layout (`tiny_max`, `classes_per_doubling`) is what holds
 /// memory apart under churn: the mem_mstress manifest, built as it is and with
-/// the speed lanes' fine classes (1024, 8), churns the same sizes; its coarser
-/// classes must keep clearly fewer span bytes.
+/// fine classes (16-byte steps to 1024 B, then 8 per doubling: 128 classes),
+/// churns the same sizes; its coarser classes must keep clearly fewer span
+/// bytes.
 #[test]
 fn coarser_classes_hold_fewer_span_bytes() {
     let fine = [
