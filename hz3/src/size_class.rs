@@ -8,9 +8,9 @@
 //! from the lane (`tiny_max`, `classes_per_doubling`; 256 and 8 in the speed
 //! lanes): every class holds its own half-used spans and cached objects in
 //! every owner, so fewer classes hold less memory apart (and an RSS-first lane
-//! trades a coarser fit for fewer still). Class 0 is never
-//! used, so its per-thread bin stays empty and `malloc(0)` drops into the slow
-//! path. Internal fragmentation: at most 15 B for requests up to 128 B, at most
+//! trades a coarser fit for fewer still). Class 0 is never used, so its
+//! per-thread bin stays empty and `malloc(0)` drops into the slow path.
+//! Internal fragmentation: at most 15 B for requests up to 128 B, at most
 //! 1/STEPS of the request above that.
 
 use crate::config;
