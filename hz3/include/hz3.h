@@ -175,6 +175,7 @@ struct hz3_stats {
     uint64_t large_cached_bytes;  /* bytes of freed large mappings kept for reuse */
     uint64_t large_maps;          /* large mappings made */
     uint64_t large_cache_hits;    /* large allocations served from the cache */
+    uint64_t large_cache_decayed; /* cached large mappings unmapped after the decay period */
     uint64_t threads_started;     /* thread caches created */
     uint64_t threads_exited;      /* thread caches handed back */
     uint64_t live_thread_caches;  /* thread caches alive now */

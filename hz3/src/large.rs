@@ -7,10 +7,14 @@
 //! block's start page, which is always the mapping's start, to its length:
 //! direct lookup, no hash walk), the cache of freed mappings, and their lock. A pointer not in the
 //! registry is not a large block of ours.
+//! Cached mappings decay like the page heap's free pages: one that sits unused
+//! for the lane's `purge_decay_ms` is unmapped at the next large-block event or
+//! page-heap release after that (`decay_tick`), so a big cache buys reuse while
+//! a program allocates large blocks and holds no memory once it stops.
 //! Must not touch the arena, thread caches or central caches.
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::config;
 use crate::os::{self, PAGE};
@@ -32,7 +36,15 @@ const ROOT_ENTRIES: usize = 1 << (VA_BITS - LEAF_SHIFT);
 struct Cached {
     base: usize,
     len: usize,
+    /// When it was cached (`os::now_ms`).
+    cached_ms: u64,
 }
+
+const NO_ENTRY: Cached = Cached {
+    base: 0,
+    len: 0,
+    cached_ms: 0,
+};
 
 struct State {
     /// ROOT_ENTRIES leaf pointers (null: no large block in that GiB), mapped on first use.
@@ -50,10 +62,14 @@ unsafe impl Send for State {}
 static STATE: Locked<State> = Locked::new(State {
     root: ptr::null_mut(),
     spare: ptr::null_mut(),
-    cache: [Cached { base: 0, len: 0 }; 1024],
+    cache: [NO_ENTRY; 1024],
     ncache: 0,
     cached_bytes: 0,
 });
+
+/// When the oldest cached mapping is due to decay (`u64::MAX`: cache empty or
+/// no decay). Read without the lock by `decay_tick`, written under it.
+static NEXT_DECAY_MS: AtomicU64 = AtomicU64::new(u64::MAX);
 
 pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
@@ -149,12 +165,68 @@ impl State {
         if best == usize::MAX {
             return None;
         }
-        let c = self.cache[best];
-        self.ncache -= 1;
-        self.cache[best] = self.cache[self.ncache];
-        self.cached_bytes -= c.len;
-        Some(c)
+        Some(self.remove_cached(best))
     }
+
+    /// Takes cache entry `i` out (the last entry moves into its slot).
+    fn remove_cached(&mut self, i: usize) -> Cached {
+        let c = self.cache[i];
+        self.ncache -= 1;
+        self.cache[i] = self.cache[self.ncache];
+        self.cached_bytes -= c.len;
+        c
+    }
+
+    /// Takes out up to `out.len()` entries cached at least `decay_ms` before
+    /// `now`. Returns how many, and when the next of those left is due
+    /// (`u64::MAX`: none left).
+    fn take_decayed(&mut self, now: u64, decay_ms: u64, out: &mut [Cached]) -> (usize, u64) {
+        let mut n = 0;
+        let mut i = 0;
+        let mut next = u64::MAX;
+        while i < self.ncache {
+            let due = self.cache[i].cached_ms.saturating_add(decay_ms);
+            if due <= now && n < out.len() {
+                out[n] = self.remove_cached(i);
+                n += 1;
+                continue; // slot i now holds another entry
+            }
+            next = next.min(due);
+            i += 1;
+        }
+        (n, next)
+    }
+}
+
+/// Decay period of the cache (the lane's `purge_decay_ms`; 0: no decay).
+const DECAY_MS: u64 = config::PURGE_DECAY_MS as u64;
+
+/// Unmaps cached mappings that sat unused for the decay period, at most
+/// EVICT_MAX per call. Cheap when nothing is due (one atomic load and a
+/// coarse clock read); called on large-block events and page-heap releases.
+pub fn decay_tick() {
+    if DECAY_MS == 0 {
+        return;
+    }
+    let due = NEXT_DECAY_MS.load(Ordering::Relaxed);
+    if due == u64::MAX {
+        return;
+    }
+    let now = os::now_ms();
+    if now < due {
+        return;
+    }
+    let mut evicted = [NO_ENTRY; EVICT_MAX];
+    let n = STATE.with(|s| {
+        let (n, next) = s.take_decayed(now, DECAY_MS, &mut evicted);
+        NEXT_DECAY_MS.store(next, Ordering::Relaxed);
+        n
+    });
+    for c in &evicted[..n] {
+        // SAFETY: taken out of the cache: unused and registered nowhere.
+        unsafe { os::unmap(c.base as *mut u8, c.len) };
+    }
+    stats::LARGE_CACHE_DECAYED.fetch_add(n, Ordering::Relaxed);
 }
 
 fn round_pages(n: usize) -> Option<usize> {
@@ -183,6 +255,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
             Some(Ok(c)) => {
                 LIVE_BYTES.fetch_add(c.len, Ordering::Relaxed);
                 stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+                decay_tick();
                 return (c.base as *mut u8, false);
             }
             // SAFETY: the cached mapping is ours and unused (unmapped outside the lock).
@@ -190,6 +263,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
             None => {}
         }
     }
+    decay_tick();
     let (base, len) = if align <= PAGE {
         let p = os::map(len);
         if p.is_null() {
@@ -235,7 +309,7 @@ const EVICT_MAX: usize = 8;
 pub fn free(p: usize) -> bool {
     let budget = config::LARGE_CACHE_MIB << 20;
     let slots = config::LARGE_CACHE_ENTRIES.min(1024);
-    let mut evicted = [Cached { base: 0, len: 0 }; EVICT_MAX];
+    let mut evicted = [NO_ENTRY; EVICT_MAX];
     let mut nev = 0;
     // Some(true): cached; Some(false): to unmap; None: not ours.
     let r = STATE.with(|s| {
@@ -250,20 +324,26 @@ pub fn free(p: usize) -> bool {
             && s.ncache > 0
             && nev < EVICT_MAX
         {
-            let c = s.cache[0];
-            s.ncache -= 1;
-            s.cache[0] = s.cache[s.ncache];
-            s.cached_bytes -= c.len;
-            evicted[nev] = c;
+            evicted[nev] = s.remove_cached(0);
             nev += 1;
         }
         if s.cached_bytes + len > budget || s.ncache >= slots {
             return Some((false, len));
         }
         let n = s.ncache;
-        s.cache[n] = Cached { base: p, len };
+        let now = os::now_ms();
+        s.cache[n] = Cached {
+            base: p,
+            len,
+            cached_ms: now,
+        };
         s.ncache += 1;
         s.cached_bytes += len;
+        if DECAY_MS > 0 && n == 0 {
+            // The cache was empty: this entry is the next to decay. (Otherwise
+            // an older entry is due first and the deadline stands.)
+            NEXT_DECAY_MS.store(now.saturating_add(DECAY_MS), Ordering::Relaxed);
+        }
         Some((true, len))
     });
     // System calls outside the lock.
@@ -271,6 +351,7 @@ pub fn free(p: usize) -> bool {
         // SAFETY: evicted mappings are unused and no longer registered anywhere.
         unsafe { os::unmap(c.base as *mut u8, c.len) };
     }
+    decay_tick();
     match r {
         None => false,
         Some((true, _)) => true,
@@ -327,6 +408,7 @@ pub fn trim() -> usize {
         }
         s.ncache = 0;
         s.cached_bytes = 0;
+        NEXT_DECAY_MS.store(u64::MAX, Ordering::Relaxed);
         n
     })
 }
@@ -359,12 +441,16 @@ mod tests {
         let mut s = State {
             root: ptr::null_mut(),
             spare: ptr::null_mut(),
-            cache: [Cached { base: 0, len: 0 }; 1024],
+            cache: [NO_ENTRY; 1024],
             ncache: 0,
             cached_bytes: 0,
         };
         let put = |s: &mut State, base: usize, l: usize| {
-            s.cache[s.ncache] = Cached { base, len: l };
+            s.cache[s.ncache] = Cached {
+                base,
+                len: l,
+                cached_ms: 0,
+            };
             s.ncache += 1;
             s.cached_bytes += l;
         };
@@ -383,6 +469,45 @@ mod tests {
         assert_eq!(c.base, 0x2000_0000);
         assert_eq!(s.ncache, 1);
         assert_eq!(s.cached_bytes, len + slack + PAGE);
+    }
+
+    /// Decay takes exactly the entries cached at least the period ago, at most
+    /// as many as asked per call, and reports when the next one left is due.
+    #[test]
+    fn decay_takes_only_entries_idle_for_the_period() {
+        let mut s = State {
+            root: ptr::null_mut(),
+            spare: ptr::null_mut(),
+            cache: [NO_ENTRY; 1024],
+            ncache: 0,
+            cached_bytes: 0,
+        };
+        for (i, t) in [100u64, 900, 400, 1000, 50].into_iter().enumerate() {
+            s.cache[i] = Cached {
+                base: 0x1000_0000 * (i + 1),
+                len: PAGE,
+                cached_ms: t,
+            };
+            s.ncache += 1;
+            s.cached_bytes += PAGE;
+        }
+        let mut out = [NO_ENTRY; 2];
+        // At 1400 with a period of 1000: 100, 400 and 50 are due; two per call
+        // (100 and 50, the order of the slots), so 400 is left and due at once.
+        let (n, next) = s.take_decayed(1400, 1000, &mut out);
+        assert_eq!(n, 2);
+        assert_eq!(next, 1400, "the due entry left over must come next");
+        let (n2, next2) = s.take_decayed(1400, 1000, &mut out[..1]);
+        assert_eq!(n2, 1);
+        assert_eq!(next2, 1900, "900 + 1000");
+        assert_eq!(s.ncache, 2);
+        assert_eq!(s.cached_bytes, 2 * PAGE);
+        let mut left: [u64; 2] = [s.cache[0].cached_ms, s.cache[1].cached_ms];
+        left.sort();
+        assert_eq!(left, [900, 1000], "only the entries idle for the period go");
+        assert_eq!(s.take_decayed(1899, 1000, &mut out), (0, 1900));
+        assert_eq!(s.take_decayed(5000, 1000, &mut out), (2, u64::MAX));
+        assert_eq!((s.ncache, s.cached_bytes), (0, 0));
     }
 
     /// The registry finds exactly the live blocks, by their start only, and

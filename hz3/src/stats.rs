@@ -23,6 +23,7 @@ pub static BYTES_PURGED: AtomicUsize = AtomicUsize::new(0);
 pub static SPANS_RELEASED: AtomicUsize = AtomicUsize::new(0);
 pub static LARGE_MAPS: AtomicUsize = AtomicUsize::new(0);
 pub static LARGE_CACHE_HITS: AtomicUsize = AtomicUsize::new(0);
+pub static LARGE_CACHE_DECAYED: AtomicUsize = AtomicUsize::new(0);
 pub static THREADS_STARTED: AtomicUsize = AtomicUsize::new(0);
 pub static THREADS_EXITED: AtomicUsize = AtomicUsize::new(0);
 pub static TRANSFER_REFILLS: AtomicUsize = AtomicUsize::new(0);
@@ -68,6 +69,8 @@ pub struct Stats {
     /// Large mappings made / served from the cache.
     pub large_maps: u64,
     pub large_cache_hits: u64,
+    /// Cached large mappings unmapped after sitting unused for the decay period.
+    pub large_cache_decayed: u64,
     /// Thread caches created / handed back.
     pub threads_started: u64,
     pub threads_exited: u64,
@@ -115,6 +118,7 @@ pub fn stats() -> Stats {
         large_cached_bytes: large::cached_bytes() as u64,
         large_maps: r(&LARGE_MAPS),
         large_cache_hits: r(&LARGE_CACHE_HITS),
+        large_cache_decayed: r(&LARGE_CACHE_DECAYED),
         threads_started: r(&THREADS_STARTED),
         threads_exited: r(&THREADS_EXITED),
         live_thread_caches: r(&tcache::LIVE_CACHES),
@@ -146,6 +150,7 @@ pub fn print() {
     line("large_cached_bytes", s.large_cached_bytes);
     line("large_maps", s.large_maps);
     line("large_cache_hits", s.large_cache_hits);
+    line("large_cache_decayed", s.large_cache_decayed);
     line("threads_started", s.threads_started);
     line("threads_exited", s.threads_exited);
     line("live_thread_caches", s.live_thread_caches);

@@ -325,12 +325,14 @@ const SCAVENGE_EVERY: u32 = 64;
 
 /// Counts a slow-path event; every `SCAVENGE_EVERY` events the thread's cached
 /// bytes are summed and, above the lane's budget, bins give back half, largest
-/// class first, until 3/4 of the budget is left.
+/// class first, until 3/4 of the budget is left. The same beat lets the large
+/// cache decay in a program that has stopped allocating large blocks.
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
     if (*t).events % SCAVENGE_EVERY == 0 {
         scavenge(t);
+        crate::large::decay_tick();
     }
 }
 

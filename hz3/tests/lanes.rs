@@ -3,8 +3,8 @@
 //! the owner-shared stash (scale), the remote ring's owner-independent
 //! footprint (scale), the owners in use (owners_per_cpu), the purge bound and
 //! decay (mem_mstress, all lanes), the transfer lists (mem_mstress, scale), the
-//! coarse size classes (mem_mstress), the budgeted large cache (mem_large, all
-//! lanes), and threads far beyond owners.
+//! coarse size classes (mem_mstress), the budgeted large cache and its decay
+//! (mem_large, all lanes), and threads far beyond owners.
 
 #![allow(clippy::absurd_extreme_comparisons)] // lane constants
 
@@ -226,6 +226,37 @@ fn free_pages_beyond_the_bound_are_purged() {
     })
     .join()
     .unwrap();
+}
+
+/// A cached large mapping that sits unused through the decay period is unmapped
+/// at the next large-block event, so a big large cache pins nothing once a
+/// program stops allocating large blocks (and nothing decays without a period).
+#[test]
+fn idle_large_cache_entries_decay() {
+    let size = (3 << 20) + 4096; // a size no other test in this file allocates
+    let period = std::time::Duration::from_millis(config::PURGE_DECAY_MS as u64 + 50);
+    // Other tests' large frees may evict this entry for the budget before it
+    // decays; try a few times.
+    let mut decayed = 0;
+    for _ in 0..4 {
+        let before = hz3::stats().large_cache_decayed;
+        free(raw::malloc(size));
+        std::thread::sleep(period);
+        // A large-block event: a request the idle entry cannot serve.
+        free(raw::malloc(4 * size));
+        decayed = hz3::stats().large_cache_decayed - before;
+        if decayed > 0 || config::PURGE_DECAY_MS == 0 {
+            break;
+        }
+    }
+    if config::PURGE_DECAY_MS > 0 && config::LARGE_CACHE_ENTRIES > 0 {
+        assert!(
+            decayed >= 1,
+            "an idle cached mapping outlived the decay period"
+        );
+    } else {
+        assert_eq!(decayed, 0, "the lane has no decay period");
+    }
 }
 
 /// Freed large blocks are reused from the budgeted cache, and the cache stays within budget.
