@@ -233,6 +233,18 @@ fn round_pages(n: usize) -> Option<usize> {
     n.checked_add(PAGE - 1).map(|v| v & !(PAGE - 1))
 }
 
+/// Maps `len` fresh bytes. When the system refuses (address-space limit,
+/// overcommit) while the cache holds mappings that did not fit the request,
+/// unmaps them all and tries once more: cached memory must never make an
+/// allocation fail.
+fn map_or_trim(len: usize) -> *mut u8 {
+    let p = os::map(len);
+    if !p.is_null() || trim() == 0 {
+        return p;
+    }
+    os::map(len)
+}
+
 /// Allocates a large block of at least `size` bytes aligned to `align` (a power of two).
 /// Returns (pointer, fresh): `fresh` says the memory is known to be zero. Null on failure.
 pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
@@ -265,7 +277,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
     }
     decay_tick();
     let (base, len) = if align <= PAGE {
-        let p = os::map(len);
+        let p = map_or_trim(len);
         if p.is_null() {
             return (ptr::null_mut(), false);
         }
@@ -274,7 +286,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         let Some(total) = len.checked_add(align) else {
             return (ptr::null_mut(), false);
         };
-        let p = os::map(total);
+        let p = map_or_trim(total);
         if p.is_null() {
             return (ptr::null_mut(), false);
         }
