@@ -9,8 +9,9 @@
 //! registry is not a large block of ours.
 //! Cached mappings decay like the page heap's free pages: one that sits unused
 //! for the lane's `purge_decay_ms` is unmapped at the next large-block event or
-//! page-heap release after that (`decay_tick`), so a big cache buys reuse while
-//! a program allocates large blocks and holds no memory once it stops.
+//! thread-cache scavenge check after that (`decay_tick`), so a big cache buys
+//! reuse while a program allocates large blocks and holds no memory once it
+//! stops. A mapping the system refuses is retried once after emptying the cache.
 //! Must not touch the arena, thread caches or central caches.
 
 use core::ptr;
@@ -59,13 +60,18 @@ struct State {
 // SAFETY: guarded by its lock.
 unsafe impl Send for State {}
 
-static STATE: Locked<State> = Locked::new(State {
-    root: ptr::null_mut(),
-    spare: ptr::null_mut(),
-    cache: [NO_ENTRY; 1024],
-    ncache: 0,
-    cached_bytes: 0,
-});
+impl State {
+    /// No registry yet and an empty cache.
+    const EMPTY: State = State {
+        root: ptr::null_mut(),
+        spare: ptr::null_mut(),
+        cache: [NO_ENTRY; 1024],
+        ncache: 0,
+        cached_bytes: 0,
+    };
+}
+
+static STATE: Locked<State> = Locked::new(State::EMPTY);
 
 /// When the oldest cached mapping is due to decay (`u64::MAX`: cache empty or
 /// no decay). Read without the lock by `decay_tick`, written under it.
@@ -203,7 +209,8 @@ const DECAY_MS: u64 = config::PURGE_DECAY_MS as u64;
 
 /// Unmaps cached mappings that sat unused for the decay period, at most
 /// EVICT_MAX per call. Cheap when nothing is due (one atomic load and a
-/// coarse clock read); called on large-block events and page-heap releases.
+/// coarse clock read); called on large-block events and on every thread
+/// cache's scavenge check (each 64th slow-path event).
 pub fn decay_tick() {
     if DECAY_MS == 0 {
         return;
@@ -450,13 +457,7 @@ mod tests {
     fn cache_fit_follows_the_lane() {
         let len = 4 << 20;
         let slack = len / 100 * config::LARGE_FIT_PCT;
-        let mut s = State {
-            root: ptr::null_mut(),
-            spare: ptr::null_mut(),
-            cache: [NO_ENTRY; 1024],
-            ncache: 0,
-            cached_bytes: 0,
-        };
+        let mut s = State::EMPTY;
         let put = |s: &mut State, base: usize, l: usize| {
             s.cache[s.ncache] = Cached {
                 base,
@@ -487,13 +488,7 @@ mod tests {
     /// as many as asked per call, and reports when the next one left is due.
     #[test]
     fn decay_takes_only_entries_idle_for_the_period() {
-        let mut s = State {
-            root: ptr::null_mut(),
-            spare: ptr::null_mut(),
-            cache: [NO_ENTRY; 1024],
-            ncache: 0,
-            cached_bytes: 0,
-        };
+        let mut s = State::EMPTY;
         for (i, t) in [100u64, 900, 400, 1000, 50].into_iter().enumerate() {
             s.cache[i] = Cached {
                 base: 0x1000_0000 * (i + 1),
