@@ -19,8 +19,8 @@ mod common;
 
 use common::*;
 use std::fmt::Write as _;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,63 +31,6 @@ fn lane_of(lib: &Lib) -> String {
     let n = lib.name.trim_end_matches(".so");
     let n = n.strip_suffix("_hardened").unwrap_or(n);
     n.strip_prefix("libhz3_").unwrap_or(n).to_string()
-}
-
-fn lib_at(path: PathBuf, what: &str) -> Lib {
-    assert!(
-        path.is_file(),
-        "the {what} library {} does not exist.\nBuild it with `cargo xtask build-lanes --lane <lane>{}` \
-         (or set {}). This test never passes without it.",
-        path.display(),
-        if what == "hardened" { " --hardened" } else { "" },
-        if what == "hardened" { "HZ3_SO_HARDENED" } else { "HZ3_SO" },
-    );
-    let path = path.canonicalize().expect("canonicalize library path");
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    Lib { path, name }
-}
-
-/// (plain, hardened) libraries of the lane under test.
-fn libraries() -> (Lib, Lib) {
-    let lib = allocator();
-    let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let plain = if lib.name.ends_with("_hardened.so") {
-        lib_at(dir.join(lib.name.replace("_hardened.so", ".so")), "plain")
-    } else {
-        lib.clone()
-    };
-    let hardened = match std::env::var_os("HZ3_SO_HARDENED").filter(|s| !s.is_empty()) {
-        Some(p) => lib_at(PathBuf::from(p), "hardened"),
-        None => lib_at(
-            dir.join(plain.name.replace(".so", "_hardened.so")),
-            "hardened",
-        ),
-    };
-    (plain, hardened)
-}
-
-/// No core files from the deliberate aborts; optionally an address-space limit.
-fn limits(cmd: &mut Command, address_space: Option<u64>) {
-    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let zero = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &zero);
-            if let Some(bytes) = address_space {
-                let l = libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: bytes,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &l) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
 }
 
 // ------------------------------------------------------------------ exhaustion

@@ -556,3 +556,60 @@ pub fn first_difference(a: &str, b: &str) -> String {
         b.lines().count()
     )
 }
+
+pub fn lib_at(path: PathBuf, what: &str) -> Lib {
+    assert!(
+        path.is_file(),
+        "the {what} library {} does not exist.\nBuild it with `cargo xtask build-lanes --lane <lane>{}` \
+         (or set {}). This test never passes without it.",
+        path.display(),
+        if what == "hardened" { " --hardened" } else { "" },
+        if what == "hardened" { "HZ3_SO_HARDENED" } else { "HZ3_SO" },
+    );
+    let path = path.canonicalize().expect("canonicalize library path");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    Lib { path, name }
+}
+
+/// (plain, hardened) libraries of the lane under test.
+pub fn libraries() -> (Lib, Lib) {
+    let lib = allocator();
+    let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let plain = if lib.name.ends_with("_hardened.so") {
+        lib_at(dir.join(lib.name.replace("_hardened.so", ".so")), "plain")
+    } else {
+        lib.clone()
+    };
+    let hardened = match std::env::var_os("HZ3_SO_HARDENED").filter(|s| !s.is_empty()) {
+        Some(p) => lib_at(PathBuf::from(p), "hardened"),
+        None => lib_at(
+            dir.join(plain.name.replace(".so", "_hardened.so")),
+            "hardened",
+        ),
+    };
+    (plain, hardened)
+}
+
+/// No core files from the deliberate aborts; optionally an address-space limit.
+pub fn limits(cmd: &mut Command, address_space: Option<u64>) {
+    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            if let Some(bytes) = address_space {
+                let l = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
