@@ -47,6 +47,17 @@ pub struct DriverOutput {
     pub remote_rate: f64,
     pub remote_frees: u64,
     pub total_frees: u64,
+    /// Asked share of frees handed to another thread (0..1); 0 for local workloads.
+    #[serde(default)]
+    pub asked_remote_rate: f64,
+    /// False when a hand-off cell at >= 8 threads missed the asked share by more
+    /// than `REMOTE_TOLERANCE` (see `Measured::remote_valid`).
+    #[serde(default = "yes")]
+    pub remote_valid: bool,
+    /// RSS after everything was freed and the process then did light
+    /// allocation traffic for `--settle-ms` (KiB); 0 when not measured.
+    #[serde(default)]
+    pub settled_rss_kib: u64,
     /// Sum of the tags read back before each free: identical for every
     /// correct allocator at a given (workload, threads, seed).
     pub checksum: u64,
@@ -155,6 +166,12 @@ pub struct RunRecord {
     pub after_rss_kib: u64,
     pub baseline_rss_kib: u64,
     pub remote_rate: f64,
+    #[serde(default)]
+    pub asked_remote_rate: f64,
+    #[serde(default = "yes")]
+    pub remote_valid: bool,
+    #[serde(default)]
+    pub settled_rss_kib: u64,
     pub checksum: u64,
     pub corrupt: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +191,9 @@ impl RunRecord {
             after_rss_kib: d.after_rss_kib,
             baseline_rss_kib: d.baseline_rss_kib,
             remote_rate: d.remote_rate,
+            asked_remote_rate: d.asked_remote_rate,
+            remote_valid: d.remote_valid,
+            settled_rss_kib: d.settled_rss_kib,
             checksum: d.checksum,
             corrupt: d.corrupt,
             timeline: d.timeline.clone(),
@@ -385,5 +405,55 @@ impl Results {
 
     pub fn lanes(&self) -> Vec<&Allocator> {
         self.allocators.iter().filter(|a| a.is_hz3()).collect()
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A hand-off cell is invalid when its measured remote rate is further than
+/// this from the asked one (at 8 threads and more).
+pub const REMOTE_TOLERANCE: f64 = 0.02;
+
+/// The per-run record every driver workload reports (shared by the classic
+/// workloads and the stress shapes): what share of frees was asked to go to
+/// another thread, what went, and the settled RSS.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Measured {
+    pub threads: u32,
+    /// Asked share of frees handed off (0..1).
+    pub asked_remote_rate: f64,
+    pub remote_frees: u64,
+    pub total_frees: u64,
+    pub settled_rss_kib: u64,
+}
+
+impl Measured {
+    pub fn remote_rate(&self) -> f64 {
+        if self.total_frees > 0 {
+            self.remote_frees as f64 / self.total_frees as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// The remote-rate rule: at 8 threads and more a hand-off cell must hand
+    /// off the asked share within `REMOTE_TOLERANCE`.
+    pub fn remote_valid(&self) -> bool {
+        if self.threads < 8 || self.asked_remote_rate <= 0.0 {
+            return true;
+        }
+        (self.remote_rate() - self.asked_remote_rate).abs() <= REMOTE_TOLERANCE
+    }
+
+    /// Copy the record into a driver output line.
+    pub fn report(&self, out: &mut DriverOutput) {
+        out.asked_remote_rate = self.asked_remote_rate;
+        out.remote_rate = self.remote_rate();
+        out.remote_frees = self.remote_frees;
+        out.total_frees = self.total_frees;
+        out.remote_valid = self.remote_valid();
+        out.settled_rss_kib = self.settled_rss_kib;
     }
 }

@@ -39,6 +39,9 @@ fn run(i: u32, ops: f64, peak: u64) -> RunRecord {
         after_rss_kib: peak / 4,
         baseline_rss_kib: 2000,
         remote_rate: 0.5,
+        asked_remote_rate: 0.5,
+        remote_valid: true,
+        settled_rss_kib: peak / 4,
         checksum: 42,
         corrupt: 0,
         timeline: Some(vec![[0.0, 2000.0], [5.0, peak as f64], [10.0, 3000.0]]),
@@ -506,4 +509,37 @@ fn cpu_metric_switches_rankings() {
     // An old results file without "metric" reads as wall-clock.
     let text = fixture().to_json().replace("\"metric\": \"wall\",", "");
     assert_eq!(Results::from_json(&text).unwrap().config.metric, "wall");
+}
+
+#[test]
+fn measured_remote_rule_marks_off_cells_invalid() {
+    use crate::schema::{DriverOutput, Measured};
+    let m = |threads, asked, remote, total| Measured {
+        threads,
+        asked_remote_rate: asked,
+        remote_frees: remote,
+        total_frees: total,
+        settled_rss_kib: 0,
+    };
+    // On the asked share (within 0.02): valid.
+    assert!(m(8, 0.9, 8_850, 10_000).remote_valid());
+    assert!(m(32, 0.5, 5_190, 10_000).remote_valid());
+    // The ring-full fallback of issue 13: 45 % handed off when 90 % asked.
+    assert!(!m(8, 0.9, 4_500, 10_000).remote_valid());
+    assert!(!m(32, 0.5, 5_300, 10_000).remote_valid());
+    // The rule applies from 8 threads; local workloads are always valid.
+    assert!(m(1, 0.9, 0, 10_000).remote_valid());
+    assert!(m(8, 0.0, 0, 10_000).remote_valid());
+    // report() carries the verdict and the rates into the output line.
+    let line = r#"{"workload":"remote","threads":8,"iters_per_thread":1,"ws":1,"seed":1,
+        "min_size":16,"max_size":32,"ops":1,"wall_s":1.0,"ops_per_sec":1.0,
+        "baseline_rss_kib":1,"peak_rss_kib":1,"mean_rss_kib":1,"after_rss_kib":1,
+        "remote_rate":0.0,"remote_frees":0,"total_frees":0,"checksum":0,"corrupt":0,
+        "samples":0,"malloc_from":"x"}"#;
+    let mut out: DriverOutput = serde_json::from_str(line).unwrap();
+    assert!(out.remote_valid, "old lines without the field stay valid");
+    m(8, 0.9, 4_500, 10_000).report(&mut out);
+    assert!(!out.remote_valid);
+    assert_eq!(out.asked_remote_rate, 0.9);
+    assert!((out.remote_rate - 0.45).abs() < 1e-12);
 }

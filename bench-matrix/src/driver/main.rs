@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use bench_matrix::schema::{DriverOutput, FastpathOutput};
+use bench_matrix::schema::{DriverOutput, FastpathOutput, Measured};
 
 mod rss;
 
@@ -39,6 +39,8 @@ options (defaults depend on the workload):
   --min B --max B   size range in bytes
   --remote-pct R    share of frees handed off (remote)     [50]
   --ring N          ring capacity per thread (power of 2)  [4096]
+  --settle-ms N     after freeing everything, light traffic for N ms, then
+                    record settled_rss_kib                 [0 = off]
   --live L          live blocks per thread (malloc_large)  [8]
   --touch-stride B  touch one byte every B (malloc_large)  [65536]
   --generations G   thread generations (mstress)           [5]
@@ -141,6 +143,8 @@ struct Params {
     keep_pct: u32,
     sample_ms: u64,
     timeline: bool,
+    /// Settling phase after the workload (ms of light traffic); 0 = off.
+    settle_ms: u64,
     n: u64,
     size: usize,
 }
@@ -179,6 +183,7 @@ fn parse_args() -> Params {
         timeline: workload == "mstress",
         n: 100_000,
         size: 0,
+        settle_ms: 0,
     };
     if workload == "dist_app" {
         p.dist = SizeDist::DistApp;
@@ -208,6 +213,7 @@ fn parse_args() -> Params {
             "--sample-ms" => p.sample_ms = num(i),
             "--n" => p.n = num(i),
             "--size" => p.size = num(i) as usize,
+            "--settle-ms" => p.settle_ms = num(i),
             "--timeline" => {
                 p.timeline = true;
                 i += 1;
@@ -471,6 +477,39 @@ fn churn_thread(p: &Params, tid: usize, clock: &Clock) -> ThreadOut {
     out
 }
 
+// ------------------------------------------------------------- settle ----
+
+/// Workloads that hand blocks to other threads (their cells carry an asked
+/// remote rate and the remote-rate rule applies).
+fn is_handoff(workload: &str) -> bool {
+    matches!(workload, "remote" | "cross128")
+}
+
+/// After the workload freed everything: light allocation traffic (a few
+/// small and page-sized blocks, alloc then free, every millisecond) for
+/// `ms`, so that every lane's purge decay has passed; then the RSS.
+/// Returns 0 when `ms` is 0 (not measured).
+fn settle(ms: u64) -> u64 {
+    if ms == 0 {
+        return 0;
+    }
+    let end = Instant::now() + Duration::from_millis(ms);
+    let mut i = 0u64;
+    while Instant::now() < end {
+        let size = if i % 4 == 0 {
+            4096
+        } else {
+            16 + (i % 64) as usize * 16
+        };
+        let q = c_malloc(size);
+        stamp(q, i);
+        c_free(q);
+        i += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rss::current_rss_kib()
+}
+
 // ------------------------------------------------------------- remote ----
 
 #[repr(align(128))]
@@ -566,7 +605,15 @@ fn remote_thread(p: &Params, tid: usize, rings: &[Ring], clock: &Clock) -> Threa
             // The draw happens whatever the ring state, so the RNG stream and
             // the checksum do not depend on timing.
             let want_remote = rng.below(100) < pct;
-            if remote_on && want_remote && prod.push(q as usize) {
+            if remote_on && want_remote {
+                // A full ring waits (draining our own inbox meanwhile, so a
+                // cycle of full rings cannot deadlock) instead of freeing
+                // locally: every allocator hands off the same share.
+                while !prod.push(q as usize) {
+                    if drain(in_ring) == 0 {
+                        std::thread::yield_now();
+                    }
+                }
                 out.remote += 1;
             } else {
                 c_free(q);
@@ -845,7 +892,19 @@ fn main() {
     let peak = rss::vm_hwm_kib().unwrap_or(stats.max_kib);
     let secs = wall.as_secs_f64().max(1e-9);
     let (min_size, max_size) = p.dist.bounds();
-    let out = DriverOutput {
+    let settled = settle(p.settle_ms);
+    let measured = Measured {
+        threads: threads as u32,
+        asked_remote_rate: if is_handoff(&p.workload) && threads > 1 {
+            p.remote_pct as f64 / 100.0
+        } else {
+            0.0
+        },
+        remote_frees: total.remote,
+        total_frees: total.frees,
+        settled_rss_kib: settled,
+    };
+    let mut out = DriverOutput {
         workload: p.workload.clone(),
         threads: threads as u32,
         iters_per_thread: p.iters,
@@ -857,7 +916,7 @@ fn main() {
         seed: p.seed,
         min_size: min_size as u64,
         max_size: max_size as u64,
-        remote_pct: if matches!(p.workload.as_str(), "remote" | "cross128") {
+        remote_pct: if is_handoff(&p.workload) {
             p.remote_pct
         } else {
             0
@@ -875,13 +934,12 @@ fn main() {
         peak_rss_kib: peak,
         mean_rss_kib: stats.mean_kib.unwrap_or(after.max(baseline)),
         after_rss_kib: after,
-        remote_rate: if total.frees > 0 {
-            total.remote as f64 / total.frees as f64
-        } else {
-            0.0
-        },
-        remote_frees: total.remote,
-        total_frees: total.frees,
+        remote_rate: 0.0,
+        remote_frees: 0,
+        total_frees: 0,
+        asked_remote_rate: 0.0,
+        remote_valid: true,
+        settled_rss_kib: 0,
         checksum: total.checksum,
         corrupt: total.corrupt,
         samples: stats.samples,
@@ -892,6 +950,7 @@ fn main() {
             None
         },
     };
+    measured.report(&mut out);
     println!("{}", serde_json::to_string(&out).unwrap());
     if total.corrupt > 0 {
         eprintln!(
