@@ -104,8 +104,12 @@ fn server(p: &Params) -> (ThreadOut, Duration) {
                     let n = pool.len() as u64;
                     for _ in 0..per_gen {
                         let idx = rng.below(n) as usize;
-                        let q = c_malloc(params.dist.pick(&mut rng));
+                        let size = params.dist.pick(&mut rng);
+                        let q = c_malloc(size);
                         stamp(q, stream);
+                        // Timing-independent: which block a swap frees depends on
+                        // the interleaving, so only what this thread allocated counts.
+                        out.checksum = out.checksum.wrapping_add(size as u64);
                         let old = pool[idx].swap(q as usize, Ordering::AcqRel) as *mut u8;
                         let (owner, ok) = check(old);
                         if !ok {
@@ -114,7 +118,6 @@ fn server(p: &Params) -> (ThreadOut, Duration) {
                         if owner != stream {
                             out.remote += 1;
                         }
-                        out.checksum = out.checksum.wrapping_add(owner);
                         c_free(old);
                         out.frees += 1;
                     }
@@ -265,6 +268,10 @@ fn false_sharing(p: &Params) -> (ThreadOut, Duration) {
                     // Free the block another thread allocated, take a fresh one.
                     c_free(mine[0]);
                     mine[0] = c_malloc(size);
+                }
+                for &q in &mine {
+                    // malloc'd memory is undefined: start every block from 0.
+                    unsafe { (q as *mut u64).write_volatile(0) };
                 }
                 let mut out = ThreadOut::default();
                 clock.worker_start();
