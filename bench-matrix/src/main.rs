@@ -652,8 +652,9 @@ fn cmd_list(args: &mut Args) -> Result<u8, String> {
     println!("\nworkloads (q = in the quick matrix):");
     for w in workloads::WORKLOADS {
         println!(
-            "  {:<15} {} {}  [quick {} / full {} iterations per cell]",
+            "  {:<15} {:<9} {} {}  [quick {} / full {} iterations per cell]",
             w.name,
+            w.kind(),
             if w.in_quick { "q" } else { " " },
             w.description,
             w.quick_total,

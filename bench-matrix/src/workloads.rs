@@ -62,6 +62,11 @@ impl WorkloadDef {
         (self.total(mode) / threads.max(1) as u64).max(self.min_per_thread)
     }
 
+    /// `synthetic` (a driver workload) or `program` (a real program).
+    pub fn kind(&self) -> &'static str {
+        "synthetic"
+    }
+
     pub fn is_remote(&self) -> bool {
         self.driver == "remote"
     }
@@ -248,6 +253,73 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         quick_total: 1600,
         full_total: 8000,
         min_per_thread: 40,
+        in_quick: true,
+    },
+    // Classic stress shapes (driver/shapes.rs), issue 13 item 2.
+    WorkloadDef {
+        name: "server",
+        driver: "server",
+        args: &["--generations", "4", "--min", "16", "--max", "1024"],
+        description: "server simulation: threads replace random blocks of a shared pool (most frees remote), 4 thread generations (churn)",
+        ws: 2048,
+        quick_total: 400_000,
+        full_total: 4 * M,
+        min_per_thread: 4_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "prodcons",
+        driver: "prodcons",
+        args: &["--min", "16", "--max", "2048"],
+        description: "producer-consumer: T/2 threads only allocate and hand over, T/2 only free (1 thread: batches)",
+        ws: 1024,
+        quick_total: 400_000,
+        full_total: 4 * M,
+        min_per_thread: 4_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "fs_active",
+        driver: "fs_active",
+        args: &[],
+        description: "active false sharing: one thread's consecutive 16 B blocks written by T threads (timed: the writing loop)",
+        ws: 8,
+        quick_total: 4 * M,
+        full_total: 40 * M,
+        min_per_thread: 100_000,
+        in_quick: true,
+    },
+    WorkloadDef {
+        name: "fs_passive",
+        driver: "fs_passive",
+        args: &[],
+        description: "passive false sharing: a 16 B block freed by another thread, reallocated and written (timed: the writing loop)",
+        ws: 8,
+        quick_total: 4 * M,
+        full_total: 40 * M,
+        min_per_thread: 100_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "leak",
+        driver: "leak",
+        args: &["--keep-pct", "5", "--min", "16", "--max", "2048"],
+        description: "growth with leaks: small churn where 5% of frees are skipped (never freed)",
+        ws: 4096,
+        quick_total: 400_000,
+        full_total: 4 * M,
+        min_per_thread: 4_000,
+        in_quick: false,
+    },
+    WorkloadDef {
+        name: "realloc",
+        driver: "realloc",
+        args: &["--min", "16", "--max", "1048576"],
+        description: "realloc-heavy growth: vector doubling to 1 MiB, string append, shrink by halves",
+        ws: 64,
+        quick_total: 2_000,
+        full_total: 20_000,
+        min_per_thread: 30,
         in_quick: true,
     },
 ];

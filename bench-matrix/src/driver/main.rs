@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bench_matrix::schema::{DriverOutput, FastpathOutput, Measured};
 
 mod rss;
+mod shapes;
 
 use rss::Sampler;
 
@@ -29,6 +30,12 @@ workloads:
   cross128      remote over 16 B..128 KiB
   mstress       churn across thread generations; survivors outlive their thread
   malloc_large  5..25 MiB blocks, a bounded number live, some pages touched
+  server        shared pool, random replacement, thread churn (--generations)
+  prodcons      producers only allocate, consumers only free
+  fs_active     one thread's consecutive 8 B blocks written by T threads
+  fs_passive    blocks freed by another thread, reused, then written
+  leak          churn with --keep-pct % of frees skipped (leaked)
+  realloc       vector doubling, string append, shrink via realloc
   fastpath      N malloc+free pairs of fixed sizes, one thread (for callgrind)
 
 options (defaults depend on the workload):
@@ -164,6 +171,7 @@ fn parse_args() -> Params {
         "mstress" => (16, 4096, 4096, 200_000),
         "malloc_large" => (5 << 20, 25 << 20, 8, 500),
         "fastpath" => (16, 2048, 1, 0),
+        other if shapes::defaults(other).is_some() => shapes::defaults(other).unwrap(),
         other => die(&format!("unknown workload '{other}'\n\n{USAGE}")),
     };
     let mut p = Params {
@@ -882,6 +890,13 @@ fn main() {
                 }
             }
             wall = t0.elapsed();
+            sampler.end_at(wall);
+        }
+        other if shapes::defaults(other).is_some() => {
+            sampler.begin();
+            let (t, w) = shapes::run(&p);
+            total = t;
+            wall = w;
             sampler.end_at(wall);
         }
         other => die(&format!("unknown workload '{other}'")),

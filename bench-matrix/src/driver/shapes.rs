@@ -1,0 +1,425 @@
+//! Classic allocator stress shapes (issue 13 item 2), as driver workloads.
+//!
+//! Every shape does the same work for every allocator: all random choices come
+//! from per-thread seeded RNGs and every count (ops, churn points, leak shares)
+//! is fixed by the arguments, never by timing.
+//!
+//! - `server`: T threads replace random blocks of one shared pool (an atomic
+//!   swap per slot), so most blocks are freed by a thread other than the one
+//!   that allocated them; each thread exits after `iters / generations` ops and
+//!   is replaced by a new thread (thread churn), `generations` times.
+//! - `prodcons`: half the threads (at least one) only allocate and hand blocks
+//!   over through an SPSC ring, the other half only free what they receive.
+//!   With one thread: batches of `ws` allocations, then freed in order.
+//! - `fs_active`: one thread allocates `threads * 8` consecutive 16-byte blocks
+//!   and hands block i to thread i % T; `fs_passive`: each thread gets one
+//!   block allocated by thread 0, frees it and allocates its own of the same
+//!   size (reuse of another thread's freed block). Timed: each thread writes
+//!   its blocks `iters` times.
+//! - `leak`: churn like `small`, but `keep-pct` % of the frees are skipped
+//!   (the block is leaked until the process exits).
+//! - `realloc`: vector doubling to `max`, string append in small steps, then
+//!   shrink by halves, all through `realloc`.
+
+use super::*;
+
+#[cfg_attr(not(test), allow(dead_code))]
+pub const NAMES: &[&str] = &[
+    "server",
+    "prodcons",
+    "fs_active",
+    "fs_passive",
+    "leak",
+    "realloc",
+];
+
+pub fn defaults(name: &str) -> Option<(usize, usize, usize, u64)> {
+    Some(match name {
+        "server" => (16, 1024, 8192, 200_000),
+        "prodcons" => (16, 2048, 1024, 200_000),
+        "fs_active" | "fs_passive" => (16, 16, 8, 1_000_000),
+        "leak" => (16, 2048, 4096, 200_000),
+        "realloc" => (16, 1 << 20, 64, 2_000),
+        _ => return None,
+    })
+}
+
+#[inline(always)]
+fn c_realloc(p: *mut u8, size: usize) -> *mut u8 {
+    let q = unsafe { libc::realloc(p as *mut libc::c_void, size) } as *mut u8;
+    if q.is_null() {
+        oom(size);
+    }
+    q
+}
+
+/// Run shape `p.workload`; returns the summed thread outputs and the timed wall.
+pub fn run(p: &Params) -> (ThreadOut, Duration) {
+    match p.workload.as_str() {
+        "server" => server(p),
+        "prodcons" => prodcons(p),
+        "fs_active" | "fs_passive" => false_sharing(p),
+        "leak" | "realloc" => simple(p),
+        other => die(&format!("unknown shape '{other}'")),
+    }
+}
+
+fn join_all(hs: Vec<std::thread::JoinHandle<ThreadOut>>, total: &mut ThreadOut) {
+    for h in hs {
+        total.add(&h.join().expect("shape worker"));
+    }
+}
+
+// ------------------------------------------------------------- server ----
+
+fn server(p: &Params) -> (ThreadOut, Duration) {
+    let t = p.threads;
+    let gens = p.generations.max(1) as u64;
+    let pool_n = p.ws * t;
+    // Slot value: block address; the block's first word records the allocating
+    // thread's stream id so a free can tell whether it is remote.
+    let pool: Arc<Vec<AtomicUsize>> = Arc::new(
+        (0..pool_n)
+            .map(|i| {
+                let mut rng = Rng::new(p.seed, 1_000_000 + i as u64);
+                let q = c_malloc(p.dist.pick(&mut rng));
+                stamp(q, u64::MAX);
+                AtomicUsize::new(q as usize)
+            })
+            .collect(),
+    );
+    let mut total = ThreadOut::default();
+    let per_gen = p.iters / gens;
+    let params = Arc::new(p.clone());
+    let t0 = Instant::now();
+    for g in 0..gens {
+        let hs: Vec<_> = (0..t)
+            .map(|tid| {
+                let (pool, params) = (pool.clone(), params.clone());
+                std::thread::spawn(move || {
+                    let stream = g * 4096 + tid as u64;
+                    let mut rng = Rng::new(params.seed, stream);
+                    let mut out = ThreadOut::default();
+                    let c0 = thread_cpu_ns();
+                    let n = pool.len() as u64;
+                    for _ in 0..per_gen {
+                        let idx = rng.below(n) as usize;
+                        let size = params.dist.pick(&mut rng);
+                        let q = c_malloc(size);
+                        stamp(q, stream);
+                        // Timing-independent: which block a swap frees depends on
+                        // the interleaving, so only what this thread allocated counts.
+                        out.checksum = out.checksum.wrapping_add(size as u64);
+                        let old = pool[idx].swap(q as usize, Ordering::AcqRel) as *mut u8;
+                        let (owner, ok) = check(old);
+                        if !ok {
+                            out.corrupt += 1;
+                        }
+                        if owner != stream {
+                            out.remote += 1;
+                        }
+                        c_free(old);
+                        out.frees += 1;
+                    }
+                    out.ops = per_gen;
+                    out.cpu_ns = thread_cpu_ns() - c0;
+                    out
+                })
+            })
+            .collect();
+        join_all(hs, &mut total);
+    }
+    let wall = t0.elapsed();
+    for s in pool.iter() {
+        c_free(s.load(Ordering::Acquire) as *mut u8);
+    }
+    (total, wall)
+}
+
+// ----------------------------------------------------------- prodcons ----
+
+fn pop(ring: &Ring, head: &mut usize) -> Option<usize> {
+    let t = ring.tail.0.load(Ordering::Acquire);
+    if *head == t {
+        return None;
+    }
+    let v = ring.buf[*head & ring.mask].load(Ordering::Relaxed);
+    *head += 1;
+    ring.head.0.store(*head, Ordering::Release);
+    Some(v)
+}
+
+fn prodcons(p: &Params) -> (ThreadOut, Duration) {
+    let mut total = ThreadOut::default();
+    if p.threads <= 1 {
+        let mut rng = Rng::new(p.seed, 0);
+        let mut batch: Vec<*mut u8> = Vec::with_capacity(p.ws);
+        let c0 = thread_cpu_ns();
+        let t0 = Instant::now();
+        let mut done = 0;
+        while done < p.iters {
+            let n = (p.ws as u64).min(p.iters - done);
+            for _ in 0..n {
+                let q = c_malloc(p.dist.pick(&mut rng));
+                stamp(q, 7);
+                batch.push(q);
+            }
+            for q in batch.drain(..) {
+                let (_, ok) = check(q);
+                total.corrupt += !ok as u64;
+                c_free(q);
+                total.frees += 1;
+            }
+            done += n;
+        }
+        total.ops = p.iters;
+        total.cpu_ns = thread_cpu_ns() - c0;
+        return (total, t0.elapsed());
+    }
+    let pairs = p.threads / 2;
+    let rings: Arc<Vec<Ring>> = Arc::new((0..pairs).map(|_| Ring::new(p.ring)).collect());
+    let clock = Clock::new(pairs * 2);
+    let params = Arc::new(p.clone());
+    // Producers do all the allocation work of the cell (iters per thread x threads).
+    let per_prod = p.iters * p.threads as u64 / pairs as u64;
+    let mut hs = Vec::new();
+    for i in 0..pairs {
+        let (r1, c1, params) = (rings.clone(), clock.clone(), params.clone());
+        hs.push(std::thread::spawn(move || {
+            let mut rng = Rng::new(params.seed, i as u64);
+            let (rings, clock) = (r1, c1);
+            let mut prod = Producer {
+                ring: &rings[i],
+                tail: 0,
+                head_cache: 0,
+            };
+            let mut out = ThreadOut::default();
+            clock.worker_start();
+            let c0 = thread_cpu_ns();
+            for _ in 0..per_prod {
+                let q = c_malloc(params.dist.pick(&mut rng));
+                stamp(q, i as u64);
+                while !prod.push(q as usize) {
+                    std::thread::yield_now();
+                }
+            }
+            rings[i].done.0.store(true, Ordering::Release);
+            out.ops = per_prod;
+            out.cpu_ns = thread_cpu_ns() - c0;
+            clock.worker_end();
+            out
+        }));
+        let (r2, c2) = (rings.clone(), clock.clone());
+        hs.push(std::thread::spawn(move || {
+            let (rings, clock) = (r2, c2);
+            let mut out = ThreadOut::default();
+            let mut head = 0usize;
+            clock.worker_start();
+            let c0 = thread_cpu_ns();
+            loop {
+                match pop(&rings[i], &mut head) {
+                    Some(v) => {
+                        let q = v as *mut u8;
+                        let (tag, ok) = check(q);
+                        out.corrupt += (!ok || tag != i as u64) as u64;
+                        c_free(q);
+                        out.frees += 1;
+                        out.remote += 1;
+                    }
+                    None => {
+                        if rings[i].done.0.load(Ordering::Acquire)
+                            && rings[i].tail.0.load(Ordering::Acquire) == head
+                        {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+            }
+            out.cpu_ns = thread_cpu_ns() - c0;
+            clock.worker_end();
+            out
+        }));
+    }
+    clock.go();
+    join_all(hs, &mut total);
+    (total, clock.wall())
+}
+
+// ------------------------------------------------------- false sharing ----
+
+fn false_sharing(p: &Params) -> (ThreadOut, Duration) {
+    let t = p.threads;
+    let per = if p.workload == "fs_active" { 8 } else { 1 };
+    let size = p.dist.bounds().0;
+    // Thread 0's consecutive blocks, dealt round-robin.
+    let blocks: Vec<usize> = (0..t * per).map(|_| c_malloc(size) as usize).collect();
+    let blocks = Arc::new(blocks);
+    let clock = Clock::new(t);
+    let params = Arc::new(p.clone());
+    let passive = p.workload == "fs_passive";
+    let hs: Vec<_> = (0..t)
+        .map(|tid| {
+            let (blocks, clock, params) = (blocks.clone(), clock.clone(), params.clone());
+            std::thread::spawn(move || {
+                let mut mine: Vec<*mut u8> =
+                    (0..per).map(|k| blocks[k * t + tid] as *mut u8).collect();
+                if passive {
+                    // Free the block another thread allocated, take a fresh one.
+                    c_free(mine[0]);
+                    mine[0] = c_malloc(size);
+                }
+                for &q in &mine {
+                    // malloc'd memory is undefined: start every block from 0.
+                    unsafe { (q as *mut u64).write_volatile(0) };
+                }
+                let mut out = ThreadOut::default();
+                clock.worker_start();
+                let c0 = thread_cpu_ns();
+                for i in 0..params.iters {
+                    for &q in &mine {
+                        unsafe {
+                            let v = (q as *mut u64).read_volatile();
+                            (q as *mut u64).write_volatile(v.wrapping_add(i | 1));
+                        }
+                    }
+                }
+                out.cpu_ns = thread_cpu_ns() - c0;
+                clock.worker_end();
+                out.ops = params.iters * per as u64;
+                for q in mine {
+                    out.checksum = out
+                        .checksum
+                        .wrapping_add(unsafe { (q as *const u64).read_volatile() });
+                    if !(passive) {
+                        continue;
+                    }
+                    c_free(q);
+                }
+                out
+            })
+        })
+        .collect();
+    clock.go();
+    let mut total = ThreadOut::default();
+    join_all(hs, &mut total);
+    if !passive {
+        for &b in blocks.iter() {
+            c_free(b as *mut u8);
+        }
+    }
+    (total, clock.wall())
+}
+
+// ---------------------------------------------------- leak and realloc ----
+
+fn simple(p: &Params) -> (ThreadOut, Duration) {
+    let clock = Clock::new(p.threads);
+    let params = Arc::new(p.clone());
+    let hs: Vec<_> = (0..p.threads)
+        .map(|tid| {
+            let (clock, params) = (clock.clone(), params.clone());
+            std::thread::spawn(move || {
+                if params.workload == "leak" {
+                    leak_thread(&params, tid, &clock)
+                } else {
+                    realloc_thread(&params, tid, &clock)
+                }
+            })
+        })
+        .collect();
+    clock.go();
+    let mut total = ThreadOut::default();
+    join_all(hs, &mut total);
+    (total, clock.wall())
+}
+
+fn leak_thread(p: &Params, tid: usize, clock: &Clock) -> ThreadOut {
+    let mut rng = Rng::new(p.seed, tid as u64);
+    let mut slots = Slots::new(p.ws);
+    let mut out = ThreadOut::default();
+    prefill(&mut slots, &p.dist, &mut rng);
+    let ws = p.ws as u64;
+    clock.worker_start();
+    let c0 = thread_cpu_ns();
+    for _ in 0..p.iters {
+        let idx = rng.below(ws) as usize;
+        if slots.ptr[idx].is_null() {
+            alloc_into(&mut slots, idx, &p.dist, &mut rng);
+        } else {
+            let q = release(&mut slots, idx, &mut out);
+            if rng.below(100) >= p.keep_pct as u64 {
+                c_free(q);
+                out.frees += 1;
+            }
+        }
+    }
+    out.ops = p.iters;
+    out.cpu_ns = thread_cpu_ns() - c0;
+    clock.worker_end();
+    free_all(&mut slots, &mut out);
+    out
+}
+
+fn realloc_thread(p: &Params, tid: usize, clock: &Clock) -> ThreadOut {
+    let mut rng = Rng::new(p.seed, tid as u64);
+    let (min, max) = p.dist.bounds();
+    let mut out = ThreadOut::default();
+    clock.worker_start();
+    let c0 = thread_cpu_ns();
+    for i in 0..p.iters {
+        let tag = rng.next();
+        let mut size = min;
+        let mut q = c_malloc(size);
+        stamp(q, tag);
+        match i % 3 {
+            // vector doubling
+            0 => {
+                while size < max {
+                    size *= 2;
+                    q = c_realloc(q, size);
+                    out.ops += 1;
+                }
+            }
+            // string append: small random steps up to max / 16
+            1 => {
+                while size < max / 16 {
+                    size += 1 + rng.below(64) as usize;
+                    q = c_realloc(q, size);
+                    out.ops += 1;
+                }
+            }
+            // grow once, then shrink by halves
+            _ => {
+                size = max;
+                q = c_realloc(q, size);
+                while size > min {
+                    size = (size / 2).max(min);
+                    q = c_realloc(q, size);
+                    out.ops += 1;
+                }
+            }
+        }
+        let (t, ok) = check(q);
+        out.corrupt += (!ok || t != tag) as u64;
+        out.checksum = out.checksum.wrapping_add(t);
+        c_free(q);
+        out.frees += 1;
+    }
+    out.cpu_ns = thread_cpu_ns() - c0;
+    clock.worker_end();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_has_defaults() {
+        for n in NAMES {
+            assert!(defaults(n).is_some(), "{n}");
+        }
+        assert!(defaults("small").is_none());
+    }
+}
