@@ -504,7 +504,7 @@ fn settle(ms: u64) -> u64 {
     let end = Instant::now() + Duration::from_millis(ms);
     let mut i = 0u64;
     while Instant::now() < end {
-        let size = if i % 4 == 0 {
+        let size = if i.is_multiple_of(4) {
             4096
         } else {
             16 + (i % 64) as usize * 16
