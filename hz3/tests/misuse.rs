@@ -154,7 +154,11 @@ fn misuse_suite_plain_hardened_glibc() {
     );
     let p = count(0, None, Outcome::Caught);
     let h = count(1, None, Outcome::Caught);
-    assert!(p >= PLAIN_FLOOR, "plain caught {p} < floor {PLAIN_FLOOR}");
+    // PLAIN_FLOOR is 0 until the plain checks land (issue 17 item 4).
+    #[allow(clippy::absurd_extreme_comparisons)]
+    {
+        assert!(p >= PLAIN_FLOOR, "plain caught {p} < floor {PLAIN_FLOOR}");
+    }
     assert!(
         h >= HARDENED_FLOOR,
         "hardened caught {h} < floor {HARDENED_FLOOR}"
