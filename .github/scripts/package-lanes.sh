@@ -11,7 +11,7 @@
 #       hz3-<lane>-<target>/include/hz3.h
 #       hz3-<lane>-<target>/lane-info.json    (from cargo xtask build-lanes)
 #       hz3-<lane>-<target>/lane.toml         (the manifest the lane was built from)
-#       hz3-<lane>-<target>/README.md, LICENSE* (when the repository has them)
+#       hz3-<lane>-<target>/README.md, LICENSE-MIT, LICENSE-APACHE
 #       hz3-<lane>-<target>/SHA256SUMS        (of the files above)
 #   SHA256SUMS                   of the archives
 #
@@ -130,8 +130,10 @@ for lane in "${LANES[@]}"; do
     install -m 0644 "$HEADER" "$d/include/hz3.h"
     install -m 0644 "$ROOT/target/lanes/$lane/lane-info.json" "$d/lane-info.json"
     [ -f "$ROOT/lanes/$lane.toml" ] && install -m 0644 "$ROOT/lanes/$lane.toml" "$d/lane.toml"
-    for f in "$ROOT"/LICENSE* "$ROOT"/COPYRIGHT*; do
-        [ -f "$f" ] && install -m 0644 "$f" "$d/"
+    # The crate is MIT OR Apache-2.0: both texts ship in every archive.
+    for f in LICENSE-MIT LICENSE-APACHE; do
+        [ -f "$ROOT/$f" ] || die "$ROOT/$f is missing: every archive ships both licenses"
+        install -m 0644 "$ROOT/$f" "$d/"
     done
     cat >"$d/README.md" <<EOF
 # hz3 $VERSION, lane \`$lane\` ($TARGET)

@@ -283,7 +283,7 @@ unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8)
         let first = page - arena::tag_page_off(t);
         let s = page_heap::span(first);
         let rel = obj as usize - arena::page_addr(first);
-        if rel % info.size as usize != 0 {
+        if !rel.is_multiple_of(info.size as usize) {
             os::fatal(
                 "free(): invalid pointer (not the start of a block)",
                 obj as usize,

@@ -73,5 +73,5 @@ pub fn on_alloc(p: *mut u8) {
 #[inline(always)]
 fn is_block_start(p: usize, page: usize, t: u32) -> bool {
     let first = page - arena::tag_page_off(t);
-    (p - arena::page_addr(first)) % class_size(arena::tag_class(t)) == 0
+    (p - arena::page_addr(first)).is_multiple_of(class_size(arena::tag_class(t)))
 }

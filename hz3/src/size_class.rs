@@ -191,7 +191,7 @@ pub fn class_for_aligned(size: usize, align: usize) -> Option<usize> {
     }
     let mut c = class_of(need);
     while c < NCLS {
-        if class_size(c) % align == 0 {
+        if class_size(c).is_multiple_of(align) {
             return Some(c);
         }
         c += 1;

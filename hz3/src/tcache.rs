@@ -330,7 +330,7 @@ const SCAVENGE_EVERY: u32 = 64;
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
-    if (*t).events % SCAVENGE_EVERY == 0 {
+    if (*t).events.is_multiple_of(SCAVENGE_EVERY) {
         scavenge(t);
         crate::large::decay_tick();
     }
