@@ -1,8 +1,10 @@
 //! Build script: turns a lane manifest (`lanes/<name>.toml`) into compile-time
 //! constants (`$OUT_DIR/lane_config.rs`). A lane is a manifest, not a fork of the code.
 //!
-//! Lane selection: `HZ3_LANE_FILE=<path>` (any manifest) or `HZ3_LANE=<name>`
-//! (`lanes/<name>.toml` in this workspace); the default is `fast`.
+//! Lane selection, first match wins: `HZ3_LANE_FILE=<path>` (any manifest),
+//! `HZ3_LANE=<name>`, a `lane-<name>` cargo feature (`lane-mem-mstress` for
+//! `mem_mstress`); the default is `fast`. `<name>` is looked up in the workspace's
+//! `lanes/` and then in the packaged crate's own copy.
 //! An unknown key or an invalid value is a build error naming the file and the key.
 
 use std::env;
@@ -39,6 +41,34 @@ fn fail(file: &str, msg: &str) -> ! {
     panic!("hz3 lane manifest {file}: {msg}");
 }
 
+/// The lane named by a `lane-*` cargo feature (features are additive, so two
+/// different ones, from two crates in one build, are a build error), or `fast`.
+fn lane_from_features() -> String {
+    const FEATURES: [(&str, &str); 4] = [
+        ("CARGO_FEATURE_LANE_FAST", "fast"),
+        ("CARGO_FEATURE_LANE_SCALE", "scale"),
+        ("CARGO_FEATURE_LANE_MEM_MSTRESS", "mem_mstress"),
+        ("CARGO_FEATURE_LANE_MEM_LARGE", "mem_large"),
+    ];
+    let on: Vec<&str> = FEATURES
+        .iter()
+        .filter(|(var, _)| env::var_os(var).is_some())
+        .map(|&(_, lane)| lane)
+        .collect();
+    match on.as_slice() {
+        [] => "fast".to_string(),
+        [one] => one.to_string(),
+        many => fail(
+            "Cargo.toml",
+            &format!(
+                "more than one lane feature is enabled ({}): hz3 is built for one lane; \
+                 pick one, or set HZ3_LANE=<name> to override",
+                many.join(", ")
+            ),
+        ),
+    }
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-env-changed=HZ3_LANE");
@@ -48,7 +78,10 @@ fn main() {
     let path = match env::var("HZ3_LANE_FILE") {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
         _ => {
-            let lane = env::var("HZ3_LANE").unwrap_or_else(|_| "fast".to_string());
+            let lane = match env::var("HZ3_LANE") {
+                Ok(l) if !l.is_empty() => l,
+                _ => lane_from_features(),
+            };
             let in_ws = manifest_dir
                 .join("..")
                 .join("lanes")
