@@ -1,0 +1,24 @@
+//! Build script of the preload object: gives the cdylib the SONAME of the file
+//! the lane builder (`cargo xtask build-lanes`) installs it as,
+//! `libhz3_<lane>.so` or `libhz3_<lane>_hardened.so`, so programs linked with
+//! `-lhz3_<lane>` record that name and packages can ship it as is.
+use std::env;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=HZ3_LANE");
+    println!("cargo:rerun-if-env-changed=HZ3_LANE_FILE");
+    let lane = match (env::var("HZ3_LANE_FILE"), env::var("HZ3_LANE")) {
+        (Ok(f), _) if !f.is_empty() => std::path::Path::new(&f)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "custom".into()),
+        (_, Ok(l)) if !l.is_empty() => l,
+        _ => "fast".into(),
+    };
+    let hardened = if env::var_os("CARGO_FEATURE_HARDENED").is_some() {
+        "_hardened"
+    } else {
+        ""
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libhz3_{lane}{hardened}.so");
+}
