@@ -12,11 +12,15 @@
 #   2. makes sure the base image exists; a missing debian:bookworm-slim is built
 #      locally with debootstrap from the machine's configured Debian mirror and
 #      imported, and the root filesystem tarball is cached for later runs;
-#   3. builds target/lanes/<lane>/libhz3_<lane>.so with `cargo xtask build-lanes`
-#      when it is absent (or always, with --rebuild);
-#   4. builds hz3:<lane> from docker/Dockerfile with --build-arg LANE=<lane>;
-#   5. proves the image (labels, same .so bytes, maps, printed lane config,
-#      real programs whose output must equal the same run without hz3).
+#   3. builds target/lanes/<lane>/libhz3_<lane>{,_hardened}.so with `cargo xtask
+#      build-lanes` when absent (or always, with --rebuild), and the lane's Debian
+#      package (.github/scripts/package-deb.sh);
+#   4. builds hz3:<lane> and hz3:<lane>-hardened from docker/Dockerfile
+#      (--build-arg LANE=<lane> [--build-arg VARIANT=hardened]): the image
+#      installs the package with `apt-get install ./….deb`;
+#   5. proves each image (labels, package installed, same .so bytes, maps,
+#      printed lane config, real programs whose output must equal the same run
+#      without hz3).
 # Exits non-zero if any lane fails; prints a table of step times at the end.
 #
 # Environment:
@@ -32,6 +36,7 @@ BASE=debian:bookworm-slim
 TAG_PREFIX=hz3
 LANES_DIR=
 REBUILD=0
+PLAIN_ONLY=0
 PULL=0
 LANES=()
 CACHE=${HZ3_DOCKER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hz3-docker}
@@ -47,6 +52,7 @@ usage: $0 [--all | --lane NAME ...] [options]
   --lanes-dir DIR    take prebuilt lanes from DIR/<lane>/ instead of target/lanes
                      (nothing is compiled then; for testing the script itself)
   --rebuild          run 'cargo xtask build-lanes' even when the .so exists
+  --plain-only       skip the hardened images
   --tag-prefix NAME  image name (default $TAG_PREFIX): images are NAME:<lane>
 EOF
 }
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
         --pull) PULL=1 ;;
         --lanes-dir) [ $# -ge 2 ] || { usage >&2; exit 2; }; LANES_DIR=$(cd "$2" && pwd); shift ;;
         --rebuild) REBUILD=1 ;;
+        --plain-only) PLAIN_ONLY=1 ;;
         --tag-prefix) [ $# -ge 2 ] || { usage >&2; exit 2; }; TAG_PREFIX=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -272,8 +279,18 @@ ensure_lane_so() {
         (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane") \
             || die "cargo xtask build-lanes --lane $lane failed"
     fi
+    if [ -z "$LANES_DIR" ] && { [ "$REBUILD" -eq 1 ] || [ ! -f "$dir/libhz3_${lane}_hardened.so" ]; }; then
+        log "building lane $lane (hardened): cargo xtask build-lanes --lane $lane --hardened"
+        (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane" --hardened) \
+            || die "cargo xtask build-lanes --lane $lane --hardened failed"
+    fi
     [ -f "$dir/libhz3_$lane.so" ] || die "missing $dir/libhz3_$lane.so"
+    [ -f "$dir/libhz3_${lane}_hardened.so" ] || die "missing $dir/libhz3_${lane}_hardened.so"
     [ -f "$dir/lane-info.json" ] || die "missing $dir/lane-info.json"
+    mkdir -p "$CACHE/debs-$lane"
+    rm -f "$CACHE/debs-$lane"/*.deb
+    bash "$ROOT/.github/scripts/package-deb.sh" --lanes-dir "$(dirname "$dir")" --lane "$lane" \
+        --out "$CACHE/debs-$lane" >&2 || die "package-deb.sh --lane $lane failed"
 }
 
 project_version() {
@@ -286,23 +303,26 @@ project_version() {
 }
 
 # ---------------------------------------------------------------- 4. image
+# The image tag of a lane and variant ("" or "hardened").
+image_tag() { echo "$1${2:+-$2}"; }
+
 build_image() {
-    local lane=$1 dir ctx
-    dir=$(lane_dir "$lane")
+    local lane=$1 variant=$2 ctx tag
+    tag=$(image_tag "$lane" "$variant")
     # A minimal staged context (the repository's target/ is gigabytes) laid out
     # like the repository, so the Dockerfile also works with the repo as context.
     ctx=$(mktemp -d)
-    mkdir -p "$ctx/target/lanes/$lane"
-    cp -p "$dir/libhz3_$lane.so" "$dir/lane-info.json" "$ctx/target/lanes/$lane/"
+    mkdir -p "$ctx/target/debian"
+    cp -p "$CACHE/debs-$lane"/*.deb "$ctx/target/debian/"
     cp "$DOCKERFILE" "$ctx/Dockerfile"
-    log "docker build --build-arg LANE=$lane -t $TAG_PREFIX:$lane"
+    log "docker build --build-arg LANE=$lane --build-arg VARIANT=$variant -t $TAG_PREFIX:$tag"
     if ! docker build --network none --pull=false -f "$ctx/Dockerfile" \
-        --build-arg "BASE=$BASE" --build-arg "LANE=$lane" \
+        --build-arg "BASE=$BASE" --build-arg "LANE=$lane" --build-arg "VARIANT=$variant" \
         --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" \
-        -t "$TAG_PREFIX:$lane" -t "$TAG_PREFIX:$lane-$VERSION" "$ctx" >"$CACHE/build-$lane.log" 2>&1; then
-        tail -30 "$CACHE/build-$lane.log" >&2
+        -t "$TAG_PREFIX:$tag" -t "$TAG_PREFIX:$tag-$VERSION" "$ctx" >"$CACHE/build-$tag.log" 2>&1; then
+        tail -30 "$CACHE/build-$tag.log" >&2
         rm -rf "$ctx"
-        die "docker build for lane $lane failed (log: $CACHE/build-$lane.log)"
+        die "docker build for $tag failed (log: $CACHE/build-$tag.log)"
     fi
     rm -rf "$ctx"
 }
@@ -363,8 +383,11 @@ echo "dpkg-query listed $n packages: ok"
 '
 
 prove_lane() {
-    local lane=$1
-    local img="$TAG_PREFIX:$lane" label env_ld host_sum img_sum maps cfg out
+    local lane=$1 variant=$2
+    local img lib pkg label env_ld host_sum img_sum maps cfg out
+    img="$TAG_PREFIX:$(image_tag "$lane" "$variant")"
+    lib="/usr/lib/x86_64-linux-gnu/libhz3_${lane}${variant:+_$variant}.so"
+    pkg="hz3-${lane//_/-}"
     log "proving $img"
     label=$(docker image inspect -f '{{index .Config.Labels "io.hz3.lane"}}' "$img")
     [ "$label" = "$lane" ] || die "$img: label io.hz3.lane is '$label', expected '$lane'"
@@ -374,12 +397,15 @@ prove_lane() {
         "version=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.version"}}' "$img")" \
         "io.hz3.lane=$label; $env_ld"
 
-    host_sum=$(sha256sum "$(lane_dir "$lane")/libhz3_$lane.so" | cut -d' ' -f1)
-    img_sum=$(docker run --rm --network none "$img" sha256sum "/usr/local/lib/hz3/libhz3_$lane.so" | cut -d' ' -f1)
+    docker run --rm --network none "$img" dpkg -s "$pkg" | grep -q '^Status: install ok installed' \
+        || die "$img: package $pkg is not installed"
+    echo "  dpkg -s $pkg: install ok installed ($(docker run --rm --network none "$img" dpkg-query -W -f '${Version}' "$pkg"))"
+    host_sum=$(sha256sum "$(lane_dir "$lane")/$(basename "$lib")" | cut -d' ' -f1)
+    img_sum=$(docker run --rm --network none "$img" sha256sum "$lib" | cut -d' ' -f1)
     if [ -z "$host_sum" ] || [ "$host_sum" != "$img_sum" ]; then
         die "$img: the .so in the image differs from the built one"
     fi
-    echo "  /usr/local/lib/hz3/libhz3_$lane.so in the image = the built file (sha256 ${host_sum:0:16}...)"
+    echo "  $lib in the image = the built file (sha256 ${host_sum:0:16}...)"
 
     docker run --rm --network none "$img" cat /usr/local/lib/hz3/lane-info.json \
         | grep -Eq "\"lane\": *\"$lane\"" || die "$img: lane-info.json does not name lane $lane"
@@ -387,7 +413,7 @@ prove_lane() {
 
     maps=$(docker run --rm --network none "$img" grep libhz3 /proc/self/maps) \
         || die "$img: libhz3 is not in the maps of a process in the container"
-    grep -q "/usr/local/lib/hz3/libhz3_$lane.so" <<<"$maps" || die "$img: maps name another file: $maps"
+    grep -q "$lib" <<<"$maps" || die "$img: maps name another file: $maps"
     echo "  grep libhz3 /proc/self/maps (inside the container):"
     indent <<<"$maps"
 
@@ -430,18 +456,25 @@ set +e
 # The steps are plain commands, not `if`/`&&` conditions: bash ignores errexit
 # inside anything run as a condition, even in a subshell that sets it again.
 failed=()
+VARIANTS=("")
+[ "$PLAIN_ONLY" -eq 1 ] || VARIANTS+=(hardened)
+images=()
 for lane in "${LANES[@]}"; do
-    timed "lane $lane: .so" ensure_lane_so "$lane"
+    timed "lane $lane: .so and .deb" ensure_lane_so "$lane"
     rc=$?
-    if [ "$rc" -eq 0 ]; then
-        timed "lane $lane: docker build" build_image "$lane"
-        rc=$?
-    fi
-    if [ "$rc" -eq 0 ]; then
-        timed "lane $lane: prove" prove_lane "$lane"
-        rc=$?
-    fi
-    [ "$rc" -eq 0 ] || failed+=("$lane")
+    for variant in "${VARIANTS[@]}"; do
+        tag=$(image_tag "$lane" "$variant")
+        vrc=$rc
+        if [ "$vrc" -eq 0 ]; then
+            timed "$tag: docker build" build_image "$lane" "$variant"
+            vrc=$?
+        fi
+        if [ "$vrc" -eq 0 ]; then
+            timed "$tag: prove" prove_lane "$lane" "$variant"
+            vrc=$?
+        fi
+        if [ "$vrc" -eq 0 ]; then images+=("$TAG_PREFIX:$tag"); else failed+=("$tag"); fi
+    done
 done
 set -e
 
@@ -449,4 +482,4 @@ if [ ${#failed[@]} -gt 0 ]; then
     log "FAILED lanes: ${failed[*]}"
     exit 1
 fi
-log "all lanes passed: ${LANES[*]} (images: $(printf "$TAG_PREFIX:%s " "${LANES[@]}"))"
+log "all lanes passed: ${LANES[*]} (images: ${images[*]})"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build one Debian package per hz3 lane (dpkg-deb, no other tooling).
 #
-#   .github/scripts/package-deb.sh [--out DIR] [--lane NAME ...]
+#   .github/scripts/package-deb.sh [--out DIR] [--lanes-dir DIR] [--lane NAME ...]
 #
 # Output (DIR defaults to target/debian): hz3-<lane>_<version>_amd64.deb
 # (underscores in lane names become dashes: hz3-mem-mstress), holding
@@ -9,7 +9,8 @@
 #   /usr/lib/x86_64-linux-gnu/libhz3_<lane>_hardened.so   the hardened build
 #   /usr/lib/x86_64-linux-gnu/pkgconfig/hz3-<lane>.pc     pkg-config --libs hz3-<lane>
 #   /usr/include/hz3-<lane>/hz3.h                          (per lane: packages co-install)
-#   /usr/share/doc/hz3-<lane>/{copyright,README.Debian,lane-info.json,lane.toml}
+#   /usr/share/hz3-<lane>/{lane-info.json,lane.toml}      what the lane is
+#   /usr/share/doc/hz3-<lane>/{copyright,README.Debian}
 # Installing a package changes no program; README.Debian says how to preload
 # the lane into one program or system-wide (/etc/ld.so.preload).
 set -euo pipefail
@@ -17,10 +18,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT="$ROOT/target/debian"
 LANES=()
+LANES_DIR=   # prebuilt lanes in DIR/<lane>/ (nothing is built then); default target/lanes
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT=$2; shift ;;
         --lane) LANES+=("$2"); shift ;;
+        --lanes-dir) LANES_DIR=$(cd "$2" && pwd); shift ;;
         -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "package-deb: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -35,22 +38,29 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 for lane in "${LANES[@]}"; do
-    so="$ROOT/target/lanes/$lane/libhz3_$lane.so"
-    hso="$ROOT/target/lanes/$lane/libhz3_${lane}_hardened.so"
-    [ -f "$so" ] || (cd "$ROOT" && cargo xtask build-lanes --lane "$lane")
-    [ -f "$hso" ] || (cd "$ROOT" && cargo xtask build-lanes --lane "$lane" --hardened)
+    dir="${LANES_DIR:-$ROOT/target/lanes}/$lane"
+    so="$dir/libhz3_$lane.so"
+    hso="$dir/libhz3_${lane}_hardened.so"
+    if [ -z "$LANES_DIR" ]; then
+        [ -f "$so" ] || (cd "$ROOT" && cargo xtask build-lanes --lane "$lane")
+        [ -f "$hso" ] || (cd "$ROOT" && cargo xtask build-lanes --lane "$lane" --hardened)
+    fi
+    for f in "$so" "$hso" "$dir/lane-info.json"; do
+        [ -f "$f" ] || die "missing $f"
+    done
     readelf -d "$so" | grep -q "SONAME.*\[libhz3_$lane.so\]" || die "$so has no SONAME libhz3_$lane.so"
     pkg="hz3-${lane//_/-}"
     d="$stage/$pkg"
     rm -rf "$d"
     libdir="$d/usr/lib/$MULTIARCH"
     doc="$d/usr/share/doc/$pkg"
-    mkdir -p "$d/DEBIAN" "$libdir/pkgconfig" "$d/usr/include/$pkg" "$doc"
+    share="$d/usr/share/$pkg"
+    mkdir -p "$d/DEBIAN" "$libdir/pkgconfig" "$d/usr/include/$pkg" "$doc" "$share"
     install -m 0644 "$so" "$libdir/libhz3_$lane.so"
     install -m 0644 "$hso" "$libdir/libhz3_${lane}_hardened.so"
     install -m 0644 "$ROOT/hz3/include/hz3.h" "$d/usr/include/$pkg/hz3.h"
-    install -m 0644 "$ROOT/target/lanes/$lane/lane-info.json" "$doc/lane-info.json"
-    install -m 0644 "$ROOT/lanes/$lane.toml" "$doc/lane.toml"
+    install -m 0644 "$dir/lane-info.json" "$share/lane-info.json"
+    install -m 0644 "$ROOT/lanes/$lane.toml" "$share/lane.toml"
     cat >"$libdir/pkgconfig/$pkg.pc" <<PC
 prefix=/usr
 libdir=\${prefix}/lib/$MULTIARCH
@@ -96,7 +106,8 @@ removing the line):
 
 The hardened build (integrity checks on every operation) is
 /usr/lib/$MULTIARCH/libhz3_${lane}_hardened.so. HZ3_PRINT_CONFIG=1 prints the
-lane's configuration to stderr; lane-info.json and lane.toml describe it.
+lane's configuration to stderr; /usr/share/$pkg/lane-info.json and lane.toml
+describe it.
 TXT
     glibc=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
     size=$(du -sk --exclude=DEBIAN "$d" | cut -f1)

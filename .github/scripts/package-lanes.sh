@@ -8,6 +8,7 @@
 #   hz3-<lane>-<target>.tar.xz   one per lane, holding
 #       hz3-<lane>-<target>/lib/libhz3_<lane>.so
 #       hz3-<lane>-<target>/lib/libhz3.so -> libhz3_<lane>.so
+#       hz3-<lane>-<target>/lib/libhz3_<lane>_hardened.so   (integrity checks on every operation)
 #       hz3-<lane>-<target>/include/hz3.h
 #       hz3-<lane>-<target>/lane-info.json    (from cargo xtask build-lanes)
 #       hz3-<lane>-<target>/lane.toml         (the manifest the lane was built from)
@@ -95,7 +96,12 @@ build_lane() {
         log "cargo xtask build-lanes --lane $lane"
         (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane") || die "build of lane $lane failed"
     fi
+    if [ "$REBUILD" -eq 1 ] || [ ! -f "$dir/libhz3_${lane}_hardened.so" ]; then
+        log "cargo xtask build-lanes --lane $lane --hardened"
+        (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane" --hardened) || die "hardened build of lane $lane failed"
+    fi
     [ -f "$dir/libhz3_$lane.so" ] || die "missing $dir/libhz3_$lane.so after the build"
+    [ -f "$dir/libhz3_${lane}_hardened.so" ] || die "missing $dir/libhz3_${lane}_hardened.so after the build"
     [ -f "$dir/lane-info.json" ] || die "missing $dir/lane-info.json after the build"
 }
 
@@ -122,11 +128,13 @@ for lane in "${LANES[@]}"; do
     build_lane "$lane"
     so="$ROOT/target/lanes/$lane/libhz3_$lane.so"
     check_lane_so "$lane" "$so"
+    check_lane_so "$lane" "$ROOT/target/lanes/$lane/libhz3_${lane}_hardened.so"
     name="hz3-$lane-$TARGET"
     d="$stage/$name"
     mkdir -p "$d/lib" "$d/include"
     install -m 0755 "$so" "$d/lib/libhz3_$lane.so"
     ln -s "libhz3_$lane.so" "$d/lib/libhz3.so"
+    install -m 0755 "$ROOT/target/lanes/$lane/libhz3_${lane}_hardened.so" "$d/lib/libhz3_${lane}_hardened.so"
     install -m 0644 "$HEADER" "$d/include/hz3.h"
     install -m 0644 "$ROOT/target/lanes/$lane/lane-info.json" "$d/lane-info.json"
     [ -f "$ROOT/lanes/$lane.toml" ] && install -m 0644 "$ROOT/lanes/$lane.toml" "$d/lane.toml"
@@ -144,7 +152,9 @@ Use it for one program:
 
     LD_PRELOAD=\$PWD/lib/libhz3.so your-program
 
-or link against it (\`-I include -L lib -lhz3\`). \`HZ3_PRINT_CONFIG=1\` makes the
+or link against it (\`-I include -L lib -lhz3\`). \`lib/libhz3_${lane}_hardened.so\` is
+the hardened build: integrity checks on every operation, for debugging and for
+programs that want misuse caught. \`HZ3_PRINT_CONFIG=1\` makes the
 library print its lane configuration to stderr. \`lane-info.json\` and \`lane.toml\`
 describe the lane; \`SHA256SUMS\` lists the checksums of these files
 (\`sha256sum -c SHA256SUMS\`).

@@ -1,7 +1,8 @@
 //! Build script of the preload object: gives the cdylib the SONAME of the file
 //! the lane builder (`cargo xtask build-lanes`) installs it as,
 //! `libhz3_<lane>.so` or `libhz3_<lane>_hardened.so`, so programs linked with
-//! `-lhz3_<lane>` record that name and packages can ship it as is.
+//! `-lhz3_<lane>` record that name and packages can ship it as is; and lists
+//! libpthread.so.0 as NEEDED for glibc before 2.34.
 use std::env;
 
 fn main() {
@@ -21,4 +22,8 @@ fn main() {
         ""
     };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libhz3_{lane}{hardened}.so");
+    // glibc before 2.34 defines the thread-key calls hz3 binds at their old
+    // version (hz3/src/glibc_abi.rs) in libpthread.so.0, not libc.so.6: list it
+    // as NEEDED (on newer glibc it is an empty compatibility object).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--push-state,--no-as-needed,-l:libpthread.so.0,--pop-state");
 }

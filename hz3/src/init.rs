@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::arena;
 use crate::central;
 use crate::config;
+use crate::glibc_abi;
 use crate::large;
 use crate::os;
 use crate::page_heap;
@@ -115,7 +116,7 @@ pub fn register_thread_exit(tc: *mut u8) {
             // SAFETY: registering a destructor and fork handlers; both may allocate,
             // which re-enters through the caller's already-installed cache.
             unsafe {
-                if libc::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
+                if glibc_abi::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
                     KEY.store(key as usize + 1, Ordering::Relaxed);
                 }
                 libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
@@ -132,7 +133,10 @@ pub fn register_thread_exit(tc: *mut u8) {
     if k != 0 {
         // SAFETY: a valid key.
         unsafe {
-            libc::pthread_setspecific((k - 1) as libc::pthread_key_t, tc as *const libc::c_void)
+            glibc_abi::pthread_setspecific(
+                (k - 1) as libc::pthread_key_t,
+                tc as *const libc::c_void,
+            )
         };
     }
 }

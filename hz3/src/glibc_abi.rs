@@ -1,0 +1,50 @@
+//! Old glibc symbol versions for the two thread-key calls, so a lane `.so`
+//! built on a new system loads on glibc 2.17 and later (Debian 11, Ubuntu 20.04,
+//! RHEL 8). Owns only these bindings; everything else calls `libc` directly.
+//!
+//! glibc 2.34 moved `pthread_key_create` and `pthread_setspecific` from
+//! libpthread into libc under a new version, `GLIBC_2.34`, and a program
+//! linked against it binds to that version, which older glibc lacks. Bind to
+//! the original version instead (`GLIBC_2.2.5` on x86_64, `GLIBC_2.17` on
+//! aarch64): new glibc keeps it as an alias in libc.so.6, older glibc defines
+//! it in libpthread.so.0, which the preload object lists as NEEDED for that
+//! reason (hz3/preload/build.rs). Same functions, same ABI, either way.
+//!
+//! `hz3/tests/lanes.rs` reads the version needs of every lane `.so` and fails on
+//! anything above `GLIBC_2.17`.
+
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
+macro_rules! old_version {
+    ($name:literal) => {
+        concat!($name, "@GLIBC_2.2.5")
+    };
+}
+#[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "aarch64"))]
+macro_rules! old_version {
+    ($name:literal) => {
+        concat!($name, "@GLIBC_2.17")
+    };
+}
+
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+extern "C" {
+    #[link_name = old_version!("pthread_key_create")]
+    pub fn pthread_key_create(
+        key: *mut libc::pthread_key_t,
+        dtor: Option<unsafe extern "C" fn(*mut libc::c_void)>,
+    ) -> libc::c_int;
+    #[link_name = old_version!("pthread_setspecific")]
+    pub fn pthread_setspecific(key: libc::pthread_key_t, value: *const libc::c_void)
+        -> libc::c_int;
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub use libc::{pthread_key_create, pthread_setspecific};
