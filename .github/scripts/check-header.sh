@@ -114,6 +114,20 @@ int main(void) {
                (unsigned long long)st.live_thread_caches);
         printf("owners=%llu\n", (unsigned long long)st.owners);
         if (st.classes[1].size == 0 || st.classes[0].size != 0) return 7;
+        /* JSON: the full length from a NULL buffer, then the text; a short
+         * buffer is cut and NUL-terminated. */
+        size_t need = hz3_stats_json(NULL, 0);
+        char *js = malloc(need + 1 + 4096);
+        char tiny[8];
+        if (!js) return 8;
+        size_t got = hz3_stats_json(js, need + 1 + 4096);
+        if (got < 50 || js[got] != '\0' || strncmp(js, "{\"lane\":\"", 9) != 0 || !strstr(js, "\"thread\":{")) {
+            printf("hz3_stats_json: bad text (%zu bytes): %.200s\n", got, js);
+            return 9;
+        }
+        if (hz3_stats_json(tiny, sizeof tiny) < sizeof tiny || tiny[7] != '\0') return 10;
+        printf("hz3_stats_json: %zu bytes: %.80s...\n", got, js);
+        free(js);
     } else {
         printf("hz3_stats: hz3_stats_get is not exported\n");
     }

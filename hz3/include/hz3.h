@@ -190,6 +190,13 @@ struct hz3_stats {
  * when the library may be of another version than this header.
  */
 HZ3_EXT size_t hz3_stats_get(struct hz3_stats *out) HZ3_NOTHROW;
+/* The same statistics, plus the calling thread's cache, as one JSON object:
+ * {"lane":"fast","span_bytes":...,"thread":{"has_cache":1,"owner":...,
+ * "cached_bytes":...,"slow_path_events":...},"classes":[{"size":...},...]}.
+ * snprintf's contract: writes at most len bytes, NUL-terminated when len > 0,
+ * and returns the length of the whole text (retry with a bigger buffer when
+ * the result is >= len). buf may be NULL when len is 0. */
+HZ3_EXT size_t hz3_stats_json(char *buf, size_t len) HZ3_NOTHROW;
 /* Prints the lane and its configuration to stderr (as HZ3_PRINT_CONFIG=1 does). */
 HZ3_EXT void hz3_print_config(void) HZ3_NOTHROW;
 

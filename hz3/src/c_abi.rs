@@ -261,6 +261,20 @@ pub unsafe extern "C" fn hz3_stats_get(out: *mut crate::stats::Stats) -> usize {
     core::mem::size_of::<crate::stats::Stats>()
 }
 
+/// The statistics as one JSON object (process counters, the calling thread's
+/// cache, per-class counters) in `buf`, as snprintf does: at most `len` bytes
+/// written, NUL-terminated when `len > 0`; returns the length of the whole text.
+///
+/// # Safety
+/// `buf` must point to `len` writable bytes, or be null with `len == 0`.
+#[no_mangle]
+pub unsafe extern "C" fn hz3_stats_json(buf: *mut u8, len: usize) -> usize {
+    if buf.is_null() || len == 0 {
+        return crate::stats_json::write(&mut []);
+    }
+    crate::stats_json::write(core::slice::from_raw_parts_mut(buf, len))
+}
+
 /// Prints the lane's configuration to stderr.
 #[no_mangle]
 pub extern "C" fn hz3_print_config() {

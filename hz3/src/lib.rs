@@ -40,6 +40,7 @@ mod page_heap;
 mod remote;
 mod size_class;
 mod stats;
+mod stats_json;
 mod sync;
 mod tcache;
 mod tls;
@@ -49,6 +50,9 @@ pub mod c_abi;
 
 pub use global_alloc::Hz3;
 pub use stats::{print as print_stats, stats, ClassStats, Stats};
+/// The statistics as one JSON object in `buf` (snprintf's contract: truncated
+/// and NUL-terminated; returns the length the whole text needs).
+pub use stats_json::write as stats_json;
 
 /// True in the hardened build (feature `hardened`).
 pub const HARDENED: bool = hardened::ENABLED;

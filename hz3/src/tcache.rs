@@ -336,6 +336,11 @@ unsafe fn on_event(t: *mut TCache) {
     }
 }
 
+/// Slow-path events (refills, overflows) of `t` since it was created.
+pub unsafe fn slow_path_events(t: *mut TCache) -> u32 {
+    (*t).events
+}
+
 /// Bytes of objects cached in the bins of `t`.
 pub unsafe fn cached_bytes(t: *mut TCache) -> usize {
     (*t).bins
