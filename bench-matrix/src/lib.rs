@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod runner;
 pub mod schema;
 pub mod stats;
+pub mod trace;
 pub mod verdict;
 pub mod workloads;
 

@@ -322,6 +322,19 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         min_per_thread: 30,
         in_quick: true,
     },
+    // Recorded trace replay (driver/trace.rs, tracer/), issue 13 item 2.
+    WorkloadDef {
+        name: "trace_python3",
+        driver: "trace",
+        args: &["--trace", "python3"],
+        description: "replay of python3's malloc/free trace (tracer/record.sh; 1/11 of objects, as 11 interleaved copies), objects split over the threads",
+        ws: 1,
+        // Calls replayed per cell: one pass of the built-in trace (~4.7 M calls).
+        quick_total: 4_700_000,
+        full_total: 47 * M,
+        min_per_thread: 1_000,
+        in_quick: true,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static WorkloadDef> {

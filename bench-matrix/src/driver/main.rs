@@ -15,6 +15,7 @@ use bench_matrix::schema::{DriverOutput, FastpathOutput, Measured};
 
 mod rss;
 mod shapes;
+mod trace;
 
 use rss::Sampler;
 
@@ -36,6 +37,7 @@ workloads:
   fs_passive    blocks freed by another thread, reused, then written
   leak          churn with --keep-pct % of frees skipped (leaked)
   realloc       vector doubling, string append, shrink via realloc
+  trace         replay a recorded allocation trace (--trace), objects split over threads
   fastpath      N malloc+free pairs of fixed sizes, one thread (for callgrind)
 
 options (defaults depend on the workload):
@@ -56,6 +58,9 @@ options (defaults depend on the workload):
   --timeline        emit a downsampled RSS timeline (always on for mstress)
   --n N             pairs (fastpath)                       [100000]
   --size B          fixed size for fastpath, 0 = cycle 16..2048 [0]
+  --trace NAME      built-in trace (python3) or a .hz3trc path (trace) [python3]
+
+tools: hz3-bench-driver trace-info FILE|NAME, trace-pack IN OUT [--max-bytes N]
 ";
 
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +159,8 @@ struct Params {
     settle_ms: u64,
     n: u64,
     size: usize,
+    /// Trace to replay (`trace` workload).
+    trace: String,
 }
 
 fn parse_args() -> Params {
@@ -172,6 +179,7 @@ fn parse_args() -> Params {
         "malloc_large" => (5 << 20, 25 << 20, 8, 500),
         "fastpath" => (16, 2048, 1, 0),
         other if shapes::defaults(other).is_some() => shapes::defaults(other).unwrap(),
+        other if trace::defaults(other).is_some() => trace::defaults(other).unwrap(),
         other => die(&format!("unknown workload '{other}'\n\n{USAGE}")),
     };
     let mut p = Params {
@@ -192,6 +200,7 @@ fn parse_args() -> Params {
         n: 100_000,
         size: 0,
         settle_ms: 0,
+        trace: "python3".into(),
     };
     if workload == "dist_app" {
         p.dist = SizeDist::DistApp;
@@ -222,6 +231,7 @@ fn parse_args() -> Params {
             "--n" => p.n = num(i),
             "--size" => p.size = num(i) as usize,
             "--settle-ms" => p.settle_ms = num(i),
+            "--trace" => p.trace = args.get(i + 1).cloned().unwrap_or_default(),
             "--timeline" => {
                 p.timeline = true;
                 i += 1;
@@ -801,6 +811,9 @@ fn fastpath(p: &Params) {
 // ---------------------------------------------------------------- main ----
 
 fn main() {
+    if trace::tool(&std::env::args().skip(1).collect::<Vec<_>>()) {
+        return;
+    }
     let p = parse_args();
     if p.workload == "fastpath" {
         fastpath(&p);
@@ -895,6 +908,13 @@ fn main() {
         other if shapes::defaults(other).is_some() => {
             sampler.begin();
             let (t, w) = shapes::run(&p);
+            total = t;
+            wall = w;
+            sampler.end_at(wall);
+        }
+        "trace" => {
+            sampler.begin();
+            let (t, w) = trace::run(&p);
             total = t;
             wall = w;
             sampler.end_at(wall);
