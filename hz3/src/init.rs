@@ -1,5 +1,5 @@
 //! Process life cycle: lazy, race-free initialisation inside the first call,
-//! the `HZ3_*` environment settings, the thread-exit hook (a pthread key
+//! the `HZ3_*` environment settings (parsed by `env`), the thread-exit hook (a pthread key
 //! destructor), fork safety (pthread_atfork), and the report at exit.
 //!
 //! Owns: the init state machine and the settings read at init. Initialisation
@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::arena;
 use crate::central;
 use crate::config;
+use crate::env;
 use crate::glibc_abi;
 use crate::large;
 use crate::os;
@@ -47,18 +48,23 @@ fn init_slow() -> bool {
         .compare_exchange(UNINIT, RUNNING, Ordering::Acquire, Ordering::Acquire)
         .is_ok()
     {
-        if page_heap::init() && !os::env_flag(c"HZ3_DISABLE_ARENA") {
+        if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") {
             arena::reserve();
         }
-        tcache::set_owners_in_use(tcache::owners_in_use_for(
-            os::env_usize(c"HZ3_OWNERS"),
-            os::cpus_available(),
-        ));
-        if os::env_flag(c"HZ3_PRINT_STATS") {
+        let cpus = os::cpus_available();
+        let owners = env::number(
+            c"HZ3_OWNERS",
+            1,
+            config::OWNERS,
+            tcache::owners_in_use_for(None, cpus),
+        );
+        tcache::set_owners_in_use(tcache::owners_in_use_for(Some(owners), cpus));
+        if env::flag(c"HZ3_PRINT_STATS") {
             PRINT_STATS.store(1, Ordering::Relaxed);
         }
+        let want_config = env::flag(c"HZ3_PRINT_CONFIG");
         STATE.store(READY, Ordering::Release);
-        if os::env_flag(c"HZ3_PRINT_CONFIG") {
+        if want_config {
             print_config();
         }
         return true;
