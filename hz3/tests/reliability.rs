@@ -6,6 +6,9 @@
 //!
 //! * `env_garbage_is_reported_once`: `HZ3_*` variables with garbage values
 //!   print exactly one line naming the variable and the value used.
+//! * `cxx_module_in_c_host_gets_new_handler_and_bad_alloc`: a C++ module
+//!   dlopened into a C host (libstdc++ loaded after hz3): a failing operator
+//!   new calls the new-handler and throws `std::bad_alloc`.
 
 mod common;
 
@@ -162,4 +165,30 @@ fn env_garbage_is_reported_once() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+// ------------------------------------------------------------------ item 2: C++ in a C host
+
+#[test]
+fn cxx_module_in_c_host_gets_new_handler_and_bad_alloc() {
+    let host = compile_c("cxx_host.c");
+    let module = compile_cxx_shared("cxx_module.cpp");
+    let module = module.to_string_lossy().into_owned();
+    let mut failures = Vec::new();
+    for lib in both() {
+        let r = run_with(&host, &[&module], &lib, &[]);
+        if !r.success() || !r.stdout_str().contains("cxx_host: ok") {
+            failures.push(format!(
+                "{}: a C++ module dlopened into a C host must get the new-handler and std::bad_alloc\n{}",
+                lib.name,
+                r.describe()
+            ));
+        } else {
+            eprintln!(
+                "{}: new-handler and std::bad_alloc work in a dlopened module",
+                lib.name
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
