@@ -9,6 +9,12 @@
 //! * `cxx_module_in_c_host_gets_new_handler_and_bad_alloc`: a C++ module
 //!   dlopened into a C host (libstdc++ loaded after hz3): a failing operator
 //!   new calls the new-handler and throws `std::bad_alloc`.
+//! * `fork_with_atfork_handlers_registered_before_first_malloc`: the program's
+//!   atfork handlers allocate in prepare and/or child; hz3's handlers
+//!   (registered at load) wrap them, so fork finishes.
+//! * `fork_while_another_thread_initialises`: a fork that lands while another
+//!   thread is inside hz3's initialisation: fork() waits for it; a raw fork
+//!   system call leaves a child that initialises again. No child spins.
 
 mod common;
 
@@ -191,4 +197,40 @@ fn cxx_module_in_c_host_gets_new_handler_and_bad_alloc() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------ item 1: fork
+
+/// Runs `exe mode` under both libraries; each run must print `ok`.
+fn run_modes(exe: &std::path::Path, modes: &[&str], what: &str) {
+    let mut failures = Vec::new();
+    for lib in both() {
+        for mode in modes {
+            let r = run_with(exe, &[mode], &lib, &[]);
+            if !r.success() || !r.stdout_str().contains(": ok") {
+                failures.push(format!("{} {what} {mode}:\n{}", lib.name, r.describe()));
+            } else {
+                eprintln!("{} {what} {mode}: ok in {:.2?}", lib.name, r.elapsed);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn fork_with_atfork_handlers_registered_before_first_malloc() {
+    let exe = compile_c("atfork_early.c");
+    run_modes(
+        &exe,
+        &["prepare", "child", "both"],
+        "atfork handlers that allocate",
+    );
+}
+
+#[test]
+fn fork_while_another_thread_initialises() {
+    // -rdynamic: the program's getenv must take hz3's calls (it holds the
+    // initialising thread there).
+    let exe = compile_c_with("fork_init.c", &["-rdynamic"]);
+    run_modes(&exe, &["fork", "rawfork"], "fork during initialisation");
 }
