@@ -321,14 +321,14 @@ fn cxx_sym(cache: &AtomicUsize, name: &core::ffi::CStr) -> usize {
     }
     // SAFETY: plain dynamic-linker look-ups with NUL-terminated names.
     let p = unsafe {
-        let mut p = libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
+        let mut p = crate::glibc_abi::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
         if p.is_null() {
-            let h = libc::dlopen(
+            let h = crate::glibc_abi::dlopen(
                 c"libstdc++.so.6".as_ptr(),
                 libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
             );
             if !h.is_null() {
-                p = libc::dlsym(h, name.as_ptr());
+                p = crate::glibc_abi::dlsym(h, name.as_ptr());
             }
         }
         p as usize
