@@ -2,7 +2,7 @@
 //! the lane builder (`cargo xtask build-lanes`) installs it as,
 //! `libhz3_<lane>.so` or `libhz3_<lane>_hardened.so`, so programs linked with
 //! `-lhz3_<lane>` record that name and packages can ship it as is; and lists
-//! libpthread.so.0 as NEEDED for glibc before 2.34.
+//! libpthread.so.0 and libdl.so.2 as NEEDED for glibc before 2.34.
 use std::env;
 
 fn main() {
@@ -26,4 +26,9 @@ fn main() {
     // version (hz3/src/glibc_abi.rs) in libpthread.so.0, not libc.so.6: list it
     // as NEEDED (on newer glibc it is an empty compatibility object).
     println!("cargo:rustc-cdylib-link-arg=-Wl,--push-state,--no-as-needed,-l:libpthread.so.0,--pop-state");
+    // The same for dlopen/dlsym (libdl.so.2 before 2.34), used when operator new
+    // fails to find libstdc++'s new-handler and std::bad_alloc (c_abi.rs).
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--push-state,--no-as-needed,-l:libdl.so.2,--pop-state"
+    );
 }

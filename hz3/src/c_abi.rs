@@ -7,11 +7,13 @@
 //! The throwing `operator new` variants are naked functions so that a
 //! `std::bad_alloc` (thrown by libstdc++'s `std::__throw_bad_alloc`, called as a
 //! tail jump once our frame is gone) or an exception from a new-handler unwinds
-//! through frames with correct CFI; both libstdc++ symbols are weak references,
-//! so the library has no C++ dependency.
+//! through frames with correct CFI. The library has no C++ dependency: both
+//! libstdc++ functions are looked up when an allocation fails (`cxx_sym`), so a
+//! C host that loads libstdc++ later with dlopen still gets them.
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::alloc;
 use crate::os::{self, PAGE};
@@ -300,6 +302,59 @@ extern "C" fn cxx_no_bad_alloc() -> ! {
     )
 }
 
+/// Cached addresses of libstdc++'s `std::get_new_handler` and
+/// `std::__throw_bad_alloc` (0: not found yet).
+static GET_NEW_HANDLER: AtomicUsize = AtomicUsize::new(0);
+static THROW_BAD_ALLOC: AtomicUsize = AtomicUsize::new(0);
+
+/// The address of a libstdc++ function, 0 when libstdc++ is not loaded. Looked up
+/// only when an allocation failed: in the global scope first, then in a
+/// libstdc++ that a dlopen brought in locally (RTLD_NOLOAD: never loads it;
+/// RTLD_NODELETE: the cached address stays valid). A hit is cached; a miss is
+/// not, since libstdc++ may come later. dlsym/dlopen may call malloc, which is
+/// fine here: no hz3 lock is held.
+#[cold]
+fn cxx_sym(cache: &AtomicUsize, name: &core::ffi::CStr) -> usize {
+    let v = cache.load(Ordering::Acquire);
+    if v != 0 {
+        return v;
+    }
+    // SAFETY: plain dynamic-linker look-ups with NUL-terminated names.
+    let p = unsafe {
+        let mut p = crate::glibc_abi::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
+        if p.is_null() {
+            let h = crate::glibc_abi::dlopen(
+                c"libstdc++.so.6".as_ptr(),
+                libc::RTLD_LAZY | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            );
+            if !h.is_null() {
+                p = crate::glibc_abi::dlsym(h, name.as_ptr());
+            }
+        }
+        p as usize
+    };
+    if p != 0 {
+        cache.store(p, Ordering::Release);
+    }
+    p
+}
+
+/// The current new-handler (`std::get_new_handler()`), 0 when there is none.
+extern "C" fn cxx_new_handler() -> usize {
+    let f = cxx_sym(&GET_NEW_HANDLER, c"_ZSt15get_new_handlerv");
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: `f` is std::get_new_handler: `new_handler get_new_handler() noexcept`.
+    let get: extern "C" fn() -> usize = unsafe { core::mem::transmute(f) };
+    get()
+}
+
+/// The address of `std::__throw_bad_alloc`, 0 when libstdc++ is not loaded.
+extern "C" fn cxx_throw_bad_alloc() -> usize {
+    cxx_sym(&THROW_BAD_ALLOC, c"_ZSt17__throw_bad_allocv")
+}
+
 /// operator new: allocate; on failure call the new-handler and retry; with no
 /// handler, throw std::bad_alloc (THROW) or return null (nothrow).
 /// rdi = size, rsi = alignment (set to 16 by the unaligned entry points).
@@ -309,8 +364,6 @@ macro_rules! cxx_new {
         #[export_name = $sym]
         pub unsafe extern "C" fn $name(_size: usize, _align: usize) -> *mut c_void {
             core::arch::naked_asm!(
-                ".weak _ZSt15get_new_handlerv",
-                ".weak _ZSt17__throw_bad_allocv",
                 ".cfi_startproc",
                 "push rbx",
                 ".cfi_adjust_cfa_offset 8",
@@ -333,21 +386,17 @@ macro_rules! cxx_new {
                 "pop rbx",
                 "ret",
                 "3:",
-                "mov rax, qword ptr [rip + _ZSt15get_new_handlerv@GOTPCREL]",
-                "test rax, rax",
-                "jz 4f",
-                "call rax",
+                "call {handler}",
                 "test rax, rax",
                 "jz 4f",
                 "call rax",
                 "jmp 2b",
                 "4:",
-                "add rsp, 8",
-                "pop r12",
-                "pop rbx",
                 $on_fail,
                 ".cfi_endproc",
                 alloc = sym cxx_alloc,
+                handler = sym cxx_new_handler,
+                throw = sym cxx_throw_bad_alloc,
                 fail = sym cxx_no_bad_alloc,
             )
         }
@@ -365,27 +414,29 @@ cxx_new!(
     op_new_aligned,
     "_ZnwmSt11align_val_t",
     aligned,
-    "mov rax, qword ptr [rip + _ZSt17__throw_bad_allocv@GOTPCREL]\ntest rax, rax\njz {fail}\njmp rax"
+    // The frame is still there (stack aligned) for the look-up; the throw is a tail jump.
+    "call {throw}\nadd rsp, 8\npop r12\npop rbx\ntest rax, rax\njz {fail}\njmp rax"
 );
 cxx_new!(
     op_new_array_aligned,
     "_ZnamSt11align_val_t",
     aligned,
-    "mov rax, qword ptr [rip + _ZSt17__throw_bad_allocv@GOTPCREL]\ntest rax, rax\njz {fail}\njmp rax"
+    // The frame is still there (stack aligned) for the look-up; the throw is a tail jump.
+    "call {throw}\nadd rsp, 8\npop r12\npop rbx\ntest rax, rax\njz {fail}\njmp rax"
 );
 cxx_new!(
     op_new_aligned_nothrow,
     "_ZnwmSt11align_val_tRKSt9nothrow_t",
     aligned,
-    // The trailing jump is unreachable; it keeps one operand list for both variants.
-    "xor eax, eax\nret\njmp {fail}"
+    // The trailing call and jump are unreachable; they keep one operand list for both variants.
+    "add rsp, 8\npop r12\npop rbx\nxor eax, eax\nret\ncall {throw}\njmp {fail}"
 );
 cxx_new!(
     op_new_array_aligned_nothrow,
     "_ZnamSt11align_val_tRKSt9nothrow_t",
     aligned,
-    // The trailing jump is unreachable; it keeps one operand list for both variants.
-    "xor eax, eax\nret\njmp {fail}"
+    // The trailing call and jump are unreachable; they keep one operand list for both variants.
+    "add rsp, 8\npop r12\npop rbx\nxor eax, eax\nret\ncall {throw}\njmp {fail}"
 );
 cxx_new!(op_new, "_Znwm", plain, op_new_aligned);
 cxx_new!(op_new_array, "_Znam", plain, op_new_array_aligned);

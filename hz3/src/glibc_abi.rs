@@ -1,4 +1,6 @@
-//! Old glibc symbol versions for the two thread-key calls, so a lane `.so`
+//! Old glibc symbol versions for the two thread-key calls and the two
+//! dynamic-linker calls (`dlopen`, `dlsym`: glibc 2.34 moved them from libdl
+//! into libc the same way; libdl.so.2 is NEEDED for older glibc), so a lane `.so`
 //! built on a new system loads on glibc 2.17 and later (Debian 11, Ubuntu 20.04,
 //! RHEL 8). Owns only these bindings; everything else calls `libc` directly.
 //!
@@ -40,6 +42,10 @@ extern "C" {
     #[link_name = old_version!("pthread_setspecific")]
     pub fn pthread_setspecific(key: libc::pthread_key_t, value: *const libc::c_void)
         -> libc::c_int;
+    #[link_name = old_version!("dlopen")]
+    pub fn dlopen(name: *const libc::c_char, flags: libc::c_int) -> *mut libc::c_void;
+    #[link_name = old_version!("dlsym")]
+    pub fn dlsym(handle: *mut libc::c_void, name: *const libc::c_char) -> *mut libc::c_void;
 }
 
 #[cfg(not(all(
@@ -47,4 +53,4 @@ extern "C" {
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-pub use libc::{pthread_key_create, pthread_setspecific};
+pub use libc::{dlopen, dlsym, pthread_key_create, pthread_setspecific};

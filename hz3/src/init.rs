@@ -1,19 +1,32 @@
 //! Process life cycle: lazy, race-free initialisation inside the first call,
-//! the `HZ3_*` environment settings, the thread-exit hook (a pthread key
+//! the `HZ3_*` environment settings (parsed by `env`), the thread-exit hook (a pthread key
 //! destructor), fork safety (pthread_atfork), and the report at exit.
 //!
 //! Owns: the init state machine and the settings read at init. Initialisation
-//! makes no call that could allocate (mmap, getenv only); the pthread key and
-//! the atfork handlers are registered later, from the first thread-cache
-//! creation, when a re-entering malloc already finds a working allocator.
-//! Must not touch allocation data structures except through their lock_all /
-//! unlock_all functions in the fork handlers.
+//! makes no call that could allocate (mmap, getenv only) and takes no lock.
+//!
+//! The pthread key and the atfork handlers are registered at load, by an ELF
+//! constructor of the preload object (feature `c-abi`), before the program's
+//! `main` can register handlers of its own: so hz3's prepare handler runs after
+//! the program's (which may allocate) and its child handler before the
+//! program's (which may allocate in the child). Without the constructor (the
+//! `GlobalAlloc`), they are registered at the first thread-cache creation.
+//!
+//! Fork during init: `STATE` holds the pid of the process whose thread is
+//! initialising, with the running bit. The prepare handler waits until another
+//! thread's init in this process has finished, so the child inherits a ready
+//! allocator; a child that still inherits an init in progress (a fork without
+//! hz3's handlers: a raw fork system call, or one before they were registered)
+//! sees a foreign pid and initialises again (the parent's half-done mappings are
+//! left unused). Must not touch allocation data structures except through their
+//! lock_all / unlock_all functions in the fork handlers.
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crate::arena;
 use crate::central;
 use crate::config;
+use crate::env;
 use crate::glibc_abi;
 use crate::large;
 use crate::os;
@@ -21,13 +34,20 @@ use crate::page_heap;
 use crate::stats;
 use crate::tcache;
 
-const UNINIT: u8 = 0;
-const RUNNING: u8 = 1;
-const READY: u8 = 2;
+/// `STATE`: UNINIT, READY, or `pid << 2 | RUNNING` while a thread of process
+/// `pid` initialises.
+const UNINIT: usize = 0;
+const READY: usize = 1;
+const RUNNING: usize = 2;
 
-static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static HOOKS: AtomicU8 = AtomicU8::new(UNINIT);
+static STATE: AtomicUsize = AtomicUsize::new(UNINIT);
+/// `HOOKS`: UNINIT, READY, or RUNNING while `HOOKS_TID` registers them.
+static HOOKS: AtomicUsize = AtomicUsize::new(UNINIT);
+static HOOKS_TID: AtomicUsize = AtomicUsize::new(0);
 static KEY: AtomicUsize = AtomicUsize::new(0);
+/// Set by the prepare handler when it took the locks; the parent and child
+/// handlers release them only then (init may finish in between).
+static FORK_LOCKED: AtomicBool = AtomicBool::new(false);
 /// Settings read from the environment at init.
 pub static PRINT_STATS: AtomicU8 = AtomicU8::new(0);
 
@@ -41,33 +61,58 @@ pub fn ensure() -> bool {
     init_slow()
 }
 
+/// This process's running mark for `STATE`.
+fn running_mark() -> usize {
+    // SAFETY: plain syscall wrapper.
+    let pid = unsafe { libc::getpid() } as usize;
+    pid << 2 | RUNNING
+}
+
 #[cold]
 fn init_slow() -> bool {
-    if STATE
-        .compare_exchange(UNINIT, RUNNING, Ordering::Acquire, Ordering::Acquire)
-        .is_ok()
-    {
-        if page_heap::init() && !os::env_flag(c"HZ3_DISABLE_ARENA") {
-            arena::reserve();
+    let me = running_mark();
+    loop {
+        let s = STATE.load(Ordering::Acquire);
+        if s == READY {
+            return true;
         }
-        tcache::set_owners_in_use(tcache::owners_in_use_for(
-            os::env_usize(c"HZ3_OWNERS"),
-            os::cpus_available(),
-        ));
-        if os::env_flag(c"HZ3_PRINT_STATS") {
-            PRINT_STATS.store(1, Ordering::Relaxed);
+        if s == me {
+            // Another thread of this process is initialising.
+            // SAFETY: plain syscall wrapper.
+            unsafe { libc::sched_yield() };
+            continue;
         }
-        STATE.store(READY, Ordering::Release);
-        if os::env_flag(c"HZ3_PRINT_CONFIG") {
-            print_config();
+        // UNINIT, or an init in progress in the parent at the fork: (re)start it.
+        if STATE
+            .compare_exchange(s, me, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+        {
+            run_init();
+            return true;
         }
-        return true;
     }
-    while STATE.load(Ordering::Acquire) != READY {
-        // SAFETY: plain syscall wrapper.
-        unsafe { libc::sched_yield() };
+}
+
+fn run_init() {
+    if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") {
+        arena::reserve();
     }
-    true
+    let cpus = os::cpus_available();
+    let owners = env::number(
+        c"HZ3_OWNERS",
+        1,
+        config::OWNERS,
+        tcache::owners_in_use_for(None, cpus),
+    );
+    tcache::set_owners_in_use(tcache::owners_in_use_for(Some(owners), cpus));
+    if env::flag(c"HZ3_PRINT_STATS") {
+        PRINT_STATS.store(1, Ordering::Relaxed);
+    }
+    let want_config = env::flag(c"HZ3_PRINT_CONFIG");
+    STATE.store(READY, Ordering::Release);
+    if want_config {
+        print_config();
+    }
 }
 
 /// Prints the lane and its configuration (HZ3_PRINT_CONFIG=1).
@@ -105,31 +150,50 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     unsafe { tcache::destroy(arg as *mut tcache::TCache) };
 }
 
-/// Registers `tc` for the thread-exit hook (and, the first time, the key and the fork handlers).
-pub fn register_thread_exit(tc: *mut u8) {
-    if HOOKS.load(Ordering::Acquire) != READY {
-        if HOOKS
-            .compare_exchange(UNINIT, RUNNING, Ordering::Acquire, Ordering::Acquire)
-            .is_ok()
-        {
-            let mut key: libc::pthread_key_t = 0;
-            // SAFETY: registering a destructor and fork handlers; both may allocate,
-            // which re-enters through the caller's already-installed cache.
-            unsafe {
-                if glibc_abi::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
-                    KEY.store(key as usize + 1, Ordering::Relaxed);
-                }
-                libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
-            }
-            HOOKS.store(READY, Ordering::Release);
-        } else {
-            while HOOKS.load(Ordering::Acquire) != READY {
-                // SAFETY: plain syscall wrapper.
-                unsafe { libc::sched_yield() };
-            }
-        }
+fn gettid() -> usize {
+    // SAFETY: plain syscall wrapper.
+    // (gettid through syscall: the libc function needs GLIBC_2.30.)
+    unsafe { libc::syscall(libc::SYS_gettid) as usize }
+}
+
+/// Registers the thread-exit key and the fork handlers, once. The key comes
+/// first: pthread_atfork may allocate, and a thread cache created by that
+/// re-entering malloc registers itself with the key (it does not wait for the
+/// registration its own thread is doing).
+fn install_hooks() {
+    if HOOKS.load(Ordering::Acquire) == READY {
+        return;
     }
-    let k = KEY.load(Ordering::Relaxed);
+    if HOOKS
+        .compare_exchange(UNINIT, RUNNING, Ordering::Acquire, Ordering::Acquire)
+        .is_ok()
+    {
+        HOOKS_TID.store(gettid(), Ordering::Relaxed);
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: registering a destructor and fork handlers.
+        unsafe {
+            if glibc_abi::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
+                KEY.store(key as usize + 1, Ordering::Release);
+            }
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        }
+        HOOKS.store(READY, Ordering::Release);
+        return;
+    }
+    if HOOKS_TID.load(Ordering::Relaxed) == gettid() {
+        return;
+    }
+    while HOOKS.load(Ordering::Acquire) != READY {
+        // SAFETY: plain syscall wrapper.
+        unsafe { libc::sched_yield() };
+    }
+}
+
+/// Registers `tc` for the thread-exit hook (registering the key and the fork
+/// handlers first if the load-time constructor did not).
+pub fn register_thread_exit(tc: *mut u8) {
+    install_hooks();
+    let k = KEY.load(Ordering::Acquire);
     if k != 0 {
         // SAFETY: a valid key.
         unsafe {
@@ -142,17 +206,30 @@ pub fn register_thread_exit(tc: *mut u8) {
 }
 
 extern "C" fn fork_prepare() {
-    if STATE.load(Ordering::Acquire) != READY {
-        return;
+    // Let another thread's init finish first, so the child does not inherit it
+    // half done. Not initialised (or an init left over from our own parent):
+    // nothing to lock.
+    let me = running_mark();
+    loop {
+        let s = STATE.load(Ordering::Acquire);
+        if s == READY {
+            break;
+        }
+        if s != me {
+            return;
+        }
+        // SAFETY: plain syscall wrapper.
+        unsafe { libc::sched_yield() };
     }
     central::lock_all();
     page_heap::lock_all();
     large::lock();
     tcache::lock_pool();
+    FORK_LOCKED.store(true, Ordering::Relaxed);
 }
 
 extern "C" fn fork_parent() {
-    if STATE.load(Ordering::Acquire) != READY {
+    if !FORK_LOCKED.swap(false, Ordering::Relaxed) {
         return;
     }
     tcache::unlock_pool();
@@ -162,7 +239,7 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
-    if STATE.load(Ordering::Acquire) != READY {
+    if !FORK_LOCKED.swap(false, Ordering::Relaxed) {
         return;
     }
     tcache::after_fork_child();
@@ -171,6 +248,18 @@ extern "C" fn fork_child() {
     central::unlock_all(true);
     stats::after_fork_child();
 }
+
+/// Load-time constructor of the preload object: registers the key and the
+/// fork handlers before the program's `main` runs (see the module comment).
+#[cfg(feature = "c-abi")]
+extern "C" fn at_load() {
+    install_hooks();
+}
+
+#[cfg(feature = "c-abi")]
+#[used]
+#[link_section = ".init_array"]
+static AT_LOAD: extern "C" fn() = at_load;
 
 extern "C" fn at_exit() {
     if PRINT_STATS.load(Ordering::Relaxed) != 0 {

@@ -173,33 +173,6 @@ pub fn fatal(what: &str, ptr: usize) -> ! {
     unsafe { libc::abort() }
 }
 
-/// Reads an environment variable without allocating (getenv does not allocate).
-pub fn env(name: &core::ffi::CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv returns a pointer into the environment or null.
-    let p = unsafe { libc::getenv(name.as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated string owned by the environment.
-    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
-}
-
-/// The decimal value of an environment variable; None when unset or not a number.
-pub fn env_usize(name: &core::ffi::CStr) -> Option<usize> {
-    let v = env(name)?;
-    if v.is_empty() || v.len() > 9 {
-        return None;
-    }
-    let mut n = 0usize;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + (b - b'0') as usize;
-    }
-    Some(n)
-}
-
 /// CPUs this process may run on (its affinity mask; the online count if that
 /// cannot be read), at least 1.
 pub fn cpus_available() -> usize {
@@ -219,9 +192,4 @@ pub fn cpus_available() -> usize {
             1
         }
     }
-}
-
-/// True when the environment variable is set to something other than "" or "0".
-pub fn env_flag(name: &core::ffi::CStr) -> bool {
-    matches!(env(name), Some(v) if !v.is_empty() && v != b"0")
 }

@@ -267,6 +267,40 @@ pub fn compile_cxx(src: &str) -> PathBuf {
     p
 }
 
+/// Compile a C++ source into a shared object once per test process (`-fPIC -shared`).
+pub fn compile_cxx_shared(src: &str) -> PathBuf {
+    static CACHE: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut g = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = g.iter().find(|(s, _)| s == src) {
+        return p.clone();
+    }
+    let out_name = format!("{}.so", src.trim_end_matches(".cpp"));
+    let p = build(
+        "C++",
+        compiler("CXX", "c++"),
+        src,
+        &out_name,
+        &["-std=c++17", "-O1", "-g", "-fPIC", "-shared", "-Wall"],
+    );
+    g.push((src.to_string(), p.clone()));
+    p
+}
+
+/// Compile a C source with extra compiler flags, once per test process.
+pub fn compile_c_with(src: &str, extra: &[&str]) -> PathBuf {
+    static CACHE: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut g = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = g.iter().find(|(s, _)| s == src) {
+        return p.clone();
+    }
+    let out_name = src.trim_end_matches(".c").to_string();
+    let mut flags = vec!["-std=gnu11", "-O1", "-g", "-fno-builtin", "-Wall"];
+    flags.extend_from_slice(extra);
+    let p = build("C", compiler("CC", "cc"), src, &out_name, &flags);
+    g.push((src.to_string(), p.clone()));
+    p
+}
+
 /// Compile a C source into a shared object (used by the harness self-test).
 pub fn compile_c_shared(src: &str, out_name: &str) -> PathBuf {
     build(
