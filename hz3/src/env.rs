@@ -105,6 +105,24 @@ pub fn flag(name: &CStr) -> bool {
     }
 }
 
+/// One of a few words: returns the index of `v` in `words`; unset means
+/// `default`, anything else is reported and means `default`.
+pub fn choice(name: &CStr, words: &[&str], default: usize) -> usize {
+    let Some(v) = raw(name) else {
+        return default;
+    };
+    if let Some(i) = words.iter().position(|w| w.as_bytes() == v) {
+        return i;
+    }
+    let mut why = os::Line::new();
+    why.s("is not one of");
+    for (i, w) in words.iter().enumerate() {
+        why.s(if i == 0 { " " } else { ", " }).s(w);
+    }
+    report(name, v, why.as_str(), None, default as u64);
+    default
+}
+
 /// A number in `min..=max`; unset means `default`. A value that is not a decimal
 /// number is reported and gives `default`; one out of range is reported and clamped.
 pub fn number(name: &CStr, min: usize, max: usize, default: usize) -> usize {

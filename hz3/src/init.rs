@@ -105,9 +105,9 @@ fn run_init() {
         tcache::owners_in_use_for(None, cpus),
     );
     tcache::set_owners_in_use(tcache::owners_in_use_for(Some(owners), cpus));
-    if env::flag(c"HZ3_PRINT_STATS") {
-        PRINT_STATS.store(1, Ordering::Relaxed);
-    }
+    // 0: nothing; 1: key=value lines; 2: one JSON object (stats_json).
+    let print_stats = env::choice(c"HZ3_PRINT_STATS", &["0", "1", "json"], 0);
+    PRINT_STATS.store(print_stats as u8, Ordering::Relaxed);
     let want_config = env::flag(c"HZ3_PRINT_CONFIG");
     STATE.store(READY, Ordering::Release);
     if want_config {
@@ -262,8 +262,10 @@ extern "C" fn at_load() {
 static AT_LOAD: extern "C" fn() = at_load;
 
 extern "C" fn at_exit() {
-    if PRINT_STATS.load(Ordering::Relaxed) != 0 {
-        stats::print();
+    match PRINT_STATS.load(Ordering::Relaxed) {
+        1 => stats::print(),
+        2 => crate::stats_json::print(),
+        _ => {}
     }
 }
 

@@ -155,6 +155,10 @@ impl Line {
     pub fn emit(&self) {
         write_err(self.as_bytes());
     }
+    /// The text so far ("" if a cut split a UTF-8 character).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
 }
 
 impl Default for Line {

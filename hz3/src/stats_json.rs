@@ -1,5 +1,5 @@
 //! The statistics as one JSON object, written into a caller's buffer with
-//! snprintf's contract (`hz3_stats_json`, `hz3::stats_json`): never
+//! snprintf's contract (`hz3_stats_json`, `hz3::stats_json`, `HZ3_PRINT_STATS=json`): never
 //! allocates, never writes past the buffer, always NUL-terminates a non-empty
 //! buffer, and returns the length the whole text needs (without the NUL), so a
 //! caller whose buffer was too small can retry with a bigger one.
@@ -126,6 +126,15 @@ pub fn write(buf: &mut [u8]) -> usize {
     }
     o.s("]}");
     o.finish()
+}
+
+/// Prints the JSON object and a newline to stderr (`HZ3_PRINT_STATS=json` at
+/// exit), through a fixed stack buffer; a longer text is cut, still one line.
+pub fn print() {
+    let mut buf = [0u8; 16384];
+    let n = write(&mut buf).min(buf.len() - 1);
+    buf[n] = b'\n';
+    crate::os::write_err(&buf[..=n]);
 }
 
 #[cfg(test)]

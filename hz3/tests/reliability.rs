@@ -234,3 +234,45 @@ fn fork_while_another_thread_initialises() {
     let exe = compile_c_with("fork_init.c", &["-rdynamic"]);
     run_modes(&exe, &["fork", "rawfork"], "fork during initialisation");
 }
+
+/// `HZ3_PRINT_STATS=json` prints the statistics at exit as one JSON object on
+/// one line (the same text as `hz3_stats_json`); `1` prints key=value lines.
+#[test]
+fn print_stats_json_at_exit() {
+    let exe = compile_c("env_probe.c");
+    for lib in both() {
+        let r = run_with(&exe, &[], &lib, &[("HZ3_PRINT_STATS", "json")]);
+        assert!(r.success(), "{}", r.describe());
+        let err = r.stderr_str();
+        let json: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("{\"lane\":\""))
+            .collect();
+        assert_eq!(json.len(), 1, "{}: want one JSON line:\n{err}", lib.name);
+        let j = json[0];
+        let depth = j.bytes().fold(0i32, |d, b| match b {
+            b'{' | b'[' => d + 1,
+            b'}' | b']' => d - 1,
+            _ => d,
+        });
+        assert!(
+            j.ends_with("]}") && depth == 0 && j.contains("\"span_bytes\":"),
+            "{}: not one complete JSON object: {j}",
+            lib.name
+        );
+        assert!(
+            !err.lines().any(|l| l.starts_with("hz3: span_bytes")),
+            "{}: json must replace the key=value lines:\n{err}",
+            lib.name
+        );
+        let r = run_with(&exe, &[], &lib, &[("HZ3_PRINT_STATS", "1")]);
+        assert!(
+            r.stderr_str()
+                .lines()
+                .any(|l| l.starts_with("hz3: span_bytes ")),
+            "{}: HZ3_PRINT_STATS=1 prints key=value lines\n{}",
+            lib.name,
+            r.describe()
+        );
+    }
+}
