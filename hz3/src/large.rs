@@ -78,6 +78,8 @@ static STATE: Locked<State> = Locked::new(State::EMPTY);
 static NEXT_DECAY_MS: AtomicU64 = AtomicU64::new(u64::MAX);
 
 pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Live large blocks (made and not yet freed: mallinfo2's `hblks`).
+pub static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 
 /// (root index, leaf index) of a block start, or None for an address no large
 /// block can start at (not page-aligned, or outside user space).
@@ -273,6 +275,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         match hit {
             Some(Ok(c)) => {
                 LIVE_BYTES.fetch_add(c.len, Ordering::Relaxed);
+                LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
                 stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
                 decay_tick();
                 return (c.base as *mut u8, false);
@@ -312,6 +315,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         return (ptr::null_mut(), false);
     }
     LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
+    LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
     stats::LARGE_MAPS.fetch_add(1, Ordering::Relaxed);
     (base as *mut u8, true)
 }
@@ -335,6 +339,7 @@ pub fn free(p: usize) -> bool {
         let len = s.find(p)?;
         s.remove(p);
         LIVE_BYTES.fetch_sub(len, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
         if len > budget || slots == 0 {
             return Some((false, len));
         }
