@@ -214,6 +214,7 @@ const DECAY_MS: u64 = config::PURGE_DECAY_MS as u64;
 /// coarse clock read); called on large-block events and on every thread
 /// cache's scavenge check (each 64th slow-path event).
 pub fn decay_tick() {
+    os::retry_unmaps();
     if DECAY_MS == 0 {
         return;
     }
@@ -420,8 +421,10 @@ pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
     })
 }
 
-/// Unmaps every cached mapping (malloc_trim). Returns the bytes released.
+/// Unmaps every cached mapping (malloc_trim), and retries the unmaps the
+/// system refused before. Returns the bytes released.
 pub fn trim() -> usize {
+    os::retry_unmaps();
     STATE.with(|s| {
         let mut n = 0;
         for i in 0..s.ncache {
