@@ -14,6 +14,7 @@ use crate::hardened;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
+use crate::page_heap;
 use crate::size_class::{
     class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY,
 };
@@ -162,6 +163,9 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
         return free_outside(p);
     }
     if tag & TAG_VALID == 0 {
+        if tag & arena::TAG_ALIGNED != 0 {
+            return free_aligned(p, tag);
+        }
         os::fatal(
             "free(): invalid pointer (not a live hz3 block; double free?)",
             p as usize,
@@ -189,6 +193,53 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
             (*t).remote.push(owner, cls, p);
         }
     }
+}
+
+/// Frees a block served as an aligned run (`aligned_run`): its whole run goes
+/// back to the page heap of the owner that made it.
+#[cold]
+fn free_aligned(p: *mut u8, tag: u32) {
+    let Some(page) = arena::page_of(p as usize) else {
+        return free_outside(p);
+    };
+    if tag & arena::TAG_BLOCK_START == 0 || p as usize & (PAGE - 1) != 0 {
+        os::fatal("free(): invalid pointer (inside a block)", p as usize);
+    }
+    let n = arena::aligned_run_pages(tag);
+    let first = page - arena::tag_page_off(tag);
+    arena::clear_tags(first, n);
+    page_heap::free_run(arena::tag_owner(tag), first, n);
+}
+
+/// A block of `size` bytes aligned to `align` (PAGE < align, a power of two)
+/// from a run of arena pages, not a mapping of its own (a mapping per block
+/// would exhaust `vm.max_map_count`). The run has `align / PAGE - 1` pages of
+/// slack so an aligned start lies in it wherever it falls; the block goes from
+/// that start to the end of the run. Null when the request is too big for a
+/// run or the arena has no room.
+fn aligned_run(size: usize, align: usize) -> *mut u8 {
+    let need = size.max(1).div_ceil(PAGE);
+    let slack = align / PAGE - 1;
+    if need + slack > arena::ALIGNED_MAX_PAGES || !init::ensure() {
+        return ptr::null_mut();
+    }
+    let n = need + slack;
+    let t = tcache::get_or_create();
+    let owner = if t.is_null() {
+        tcache::direct_owner()
+    } else {
+        // SAFETY: this thread's cache.
+        unsafe { (*t).owner as usize }
+    };
+    let Some(first) = page_heap::alloc_run(owner, n) else {
+        return ptr::null_mut();
+    };
+    let start = (arena::page_addr(first) + align - 1) & !(align - 1);
+    let block_off = (start - arena::page_addr(first)) / PAGE;
+    for i in 0..n {
+        arena::set_tag(first + i, arena::make_aligned_tag(owner, n, i, block_off));
+    }
+    start as *mut u8
 }
 
 #[cold]
@@ -223,6 +274,9 @@ pub fn usable_size(p: *mut u8) -> usize {
     if let Some(page) = arena::page_of(p as usize) {
         let t = arena::tag(page);
         if t & TAG_VALID == 0 {
+            if t & arena::TAG_ALIGNED != 0 && t & arena::TAG_BLOCK_START != 0 {
+                return (arena::aligned_run_pages(t) - arena::tag_page_off(t)) * PAGE;
+            }
             return 0;
         }
         return class_size(arena::tag_class(t));
@@ -274,13 +328,17 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     }
     let old = if let Some(page) = arena::page_of(p as usize) {
         let t = arena::tag(page);
-        if t & TAG_VALID == 0 {
-            os::fatal(
-                "realloc(): invalid pointer (not a live hz3 block)",
-                p as usize,
-            );
-        }
-        let old = class_size(arena::tag_class(t));
+        let old = if t & TAG_VALID != 0 {
+            class_size(arena::tag_class(t))
+        } else {
+            match usable_size(p) {
+                0 => os::fatal(
+                    "realloc(): invalid pointer (not a live hz3 block)",
+                    p as usize,
+                ),
+                n => n,
+            }
+        };
         // Keep the block when the new size fits and would not waste more than half.
         if size <= old && size > old / 2 {
             return p;
@@ -327,6 +385,12 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut u8 {
             if !p.is_null() {
                 return p;
             }
+        }
+    }
+    if align > PAGE {
+        let p = aligned_run(size, align);
+        if !p.is_null() {
+            return p;
         }
     }
     large_alloc(size, align).0

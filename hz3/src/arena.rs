@@ -11,6 +11,12 @@
 //! refused (e.g. `ulimit -v`), smaller arenas are tried; with none at all, the
 //! arena is "disabled" (`base` = DISABLED_BASE, so every range check fails) and
 //! everything is served by the large-mapping path.
+//! The reservation is made without access and without commit charge
+//! (PROT_NONE, MAP_NORESERVE: under strict overcommit a process is charged
+//! only for what it uses): the tag table is made readable at once (it reads as
+//! zero, so a stray pointer's tag read finds "no block" and is not charged)
+//! and a segment's pages and its slice of the table become writable when the
+//! segment is first taken (`commit_segment`).
 //! Must not touch thread caches or central caches.
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -31,15 +37,45 @@ pub const NSEGS: usize = NPAGES / SEG_PAGES;
 pub const DISABLED_BASE: usize = 0usize.wrapping_sub(1usize << 44);
 
 // Tag layout: bits 0..8 class, 8..16 owner, bit 16 VALID, bits 20..32 page offset in the span.
+// An aligned run (a block with an alignment above a page, see `alloc::aligned_alloc`)
+// is tagged ALIGNED instead of VALID (so the free fast path never matches it):
+// bits 0..8 its pages - 1, 8..16 owner, bit 18 on the block's first page only.
 pub const TAG_VALID: u32 = 1 << 16;
 pub const TAG_CLASS_MASK: u32 = 0xff;
 /// Mask of the bits the free fast path compares against the thread's `expect`.
 pub const TAG_OWNER_MASK: u32 = TAG_VALID | 0xff00;
 const TAG_OFF_SHIFT: u32 = 20;
+pub const TAG_ALIGNED: u32 = 1 << 17;
+pub const TAG_BLOCK_START: u32 = 1 << 18;
+/// Longest aligned run (its page count - 1 is kept in 8 bits).
+pub const ALIGNED_MAX_PAGES: usize = 256;
 
 #[inline(always)]
 pub const fn make_tag(owner: usize, cls: usize, page_off: usize) -> u32 {
     TAG_VALID | ((owner as u32) << 8) | cls as u32 | ((page_off as u32) << TAG_OFF_SHIFT)
+}
+/// Tag of page `page_off` of an aligned run of `npages` pages whose block starts at `block_off`.
+pub const fn make_aligned_tag(
+    owner: usize,
+    npages: usize,
+    page_off: usize,
+    block_off: usize,
+) -> u32 {
+    let start = if page_off == block_off {
+        TAG_BLOCK_START
+    } else {
+        0
+    };
+    TAG_ALIGNED
+        | start
+        | ((owner as u32) << 8)
+        | (npages as u32 - 1)
+        | ((page_off as u32) << TAG_OFF_SHIFT)
+}
+/// Pages of the aligned run a tag with TAG_ALIGNED belongs to.
+#[inline(always)]
+pub const fn aligned_run_pages(t: u32) -> usize {
+    (t & TAG_CLASS_MASK) as usize + 1
 }
 #[inline(always)]
 pub const fn tag_owner(t: u32) -> usize {
@@ -70,11 +106,17 @@ pub fn reserve() -> bool {
     let min_pages = SEG_PAGES * 4;
     while pages >= min_pages {
         let total = TAG_BYTES + pages * PAGE + SEG_BYTES;
-        let raw = os::map(total);
+        let raw = os::reserve(total);
         if !raw.is_null() {
             let raw = raw as usize;
             // The arena starts at the first segment boundary leaving room for the table.
             let arena = (raw + TAG_BYTES + SEG_BYTES - 1) & !(SEG_BYTES - 1);
+            // SAFETY: the table lies inside the fresh reservation (TAG_BYTES is page-aligned).
+            if !unsafe { os::read_only((arena - TAG_BYTES) as *mut u8, TAG_BYTES) } {
+                // SAFETY: our fresh, unused reservation.
+                unsafe { os::unmap(raw as *mut u8, total) };
+                return false;
+            }
             BASE.store(arena, Ordering::Release);
             RESERVED_PAGES.store(pages, Ordering::Release);
             return true;
@@ -82,6 +124,22 @@ pub fn reserve() -> bool {
         pages /= 2;
     }
     false
+}
+
+/// Makes segment `i` (its pages and its slice of the tag table) writable.
+/// Called once per segment, when the pool first hands it out. False when the
+/// system refuses (strict overcommit: out of commit).
+pub fn commit_segment(i: usize) -> bool {
+    debug_assert!(i < RESERVED_PAGES.load(Ordering::Relaxed) / SEG_PAGES);
+    let b = base();
+    let tags = b - TAG_BYTES + i * SEG_PAGES * 4;
+    let tags_start = tags & !(PAGE - 1);
+    let tags_end = (tags + SEG_PAGES * 4 + PAGE - 1) & !(PAGE - 1);
+    // SAFETY: segment i and its table slice lie inside the reservation (i < reserved segments).
+    unsafe {
+        os::commit(tags_start as *mut u8, tags_end - tags_start)
+            && os::commit((b + i * SEG_BYTES) as *mut u8, SEG_BYTES)
+    }
 }
 
 #[inline(always)]
@@ -122,6 +180,10 @@ pub fn set_span_tags(first: usize, n: usize, owner: usize, cls: usize) {
     for i in 0..n {
         tag_slot(first + i).store(make_tag(owner, cls, i), Ordering::Relaxed);
     }
+}
+
+pub fn set_tag(page: usize, t: u32) {
+    tag_slot(page).store(t, Ordering::Relaxed);
 }
 
 pub fn clear_tags(first: usize, n: usize) {

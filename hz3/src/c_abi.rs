@@ -208,8 +208,8 @@ pub struct MallInfo {
     pub keepcost: c_int,
 }
 
-/// mallinfo2: `arena` = bytes of arena pages in spans, `hblkhd`/`hblks` = live
-/// large mappings, `uordblks` = bytes in use (span bytes less the free objects
+/// mallinfo2: `arena` = bytes of arena pages in spans, `hblkhd`/`hblks` = bytes
+/// and number of live large blocks (freed ones no longer count), `uordblks` = bytes in use (span bytes less the free objects
 /// in spans, plus large blocks; objects cached by threads count as in use),
 /// `fordblks` = free bytes held (free objects in spans plus cached large mappings).
 #[no_mangle]
@@ -219,7 +219,7 @@ pub extern "C" fn mallinfo2() -> MallInfo2 {
     MallInfo2 {
         arena: s.span_bytes as usize,
         ordblks: s.classes.iter().map(|c| c.spans).sum::<u64>() as usize,
-        hblks: (s.large_maps + s.large_cache_hits) as usize,
+        hblks: crate::large::LIVE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed),
         hblkhd: s.large_live_bytes as usize,
         uordblks: (s.span_bytes.saturating_sub(free_in_spans) + s.large_live_bytes) as usize,
         fordblks: (free_in_spans + s.large_cached_bytes) as usize,

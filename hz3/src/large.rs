@@ -78,6 +78,8 @@ static STATE: Locked<State> = Locked::new(State::EMPTY);
 static NEXT_DECAY_MS: AtomicU64 = AtomicU64::new(u64::MAX);
 
 pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Live large blocks (made and not yet freed: mallinfo2's `hblks`).
+pub static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 
 /// (root index, leaf index) of a block start, or None for an address no large
 /// block can start at (not page-aligned, or outside user space).
@@ -212,6 +214,7 @@ const DECAY_MS: u64 = config::PURGE_DECAY_MS as u64;
 /// coarse clock read); called on large-block events and on every thread
 /// cache's scavenge check (each 64th slow-path event).
 pub fn decay_tick() {
+    os::retry_unmaps();
     if DECAY_MS == 0 {
         return;
     }
@@ -273,6 +276,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         match hit {
             Some(Ok(c)) => {
                 LIVE_BYTES.fetch_add(c.len, Ordering::Relaxed);
+                LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
                 stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
                 decay_tick();
                 return (c.base as *mut u8, false);
@@ -312,6 +316,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         return (ptr::null_mut(), false);
     }
     LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
+    LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
     stats::LARGE_MAPS.fetch_add(1, Ordering::Relaxed);
     (base as *mut u8, true)
 }
@@ -335,6 +340,7 @@ pub fn free(p: usize) -> bool {
         let len = s.find(p)?;
         s.remove(p);
         LIVE_BYTES.fetch_sub(len, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
         if len > budget || slots == 0 {
             return Some((false, len));
         }
@@ -415,8 +421,10 @@ pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
     })
 }
 
-/// Unmaps every cached mapping (malloc_trim). Returns the bytes released.
+/// Unmaps every cached mapping (malloc_trim), and retries the unmaps the
+/// system refused before. Returns the bytes released.
 pub fn trim() -> usize {
+    os::retry_unmaps();
     STATE.with(|s| {
         let mut n = 0;
         for i in 0..s.ncache {

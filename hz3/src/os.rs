@@ -26,13 +26,156 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// Reserves `len` bytes of address space without access and without commit
+/// charge (PROT_NONE, MAP_NORESERVE): nothing is usable until `commit`. Null on failure.
+pub fn reserve(len: usize) -> *mut u8 {
+    // SAFETY: anonymous private mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p as *mut u8
+    }
+}
+
+/// Makes a page-aligned part of a `reserve`d range readable and writable
+/// (under strict overcommit this is where it is charged). False when refused.
+///
+/// # Safety
+/// The range lies inside a mapping of ours.
+pub unsafe fn commit(p: *mut u8, len: usize) -> bool {
+    len == 0
+        || libc::mprotect(
+            p as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+        ) == 0
+}
+
+/// Makes a page-aligned part of a `reserve`d range readable only (reads as
+/// zero; no commit charge, since it is not writable). False when refused.
+///
+/// # Safety
+/// The range lies inside a mapping of ours and holds nothing.
+pub unsafe fn read_only(p: *mut u8, len: usize) -> bool {
+    len == 0 || libc::mprotect(p as *mut libc::c_void, len, libc::PROT_READ) == 0
+}
+
 /// Unmaps a range previously returned by `map` (or a page-aligned part of it).
+/// When the system refuses (munmap fails, e.g. ENOMEM when splitting a mapping
+/// would exceed `vm.max_map_count`), the range is remembered in a fixed list
+/// and unmapped by a later `retry_unmaps` (every successful unmap and every
+/// large-block event tries), so a mapping is never forgotten.
 ///
 /// # Safety
 /// No live object may remain in the range.
 pub unsafe fn unmap(p: *mut u8, len: usize) {
-    if len != 0 {
-        libc::munmap(p as *mut libc::c_void, len);
+    if len == 0 {
+        return;
+    }
+    if libc::munmap(p as *mut libc::c_void, len) != 0 {
+        pending::remember(p as usize, len);
+    } else {
+        retry_unmaps();
+    }
+}
+
+/// Unmaps the ranges an earlier munmap refused. One atomic load when there are none.
+#[inline]
+pub fn retry_unmaps() {
+    if pending::COUNT.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+        pending::retry();
+    }
+}
+
+/// Ranges whose munmap was refused: a fixed array of words (no allocation, no
+/// lock, so fork and signal handlers cannot deadlock on it), each 0 (empty) or
+/// `page number | pages << PAGES_SHIFT` of one range. A slot is filled by a
+/// compare-and-swap from 0 and emptied by a compare-and-swap to 0 by whoever
+/// then unmaps it, so each range is unmapped by one thread only.
+pub mod pending {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    pub const SLOTS: usize = 1024;
+    const PAGE_SHIFT: u32 = 12;
+    /// Page numbers of user addresses fit in 35 bits (47-bit address space).
+    const PAGES_SHIFT: u32 = 35;
+    /// Longest range one slot holds (longer ones take several slots).
+    const MAX_PAGES: usize = (1 << (64 - PAGES_SHIFT)) - 1;
+
+    static SLOT: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+    /// Filled slots (a hint: the fast check of `retry_unmaps`).
+    pub static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static LOST_REPORTED: AtomicUsize = AtomicUsize::new(0);
+
+    pub(super) fn remember(mut base: usize, len: usize) {
+        let mut pages = len.div_ceil(super::PAGE);
+        while pages > 0 {
+            let n = pages.min(MAX_PAGES);
+            if !put((base >> PAGE_SHIFT) | (n << PAGES_SHIFT)) {
+                if LOST_REPORTED.fetch_add(1, Ordering::Relaxed) == 0 {
+                    let mut l = super::Line::new();
+                    l.s("hz3: munmap refused and ")
+                        .u(SLOTS as u64)
+                        .s(" ranges already wait for a retry: ")
+                        .u((pages * super::PAGE) as u64)
+                        .s(" bytes at ")
+                        .hex(base)
+                        .s(" stay mapped\n");
+                    l.emit();
+                }
+                return;
+            }
+            base += n * super::PAGE;
+            pages -= n;
+        }
+    }
+
+    fn put(v: usize) -> bool {
+        for s in SLOT.iter() {
+            if s.load(Ordering::Relaxed) == 0
+                && s.compare_exchange(0, v, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                COUNT.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Tries every remembered range once; those refused again stay remembered.
+    #[cold]
+    pub(super) fn retry() {
+        for s in SLOT.iter() {
+            let v = s.load(Ordering::Relaxed);
+            if v == 0
+                || s.compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            COUNT.fetch_sub(1, Ordering::Relaxed);
+            let base = (v & ((1 << PAGES_SHIFT) - 1)) << PAGE_SHIFT;
+            let len = (v >> PAGES_SHIFT) * super::PAGE;
+            // SAFETY: the range was being unmapped (nothing lives in it) and
+            // this thread took it out of the list alone.
+            if unsafe { libc::munmap(base as *mut libc::c_void, len) } != 0 {
+                // Still refused: back in (a slot is free: this one was).
+                remember(base, len);
+                // Stop for now: the system refuses, more attempts now would too.
+                return;
+            }
+        }
     }
 }
 

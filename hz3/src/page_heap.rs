@@ -99,12 +99,13 @@ static HEAPS: [HeapSlot; config::OWNERS] = [const {
     }))
 }; config::OWNERS];
 
-/// Reserves the metadata tables. Called once during init; false on failure.
+/// Reserves the metadata tables (without access: a segment's slices are
+/// committed with the segment, see `commit_segment`). Called once during init; false on failure.
 pub fn init() -> bool {
     let span_bytes = NPAGES * core::mem::size_of::<Span>();
     let seg_bytes = NSEGS * core::mem::size_of::<SegMeta>();
-    let s = os::map(span_bytes);
-    let g = os::map(seg_bytes);
+    let s = os::reserve(span_bytes);
+    let g = os::reserve(seg_bytes);
     if s.is_null() || g.is_null() {
         return false;
     }
@@ -173,13 +174,37 @@ fn take_segment() -> Option<usize> {
             return Some(i);
         }
         let limit = arena::RESERVED_PAGES.load(Ordering::Relaxed) / SEG_PAGES;
-        if p.next_unused < limit {
+        if p.next_unused < limit && commit_segment(p.next_unused) {
             p.next_unused += 1;
             stats::SEGMENTS_MAPPED.fetch_add(1, Ordering::Relaxed);
             return Some(p.next_unused - 1);
         }
         None
     })
+}
+
+/// Makes a segment never used so far writable: its pages, its tags, its span
+/// records and its segment record. False when the system refuses.
+fn commit_segment(i: usize) -> bool {
+    let range = |table: usize, each: usize, first: usize, n: usize| {
+        let start = (table + first * each) & !(PAGE - 1);
+        let end = (table + (first + n) * each + PAGE - 1) & !(PAGE - 1);
+        (start as *mut u8, end - start)
+    };
+    let (s, slen) = range(
+        SPAN_META.load(Ordering::Relaxed),
+        core::mem::size_of::<Span>(),
+        i * SEG_PAGES,
+        SEG_PAGES,
+    );
+    let (g, glen) = range(
+        SEG_META.load(Ordering::Relaxed),
+        core::mem::size_of::<SegMeta>(),
+        i,
+        1,
+    );
+    // SAFETY: the slices of segment i < NSEGS lie inside the tables reserved by `init`.
+    unsafe { os::commit(s, slen) && os::commit(g, glen) && arena::commit_segment(i) }
 }
 
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
