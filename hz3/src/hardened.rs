@@ -61,6 +61,21 @@ pub fn check_free(p: *mut u8, page: usize, t: u32) {
     }
 }
 
+/// `p` (in the arena, tag `t`, page `page`) is passed to realloc: it must be
+/// a block start that is not free.
+#[inline(always)]
+pub fn check_realloc(p: *mut u8, page: usize, t: u32) {
+    if ENABLED {
+        if !is_block_start(p as usize, page, t) {
+            os::fatal("realloc(): invalid pointer (inside a block)", p as usize);
+        }
+        // SAFETY: every block is at least 16 bytes; `p` is a block start.
+        if unsafe { *(p as *const usize).add(1) } == canary(p) {
+            os::fatal("realloc(): invalid pointer (a freed block)", p as usize);
+        }
+    }
+}
+
 /// `p` was just popped for malloc: clears its free canary.
 #[inline(always)]
 pub fn on_alloc(p: *mut u8) {

@@ -29,6 +29,7 @@ pub mod config;
 mod alloc;
 mod arena;
 mod central;
+mod checks;
 mod global_alloc;
 mod hardened;
 mod init;
