@@ -49,7 +49,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     unsafe {
         let h = (*t).bins.get_unchecked_mut(cls).pop(cls);
         if !h.is_null() {
-            hardened::on_alloc(h);
+            hardened::on_alloc(h, cls);
             checks::on_alloc(h);
             return h;
         }
@@ -97,7 +97,7 @@ fn alloc_class(cls: usize) -> *mut u8 {
         }
     };
     if !p.is_null() {
-        hardened::on_alloc(p);
+        hardened::on_alloc(p, cls);
         // SAFETY: `p` is a block of at least 16 bytes, now the caller's.
         unsafe { checks::on_alloc(p) };
     }

@@ -191,6 +191,8 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
                     } else {
                         let o = (base + s.bump as usize * size) as *mut u8;
                         s.bump += 1;
+                        // Fresh blocks carry the free canary like freed ones.
+                        crate::hardened::stamp(o, cls);
                         o
                     };
                     *(obj as *mut *mut u8) = head;
