@@ -10,6 +10,7 @@ use core::ptr;
 
 use crate::arena::{self, NPAGES, PAGE_SHIFT, TAG_OWNER_MASK, TAG_VALID};
 use crate::central;
+use crate::checks;
 use crate::hardened;
 use crate::init;
 use crate::large;
@@ -49,7 +50,8 @@ pub fn malloc(size: usize) -> *mut u8 {
     unsafe {
         let h = (*t).bins.get_unchecked_mut(cls).pop(cls);
         if !h.is_null() {
-            hardened::on_alloc(h);
+            hardened::on_alloc(h, cls);
+            checks::on_alloc(h);
             return h;
         }
     }
@@ -96,7 +98,9 @@ fn alloc_class(cls: usize) -> *mut u8 {
         }
     };
     if !p.is_null() {
-        hardened::on_alloc(p);
+        hardened::on_alloc(p, cls);
+        // SAFETY: `p` is a block of at least 16 bytes, now the caller's.
+        unsafe { checks::on_alloc(p) };
     }
     p
 }
@@ -120,7 +124,10 @@ fn large_alloc(size: usize, align: usize) -> (*mut u8, bool) {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let base = arena::base();
-    let page = (p as usize).wrapping_sub(base) >> PAGE_SHIFT;
+    // The low 4 bits rotated to the top: a pointer that is not 16-aligned (no
+    // block start is, `checks`) fails the range check and is diagnosed in
+    // `free_outside`, at no cost on this path.
+    let page = (p as usize).wrapping_sub(base).rotate_right(4) >> (PAGE_SHIFT - 4);
     if page < NPAGES {
         let tag = tag_at(base, page);
         let t = tls::tc_raw();
@@ -131,8 +138,12 @@ pub unsafe fn free(p: *mut u8) {
                 let cls = arena::tag_class(tag);
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
                 hardened::check_free(p, page, tag);
+                if checks::key_seen(t, p) {
+                    return checks::free_suspect(p, t);
+                }
                 if (*t).bins.get_unchecked_mut(cls).push(p) {
-                    tcache::overflow(t, cls);
+                    // Passes `p` rather than `cls`: no register kept for the call.
+                    tcache::overflow_at(p, t);
                 }
                 return;
             }
@@ -149,7 +160,7 @@ pub unsafe fn free(p: *mut u8) {
 /// As for `free`.
 #[inline(always)]
 pub unsafe fn free_sized(p: *mut u8, size: usize) {
-    if cfg!(debug_assertions) && !p.is_null() && usable_size(p) < size {
+    if (cfg!(debug_assertions) || hardened::ENABLED) && !p.is_null() && usable_size(p) < size {
         os::fatal("free_sized(): size larger than the block", p as usize);
     }
     free(p)
@@ -186,6 +197,9 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
     // SAFETY: this thread's cache.
     unsafe {
         if (*t).owner as usize == owner {
+            if checks::key_seen(t, p) {
+                return checks::free_suspect(p, t);
+            }
             if (*t).bins[cls].push(p) {
                 tcache::overflow(t, cls);
             }
@@ -245,8 +259,24 @@ fn aligned_run(size: usize, align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn free_outside(p: *mut u8) {
-    if p.is_null() || large::free(p as usize) {
+    if p.is_null() {
         return;
+    }
+    if arena::page_of(p as usize).is_some() {
+        // Only a pointer that is not 16-aligned comes here from the arena.
+        os::fatal(
+            "free(): invalid pointer (not the start of a block)",
+            p as usize,
+        );
+    }
+    if large::free(p as usize) {
+        return;
+    }
+    if hardened::ENABLED {
+        os::fatal(
+            "free(): invalid pointer (not allocated by hz3, or already freed)",
+            p as usize,
+        );
     }
     foreign_pointer("free", p as usize);
 }
@@ -329,8 +359,19 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let old = if let Some(page) = arena::page_of(p as usize) {
         let t = arena::tag(page);
         let old = if t & TAG_VALID != 0 {
+            if p as usize & 15 != 0 {
+                os::fatal(
+                    "realloc(): invalid pointer (not the start of a block)",
+                    p as usize,
+                );
+            }
+            hardened::check_realloc(p, page, t);
+            // SAFETY: a 16-aligned pointer in a live span of the class is inside a
+            // block of at least 16 bytes (its start, unless the hardened check is off).
+            unsafe { checks::check_realloc(p, arena::tag_class(t)) };
             class_size(arena::tag_class(t))
         } else {
+            // An aligned block (a tagged page run) or not a live block at all.
             match usable_size(p) {
                 0 => os::fatal(
                     "realloc(): invalid pointer (not a live hz3 block)",

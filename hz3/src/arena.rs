@@ -192,6 +192,13 @@ pub fn clear_tags(first: usize, n: usize) {
     }
 }
 
+/// The class of the block at `p`, a pointer into a live span of the arena.
+#[inline(always)]
+pub fn class_at(p: usize) -> usize {
+    let page = (p - base()) >> PAGE_SHIFT;
+    tag_class(tag(page))
+}
+
 #[inline(always)]
 pub fn page_addr(page: usize) -> usize {
     base() + (page << PAGE_SHIFT)

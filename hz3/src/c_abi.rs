@@ -466,14 +466,28 @@ macro_rules! cxx_delete {
 cxx_delete! {
     op_delete "_ZdlPv" ();
     op_delete_array "_ZdaPv" ();
-    op_delete_sized "_ZdlPvm" (size: usize);
-    op_delete_array_sized "_ZdaPvm" (size: usize);
     op_delete_aligned "_ZdlPvSt11align_val_t" (align: usize);
     op_delete_array_aligned "_ZdaPvSt11align_val_t" (align: usize);
-    op_delete_sized_aligned "_ZdlPvmSt11align_val_t" (size: usize, align: usize);
-    op_delete_array_sized_aligned "_ZdaPvmSt11align_val_t" (size: usize, align: usize);
     op_delete_nothrow "_ZdlPvRKSt9nothrow_t" (nt: *const c_void);
     op_delete_array_nothrow "_ZdaPvRKSt9nothrow_t" (nt: *const c_void);
     op_delete_aligned_nothrow "_ZdlPvSt11align_val_tRKSt9nothrow_t" (align: usize, nt: *const c_void);
     op_delete_array_aligned_nothrow "_ZdaPvSt11align_val_tRKSt9nothrow_t" (align: usize, nt: *const c_void);
+}
+
+// Sized deletes: the hardened build checks the size against the block.
+macro_rules! cxx_delete_sized {
+    ($($name:ident $sym:literal ($($arg:ident: $t:ty),*);)*) => {$(
+        #[export_name = $sym]
+        pub unsafe extern "C" fn $name(p: *mut c_void, size: usize $(, $arg: $t)*) {
+            $(let _ = $arg;)*
+            alloc::free_sized(p as *mut u8, size)
+        }
+    )*};
+}
+
+cxx_delete_sized! {
+    op_delete_sized "_ZdlPvm" ();
+    op_delete_array_sized "_ZdaPvm" ();
+    op_delete_sized_aligned "_ZdlPvmSt11align_val_t" (align: usize);
+    op_delete_array_sized_aligned "_ZdaPvmSt11align_val_t" (align: usize);
 }

@@ -191,6 +191,8 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
                     } else {
                         let o = (base + s.bump as usize * size) as *mut u8;
                         s.bump += 1;
+                        // Fresh blocks carry the free canary like freed ones.
+                        crate::hardened::stamp(o, cls);
                         o
                     };
                     *(obj as *mut *mut u8) = head;
@@ -306,6 +308,55 @@ unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8)
             release_span(c, owner, first, s, info.span_objs);
         }
     }
+}
+
+/// True when `p`, a block of class `cls`, is free: in its span's free list or
+/// in a transfer list of its (owner, class). For the double-free confirmation
+/// (`checks`), a rare slow path: walks at most a span's and the transfer lists'
+/// objects under the central lock.
+pub fn holds_free(cls: usize, p: *mut u8) -> bool {
+    let Some(page) = arena::page_of(p as usize) else {
+        return false;
+    };
+    let t = arena::tag(page);
+    if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls {
+        return false;
+    }
+    let owner = arena::tag_owner(t);
+    slot(owner, cls).with(|c| {
+        // Under the lock the span cannot change hands: re-read its tag.
+        let t = arena::tag(page);
+        if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls || arena::tag_owner(t) != owner {
+            return false;
+        }
+        // SAFETY: central lock of (owner, cls) held; the span and the lists
+        // hold free objects of (owner, cls), linked through their first word.
+        unsafe {
+            let s = page_heap::span(page - arena::tag_page_off(t));
+            if list_holds(s.free, s.nfree as usize, p) {
+                return true;
+            }
+            c.xfer[..c.nxfer as usize]
+                .iter()
+                .any(|x| list_holds(x.head, x.n as usize, p))
+        }
+    })
+}
+
+/// `p` is among the first `max` objects of the list at `head`.
+///
+/// # Safety
+/// The list is a valid list of free objects (null-terminated or at least `max` long).
+unsafe fn list_holds(mut head: *mut u8, max: usize, p: *mut u8) -> bool {
+    let mut n = 0;
+    while !head.is_null() && n < max {
+        if head == p {
+            return true;
+        }
+        head = *(head as *const *mut u8);
+        n += 1;
+    }
+    false
 }
 
 /// Puts the transfer lists back into their spans and releases every wholly

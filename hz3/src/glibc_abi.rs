@@ -42,8 +42,11 @@ extern "C" {
     #[link_name = old_version!("pthread_setspecific")]
     pub fn pthread_setspecific(key: libc::pthread_key_t, value: *const libc::c_void)
         -> libc::c_int;
+    // Only the C ABI (operator new's libstdc++ lookup) needs these two.
+    #[cfg(feature = "c-abi")]
     #[link_name = old_version!("dlopen")]
     pub fn dlopen(name: *const libc::c_char, flags: libc::c_int) -> *mut libc::c_void;
+    #[cfg(feature = "c-abi")]
     #[link_name = old_version!("dlsym")]
     pub fn dlsym(handle: *mut libc::c_void, name: *const libc::c_char) -> *mut libc::c_void;
 }
@@ -53,4 +56,13 @@ extern "C" {
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-pub use libc::{dlopen, dlsym, pthread_key_create, pthread_setspecific};
+pub use libc::{pthread_key_create, pthread_setspecific};
+#[cfg(all(
+    feature = "c-abi",
+    not(all(
+        target_os = "linux",
+        target_env = "gnu",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))
+))]
+pub use libc::{dlopen, dlsym};

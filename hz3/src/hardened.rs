@@ -8,7 +8,12 @@
 //! inside one), and a freed block carries a canary in its second word (address
 //! XOR a per-process secret) that malloc clears, so freeing a block that still
 //! carries it is a double free, wherever the first free put it. Slower checks (the block's span and its free count) already run on
-//! every flush in `central`. Owns no state; must not change allocation state.
+//! every flush in `central`. The free canary is written in a block's last word
+//! too, and malloc checks both words (a write after free or an overflow into a
+//! free block is caught when the block is handed out again); blocks carved
+//! from a span are stamped by `central::refill`. Foreign pointers given to free
+//! abort, and sized deletes are checked against the block.
+//! Owns no state; must not change allocation state.
 
 use crate::arena;
 use crate::os;
@@ -57,16 +62,56 @@ pub fn check_free(p: *mut u8, page: usize, t: u32) {
         if *w == canary(p) {
             os::fatal("free(): double free detected", p as usize);
         }
-        *w = canary(p);
+        stamp(p, arena::tag_class(t));
     }
 }
 
-/// `p` was just popped for malloc: clears its free canary.
+/// Writes the free canary of `p`, a block of class `cls` that becomes free:
+/// in its second word and in its last word (the same word for 16-byte blocks).
 #[inline(always)]
-pub fn on_alloc(p: *mut u8) {
+pub fn stamp(p: *mut u8, cls: usize) {
     if ENABLED {
-        // SAFETY: every block is at least 16 bytes.
-        unsafe { *(p as *mut usize).add(1) = 0 };
+        // SAFETY: `p` is a block of `class_size(cls)` >= 16 bytes.
+        unsafe {
+            *(p as *mut usize).add(1) = canary(p);
+            *(p.add(class_size(cls) - 8) as *mut usize) = canary(p);
+        }
+    }
+}
+
+/// `p` (in the arena, tag `t`, page `page`) is passed to realloc: it must be
+/// a block start that is not free.
+#[inline(always)]
+pub fn check_realloc(p: *mut u8, page: usize, t: u32) {
+    if ENABLED {
+        if !is_block_start(p as usize, page, t) {
+            os::fatal("realloc(): invalid pointer (inside a block)", p as usize);
+        }
+        // SAFETY: every block is at least 16 bytes; `p` is a block start.
+        if unsafe { *(p as *const usize).add(1) } == canary(p) {
+            os::fatal("realloc(): invalid pointer (a freed block)", p as usize);
+        }
+    }
+}
+
+/// `p`, a free block of class `cls`, is being handed out by malloc: both its
+/// canaries must be intact (a write after free, or an overflow from the
+/// block below or an underflow from the block above, breaks one); then the
+/// second word is cleared.
+#[inline(always)]
+pub fn on_alloc(p: *mut u8, cls: usize) {
+    if ENABLED {
+        // SAFETY: `p` is a block of `class_size(cls)` >= 16 bytes, ours now.
+        unsafe {
+            let w = (p as *mut usize).add(1);
+            if *w != canary(p) || *(p.add(class_size(cls) - 8) as *const usize) != canary(p) {
+                os::fatal(
+                    "malloc(): a free block was overwritten (use after free, or an overflow)",
+                    p as usize,
+                );
+            }
+            *w = 0;
+        }
     }
 }
 

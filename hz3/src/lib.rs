@@ -29,6 +29,7 @@ pub mod config;
 mod alloc;
 mod arena;
 mod central;
+mod checks;
 mod env;
 mod glibc_abi;
 mod global_alloc;

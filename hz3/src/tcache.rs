@@ -430,6 +430,16 @@ pub unsafe fn overflow(t: *mut TCache, cls: usize) {
     flush_from_head(t, (*t).owner as usize, cls, n);
 }
 
+/// `overflow` for the free fast path, whose tail call passes what it has in
+/// its registers: `p`, the block just pushed (its page tag gives the class).
+///
+/// # Safety
+/// `t` is the calling thread's cache; `p` was just pushed into its bin.
+#[cold]
+pub unsafe fn overflow_at(p: *mut u8, t: *mut TCache) {
+    overflow(t, arena::class_at(p as usize))
+}
+
 /// Sends the first `n` objects of the bin of `cls` (the last freed, still in
 /// cache) to the owner's central cache.
 ///

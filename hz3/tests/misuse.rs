@@ -9,8 +9,8 @@
 //! The table goes to `hz3/tests/MISUSE.md` (per category, caught / survived /
 //! crashed). Asserted: the hardened build catches every case the plain one
 //! catches, and neither falls below its floor (`PLAIN_FLOOR`, `HARDENED_FLOOR`).
-//! The issue-17 goals are `PLAIN_GOAL` / `HARDENED_GOAL`; the floors are raised to
-//! them as the checks land.
+//! The issue-17 goals are `PLAIN_GOAL` / `HARDENED_GOAL` (of the issue's 116
+//! programs); the floors are what the checks reach on these 80.
 
 mod common;
 
@@ -20,10 +20,15 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
 
-/// Measured baseline (3b1e8d0, lane fast): no check is allowed to regress below.
-const PLAIN_FLOOR: usize = 0;
-const HARDENED_FLOOR: usize = 54;
-/// Issue 17 goals (not yet reached; reported in MISUSE.md).
+/// What the checks catch (issue 17 item 4, every lane: fast, scale,
+/// mem_mstress, mem_large); no change may regress below. Plain: the
+/// double-free key and the 16-byte block-start test (`src/checks.rs`);
+/// hardened: everything (`src/hardened.rs`): 80 on fast, scale and mem_large,
+/// 78 on mem_mstress, where the 6000-byte overflow/underflow cases write
+/// outside any free block (the block below `p` is not a free neighbour).
+const PLAIN_FLOOR: usize = 45;
+const HARDENED_FLOOR: usize = 78;
+/// Issue 17 goals (scaled to 116 programs in the issue; reported in MISUSE.md).
 const PLAIN_GOAL: usize = 40;
 const HARDENED_GOAL: usize = 80;
 
@@ -154,11 +159,7 @@ fn misuse_suite_plain_hardened_glibc() {
     );
     let p = count(0, None, Outcome::Caught);
     let h = count(1, None, Outcome::Caught);
-    // PLAIN_FLOOR is 0 until the plain checks land (issue 17 item 4).
-    #[allow(clippy::absurd_extreme_comparisons)]
-    {
-        assert!(p >= PLAIN_FLOOR, "plain caught {p} < floor {PLAIN_FLOOR}");
-    }
+    assert!(p >= PLAIN_FLOOR, "plain caught {p} < floor {PLAIN_FLOOR}");
     assert!(
         h >= HARDENED_FLOOR,
         "hardened caught {h} < floor {HARDENED_FLOOR}"
