@@ -51,12 +51,6 @@ extern "C" {
     pub fn dlsym(handle: *mut libc::c_void, name: *const libc::c_char) -> *mut libc::c_void;
 }
 
-#[cfg(not(all(
-    target_os = "linux",
-    target_env = "gnu",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-pub use libc::{pthread_key_create, pthread_setspecific};
 #[cfg(all(
     feature = "c-abi",
     not(all(
@@ -66,3 +60,9 @@ pub use libc::{pthread_key_create, pthread_setspecific};
     ))
 ))]
 pub use libc::{dlopen, dlsym};
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub use libc::{pthread_key_create, pthread_setspecific};
