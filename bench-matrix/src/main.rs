@@ -661,6 +661,7 @@ fn cmd_list(args: &mut Args) -> Result<u8, String> {
             w.full_total
         );
     }
+    bench_matrix::programs::print_availability(std::io::stdout());
     println!("\nallocators:");
     let mut all = runner::lanes(&layout, None);
     all.extend(runner::ALL_PEERS.iter().filter_map(|p| runner::peer(p)));
