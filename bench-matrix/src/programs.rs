@@ -73,14 +73,14 @@ pub const PROG_SQLITE: WorkloadDef = prog(
     "prog_sqlite",
     &["sqlite3", ":memory:"],
     "sqlite3 on a generated SQL script: inserts (rows = size), indexes, joins, GROUP BY, ORDER BY, UPDATE, DELETE",
-    20_000,
+    12_000,
     200_000,
 );
 pub const PROG_PYTHON: WorkloadDef = prog(
     "prog_python",
     &["python3", "-S"],
     "python3 (PYTHONMALLOC=malloc, PYTHONHASHSEED=0) on an allocation-heavy script: dicts of records, lists, strings, json round trip (records = size)",
-    12_000,
+    8_000,
     150_000,
 );
 pub const PROG_LUA: WorkloadDef = prog(
@@ -94,14 +94,14 @@ pub const PROG_GCC: WorkloadDef = prog(
     "prog_gcc",
     &["cc1", "-O2"],
     "gcc's cc1 -O2 compiling a large generated C file (functions = size); output: the assembly",
-    10,
+    8,
     150,
 );
 pub const PROG_Z3: WorkloadDef = prog(
     "prog_z3",
     &["z3", "-smt2"],
     "z3 on generated SMT-LIB problems: random 3-SAT near the threshold, linear integer systems, bit-vector equations (problems = size)",
-    12,
+    9,
     60,
 );
 pub const PROG_GS: WorkloadDef = prog(
@@ -629,10 +629,11 @@ pub struct Measured {
 }
 
 /// Set up the environment every allocator gets: no inherited preload or
-/// tuning; `LD_PRELOAD` = the allocator's .so, or glibc's libc for glibc (so a
-/// program linked against another allocator, like Debian's redis-server
-/// against jemalloc, still gets glibc's malloc).
-fn preload(cmd: &mut Command, alloc: Option<&Allocator>) {
+/// tuning. Returns the `LD_PRELOAD` value for the program: the allocator's
+/// .so, or glibc's libc for glibc (so a program linked against another
+/// allocator, like Debian's redis-server against jemalloc, still gets glibc's
+/// malloc); `None` for a helper process (no allocator).
+fn clean_env(cmd: &mut Command, alloc: Option<&Allocator>) -> Option<String> {
     for v in [
         "LD_PRELOAD",
         "MALLOC_CONF",
@@ -642,19 +643,56 @@ fn preload(cmd: &mut Command, alloc: Option<&Allocator>) {
         "PYTHONMALLOC",
         "PYTHONHASHSEED",
     ] {
-        cmd.env_remove(v);
+        // What the caller set on purpose stays.
+        if !cmd.get_envs().any(|(k, x)| k == v && x.is_some()) {
+            cmd.env_remove(v);
+        }
     }
     match alloc.map(|a| a.path.clone()) {
-        Some(Some(so)) => {
+        Some(Some(so)) => Some(so),
+        Some(None) => glibc_so().map(str::to_string),
+        None => None,
+    }
+}
+
+/// Spawn `cmd` (environment already set) under `alloc` in its own process
+/// group: through the exec-measured helper when available, else directly
+/// with `LD_PRELOAD` in its environment.
+pub fn spawn_under(
+    mut cmd: Command,
+    alloc: Option<&Allocator>,
+    stdin: Option<PathBuf>,
+) -> Result<Proc, String> {
+    let so = clean_env(&mut cmd, alloc);
+    let Some(helper) = helper() else {
+        if let Some(so) = so {
             cmd.env("LD_PRELOAD", so);
         }
-        Some(None) => {
-            if let Some(libc) = glibc_so() {
-                cmd.env("LD_PRELOAD", libc);
-            }
-        }
-        None => {}
+        return Proc::spawn(cmd, stdin);
+    };
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let report = std::env::temp_dir().join(format!(
+        "bench-matrix-exec-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&report);
+    let mut h = Command::new(helper);
+    h.arg("exec-measured")
+        .arg(&report)
+        .arg(so.as_deref().unwrap_or("-"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => h.env(k, v),
+            None => h.env_remove(k),
+        };
     }
+    h.env_remove("LD_PRELOAD");
+    let mut p = Proc::spawn(h, stdin)?;
+    p.report = Some(report);
+    Ok(p)
 }
 
 fn glibc_so() -> Option<&'static str> {
@@ -690,6 +728,8 @@ pub struct Proc {
     pid: libc::pid_t,
     reaped: bool,
     start: Instant,
+    /// Report file of the exec-measured helper, when it runs the program.
+    report: Option<PathBuf>,
     out_t: Option<std::thread::JoinHandle<Vec<u8>>>,
     err_t: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
@@ -725,6 +765,7 @@ impl Proc {
             pid: child.id() as libc::pid_t,
             reaped: false,
             start,
+            report: None,
             out_t,
             err_t,
         })
@@ -739,45 +780,13 @@ impl Proc {
     }
 
     /// Wait for the process (timeout: kill its process group), collecting
-    /// rusage, a mean RSS and its output. An error names how it ended.
+    /// rusage, a mean RSS and its output. An error names how it ended. When
+    /// the process is the `exec-measured` helper, the figures and the exit
+    /// status are the measured program's, read from the helper's report.
     pub fn wait(mut self, timeout: Duration) -> Result<Measured, String> {
-        let mut samples: u64 = 0;
-        let mut rss_sum: u64 = 0;
-        let statm = format!("/proc/{}/statm", self.pid);
-        let page_kib = 4;
-        let mut status: libc::c_int = 0;
-        // SAFETY: rusage is plain old data; zeroed is a valid value.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        let mut timed_out = false;
-        let mut last_sample = Instant::now() - Duration::from_secs(1);
-        loop {
-            // SAFETY: wait4 on our own child with valid out-pointers.
-            let r = unsafe { libc::wait4(self.pid, &mut status, libc::WNOHANG, &mut ru) };
-            if r == self.pid {
-                break;
-            }
-            if r < 0 {
-                return Err(format!("wait4: {}", std::io::Error::last_os_error()));
-            }
-            if self.start.elapsed() > timeout {
-                self.kill_group();
-                timed_out = true;
-                // SAFETY: as above, blocking this time; the group was killed.
-                unsafe { libc::wait4(self.pid, &mut status, 0, &mut ru) };
-                break;
-            }
-            if last_sample.elapsed() >= Duration::from_millis(5) {
-                last_sample = Instant::now();
-                if let Some(kib) = std::fs::read_to_string(&statm)
-                    .ok()
-                    .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-                {
-                    samples += 1;
-                    rss_sum += kib * page_kib;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let deadline = self.start + timeout;
+        let pid = self.pid;
+        let w = wait_sampled(pid, Some(deadline), || self.kill_group());
         self.reaped = true;
         let wall_s = self.start.elapsed().as_secs_f64();
         // Anything left in the group (a daemonised grandchild) goes too.
@@ -795,37 +804,187 @@ impl Proc {
                 .unwrap_or_default(),
         )
         .into_owned();
-        if timed_out {
+        let mut w = w?;
+        if let Some(report) = self.report.take() {
+            let text = std::fs::read_to_string(&report).unwrap_or_default();
+            let _ = std::fs::remove_file(&report);
+            if let Some(r) = Waited::parse(&text) {
+                if !w.timed_out {
+                    w = r;
+                }
+            } else if !w.timed_out {
+                return Err(format!(
+                    "exec-measured helper left no report ({}); stderr: {}",
+                    describe_status(w.status),
+                    tail(&stderr)
+                ));
+            }
+        }
+        if w.timed_out {
             return Err(format!(
                 "timed out after {}s (process group killed); stderr: {}",
                 timeout.as_secs(),
                 tail(&stderr)
             ));
         }
-        if libc::WIFSIGNALED(status) {
-            let sig = libc::WTERMSIG(status);
+        if !(libc::WIFEXITED(w.status) && libc::WEXITSTATUS(w.status) == 0) {
             return Err(format!(
-                "killed by signal {sig}{}; stderr: {}",
-                signal_name(sig),
+                "{}; stderr: {}",
+                describe_status(w.status),
                 tail(&stderr)
             ));
         }
-        let code = libc::WEXITSTATUS(status);
-        if code != 0 {
-            return Err(format!("exit code {code}; stderr: {}", tail(&stderr)));
-        }
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         Ok(Measured {
             wall_s,
-            cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
-            peak_rss_kib: ru.ru_maxrss as u64,
-            mean_rss_kib: rss_sum
-                .checked_div(samples)
-                .unwrap_or(ru.ru_maxrss as u64),
+            cpu_s: w.cpu_s,
+            peak_rss_kib: w.peak_rss_kib,
+            mean_rss_kib: w.mean_rss_kib,
             stdout,
             stderr,
         })
     }
+}
+
+fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        format!("killed by signal {sig}{}", signal_name(sig))
+    } else {
+        format!("exit code {}", libc::WEXITSTATUS(status))
+    }
+}
+
+/// How a waited-for process ended, with its rusage figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Waited {
+    status: libc::c_int,
+    timed_out: bool,
+    cpu_s: f64,
+    peak_rss_kib: u64,
+    mean_rss_kib: u64,
+}
+
+impl Waited {
+    fn line(&self) -> String {
+        format!(
+            "{} {} {} {}\n",
+            self.status, self.cpu_s, self.peak_rss_kib, self.mean_rss_kib
+        )
+    }
+    fn parse(s: &str) -> Option<Waited> {
+        let mut it = s.split_whitespace();
+        Some(Waited {
+            status: it.next()?.parse().ok()?,
+            timed_out: false,
+            cpu_s: it.next()?.parse().ok()?,
+            peak_rss_kib: it.next()?.parse().ok()?,
+            mean_rss_kib: it.next()?.parse().ok()?,
+        })
+    }
+}
+
+/// Reap `pid` (our child) with `wait4`, sampling its RSS every 5 ms for the
+/// mean; past `deadline`, call `kill` and reap it.
+fn wait_sampled(
+    pid: libc::pid_t,
+    deadline: Option<Instant>,
+    kill: impl Fn(),
+) -> Result<Waited, String> {
+    let mut samples: u64 = 0;
+    let mut rss_sum: u64 = 0;
+    let statm = format!("/proc/{pid}/statm");
+    let page_kib = 4;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; zeroed is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut timed_out = false;
+    let mut last_sample = Instant::now() - Duration::from_secs(1);
+    loop {
+        // SAFETY: wait4 on our own child with valid out-pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if r < 0 {
+            return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            kill();
+            timed_out = true;
+            // SAFETY: as above, blocking this time; the group was killed.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+            break;
+        }
+        if last_sample.elapsed() >= Duration::from_millis(5) {
+            last_sample = Instant::now();
+            if let Some(kib) = std::fs::read_to_string(&statm)
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            {
+                samples += 1;
+                rss_sum += kib * page_kib;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Waited {
+        status,
+        timed_out,
+        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+        peak_rss_kib: ru.ru_maxrss as u64,
+        mean_rss_kib: rss_sum.checked_div(samples).unwrap_or(ru.ru_maxrss as u64),
+    })
+}
+
+/// `bench-matrix exec-measured REPORT PRELOAD|- PROGRAM ARGS...` (internal):
+/// run PROGRAM with `LD_PRELOAD=PRELOAD` (stdio inherited), reap it, write
+/// "status cpu_s peak_kib mean_kib" to REPORT and exit like it did.
+///
+/// Why a helper: on exec, Linux folds the exec-ing process's old RSS high-water
+/// mark into `ru_maxrss`, so a program spawned straight from the runner would
+/// report at least the runner's own peak (tens of MiB once outputs are held).
+/// Spawned from this small fresh process, the floor is the helper's few MiB,
+/// the same for every allocator.
+pub fn exec_measured_main(args: &[String]) -> i32 {
+    if args.len() < 3 {
+        eprintln!("usage: bench-matrix exec-measured REPORT PRELOAD|- PROGRAM [ARGS...]");
+        return 2;
+    }
+    let mut cmd = Command::new(&args[2]);
+    cmd.args(&args[3..]);
+    if args[1] != "-" {
+        cmd.env("LD_PRELOAD", &args[1]);
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("exec-measured: spawn {}: {e}", args[2]);
+            return 127;
+        }
+    };
+    let w = match wait_sampled(child.id() as libc::pid_t, None, || {}) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("exec-measured: {e}");
+            return 125;
+        }
+    };
+    if let Err(e) = std::fs::write(&args[0], w.line()) {
+        eprintln!("exec-measured: write {}: {e}", args[0]);
+        return 125;
+    }
+    if libc::WIFSIGNALED(w.status) {
+        128 + libc::WTERMSIG(w.status)
+    } else {
+        libc::WEXITSTATUS(w.status)
+    }
+}
+
+/// The `exec-measured` helper: this executable when it is `bench-matrix`.
+fn helper() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    (exe.file_name()? == "bench-matrix").then_some(exe)
 }
 
 impl Drop for Proc {
@@ -853,13 +1012,12 @@ fn signal_name(sig: i32) -> &'static str {
 
 /// Run `cmd` to completion under `alloc` (its own process group, bounded by `timeout`).
 pub fn run_cmd(
-    mut cmd: Command,
+    cmd: Command,
     alloc: Option<&Allocator>,
     stdin: Option<PathBuf>,
     timeout: Duration,
 ) -> Result<Measured, String> {
-    preload(&mut cmd, alloc);
-    Proc::spawn(cmd, stdin)?.wait(timeout)
+    spawn_under(cmd, alloc, stdin)?.wait(timeout)
 }
 
 fn base_cmd(exe: &Path, pin: Option<&Pin>) -> Command {
@@ -905,11 +1063,10 @@ pub fn run(
         "prog_python" => {
             let mut c = base_cmd(&find_exe("python3")?, pin);
             c.arg("-S").arg(&input);
-            preload(&mut c, Some(alloc));
             // Python's own small-object allocator would hide the allocator
             // under test: PYTHONMALLOC=malloc sends every allocation to it.
             c.env("PYTHONMALLOC", "malloc").env("PYTHONHASHSEED", "0");
-            Proc::spawn(c, None)?.wait(timeout)?
+            run_cmd(c, Some(alloc), None, timeout)?
         }
         "prog_lua" => {
             let mut c = base_cmd(&find_exe("lua5.4")?, pin);
@@ -1033,8 +1190,7 @@ fn run_redis(
         "--dir",
     ])
     .arg(&dir);
-    preload(&mut c, Some(alloc));
-    let proc = Proc::spawn(c, None)?;
+    let proc = spawn_under(c, Some(alloc), None)?;
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
     let cli_run = |args: &[&str]| -> Result<String, String> {

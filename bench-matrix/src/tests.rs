@@ -783,3 +783,39 @@ fn program_timeout_kills_the_process_group() {
     let e = crate::programs::find_exe("no-such-program-bm3").unwrap_err();
     assert!(e.contains("MISSING program"), "{e}");
 }
+
+#[test]
+fn exec_measured_helper_reports_the_program() {
+    let rep = std::env::temp_dir().join(format!("bm-exec-{}", std::process::id()));
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let r = rep.display().to_string();
+    // Exit code and signal come back as the helper's own exit status.
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "exit 3"])),
+        3
+    );
+    let text = std::fs::read_to_string(&rep).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "{text}");
+    assert_eq!(f[0], (3 << 8).to_string(), "raw wait status of exit 3");
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "kill -SEGV $$"])),
+        128 + 11
+    );
+    // The program's peak RSS (ru_maxrss of the program, not of the helper):
+    // a 64 MiB buffer touched by sh's child shows up.
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[
+            &r,
+            "-",
+            "sh",
+            "-c",
+            "python3 -c 'x = b\"x\" * (64 << 20)'"
+        ])),
+        0
+    );
+    let text = std::fs::read_to_string(&rep).unwrap();
+    let peak: u64 = text.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(peak > 64 * 1024, "peak {peak} KiB");
+    let _ = std::fs::remove_file(&rep);
+}
