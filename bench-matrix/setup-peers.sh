@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Install what the benchmark matrix needs on Debian: the peer allocators
-# (jemalloc, mimalloc, tcmalloc) and valgrind for the callgrind gate.
+# (jemalloc, mimalloc, tcmalloc), valgrind for the callgrind gate, and the
+# real programs the `prog_*` workloads run (sqlite3, python3, lua5.4, gcc, z3,
+# ghostscript, redis-server + redis-tools).
 # Idempotent and non-interactive: installs only what is missing, runs
 # `apt-get update` only when the package lists are empty or an install fails,
 # never reads stdin. Prints the peer .so paths the runner will preload.
 #
 #   bench-matrix/setup-peers.sh                 # peers + valgrind
 #   WITH_CHROMIUM=1 bench-matrix/setup-peers.sh # also chromium (dashboard screenshots)
+#   NO_PROGRAMS=1 bench-matrix/setup-peers.sh   # skip the real programs (prog_* workloads
+#                                               # then report them MISSING)
 #
 # Exit status: 0 when every peer is present afterwards, 1 otherwise.
 set -uo pipefail
 
 PKGS=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 valgrind)
 [ "${WITH_CHROMIUM:-0}" = 1 ] && PKGS+=(chromium)
+# The real programs of the prog_* workloads (bench-matrix/src/programs.rs).
+PROGRAM_PKGS=(sqlite3 python3 lua5.4 gcc z3 ghostscript redis-server redis-tools)
+[ "${NO_PROGRAMS:-0}" = 1 ] || PKGS+=("${PROGRAM_PKGS[@]}")
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
@@ -67,5 +74,17 @@ if command -v valgrind >/dev/null; then
     echo "valgrind: $(valgrind --version)"
 else
     echo "valgrind: MISSING (callgrind-gate will not run)"
+fi
+if [ "${NO_PROGRAMS:-0}" = 1 ]; then
+    echo "programs: skipped (NO_PROGRAMS=1); the prog_* workloads will report them MISSING"
+else
+    echo "programs (prog_* workloads):"
+    for b in sqlite3 python3 lua5.4 gcc z3 gs redis-server redis-benchmark redis-cli; do
+        if command -v "$b" >/dev/null; then
+            printf '  %-16s %s\n' "$b" "$(command -v "$b")"
+        else
+            printf '  %-16s MISSING\n' "$b"
+        fi
+    done
 fi
 exit $status

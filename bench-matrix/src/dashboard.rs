@@ -124,6 +124,11 @@ code{font-family:ui-monospace,Menlo,monospace;font-size:12px;background:#f1f3f5;
 "#;
 
 pub fn render(r: &Results) -> String {
+    // Real programs have their own section; the charts are the driver's.
+    let programs = crate::programs::render_html(r);
+    let full = r;
+    let synthetic = crate::programs::without_programs(r);
+    let r = &synthetic;
     let mut h = String::new();
     let allocs = display_order(r);
     let lanes: Vec<&Allocator> = allocs
@@ -169,6 +174,9 @@ pub fn render(r: &Results) -> String {
     let _ = write!(h, "<a href=\"#mem\">Memory</a>");
     if r.workloads.iter().any(|w| w.name == "mstress") {
         let _ = write!(h, "<a href=\"#mstress\">mstress RSS over time</a>");
+    }
+    if !programs.is_empty() {
+        let _ = write!(h, "<a href=\"#programs\">Real programs</a>");
     }
     let _ = write!(h, "<a href=\"#details\">Details</a></nav><main>");
 
@@ -275,7 +283,9 @@ pub fn render(r: &Results) -> String {
         let _ = write!(h, "</div>");
     }
 
-    details(&mut h, r, &allocs);
+    h.push_str(&programs);
+
+    details(&mut h, full, &allocs);
 
     let _ = writeln!(
         h,

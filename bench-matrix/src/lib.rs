@@ -8,6 +8,7 @@ pub mod ab;
 pub mod dashboard;
 pub mod gate;
 pub mod markdown;
+pub mod programs;
 pub mod runner;
 pub mod schema;
 pub mod stats;

@@ -94,6 +94,12 @@ fn main() -> ExitCode {
         "callgrind-gate" => cmd_callgrind(&mut args),
         "report" => cmd_report(&mut args),
         "list" => cmd_list(&mut args),
+        // Internal: the runner measures real programs through it (programs.rs).
+        "exec-measured" => {
+            return ExitCode::from(
+                bench_matrix::programs::exec_measured_main(&args.v).clamp(0, 255) as u8,
+            )
+        }
         other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
     };
     match res {
@@ -260,13 +266,24 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
         metric: c.metric,
     };
     let active = plan.allocators.iter().filter(|a| a.ok()).count();
+    // Real programs run in the smallest thread column only.
+    let cells: usize = plan
+        .workloads
+        .iter()
+        .map(|w| {
+            plan.threads
+                .iter()
+                .filter(|&&t| bench_matrix::programs::runs_at(w, t, &plan.threads))
+                .count()
+        })
+        .sum();
     eprintln!(
         "bench-matrix: {} workloads × {} thread counts × {} allocators × {} runs = {} processes",
         plan.workloads.len(),
         plan.threads.len(),
         active,
         plan.runs,
-        plan.workloads.len() * plan.threads.len() * active * plan.runs as usize
+        cells * active * plan.runs as usize
     );
     let results = runner::run_plan(&plan, &c.layout)?;
     let out = c.out.unwrap_or_else(|| c.layout.default_out());
@@ -661,6 +678,7 @@ fn cmd_list(args: &mut Args) -> Result<u8, String> {
             w.full_total
         );
     }
+    bench_matrix::programs::print_availability(std::io::stdout());
     println!("\nallocators:");
     let mut all = runner::lanes(&layout, None);
     all.extend(runner::ALL_PEERS.iter().filter_map(|p| runner::peer(p)));

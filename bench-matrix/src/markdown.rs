@@ -71,6 +71,10 @@ pub fn display_order(r: &Results) -> Vec<&Allocator> {
 }
 
 pub fn render(r: &Results) -> String {
+    // Real programs have their own section; the tables below are the driver's.
+    let programs = crate::programs::render_md(r);
+    let synthetic = crate::programs::without_programs(r);
+    let r = &synthetic;
     let mut s = String::new();
     let allocs = display_order(r);
     let lanes: Vec<&Allocator> = allocs
@@ -278,6 +282,8 @@ pub fn render(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+
+    s.push_str(&programs);
 
     if !r.warnings.is_empty() {
         let _ = writeln!(s, "## Warnings\n");

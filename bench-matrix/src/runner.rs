@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::programs;
 use crate::schema::*;
 use crate::stats::Stat;
 use crate::workloads::{seed_for_run, Mode, WorkloadDef};
@@ -690,7 +691,15 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
         }
     }
     let active: Vec<&Allocator> = plan.allocators.iter().filter(|a| a.ok()).collect();
-    let total = plan.runs as usize * plan.workloads.len() * plan.threads.len() * active.len();
+    // Programs run in the smallest thread column only (programs.rs).
+    let runs_at = |w: &WorkloadDef, t: u32| programs::runs_at(w, t, &plan.threads);
+    let cells_per_rep: usize = plan
+        .workloads
+        .iter()
+        .map(|w| plan.threads.iter().filter(|&&t| runs_at(w, t)).count())
+        .sum();
+    let total = plan.runs as usize * cells_per_rep * active.len();
+    let inputs = programs::Inputs::prepare(&plan.workloads, plan.mode)?;
     let mut progress = Progress::new(total, &plan.label);
     for w in &warnings {
         progress.note(&format!("\x1b[1;31m!! {w}\x1b[0m"));
@@ -701,12 +710,17 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
     let mut runs: Vec<Vec<(RunRecord, String)>> =
         vec![Vec::new(); plan.workloads.len() * plan.threads.len() * active.len()];
     let mut fails: Vec<Vec<RunFailure>> = vec![Vec::new(); runs.len()];
+    // Normalised outputs of program runs: (run index, output) per cell.
+    let mut outputs: Vec<Vec<(u32, Vec<u8>)>> = vec![Vec::new(); runs.len()];
     let timeout = Duration::from_secs(plan.mode.timeout_s());
 
     for r in 0..plan.runs {
         let seed = seed_for_run(r);
         for (wi, w) in plan.workloads.iter().enumerate() {
             for (ti, &t) in plan.threads.iter().enumerate() {
+                if !runs_at(w, t) {
+                    continue;
+                }
                 for k in 0..active.len() {
                     let ai = (k + r as usize) % active.len();
                     let a = active[ai];
@@ -718,6 +732,29 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
                         t,
                         a.name
                     ));
+                    if programs::is_program(w) {
+                        let res =
+                            programs::run(w, a, plan.mode, &inputs, plan.pin.as_ref(), r, timeout);
+                        match res {
+                            Ok((rec, out)) => {
+                                runs[idx(wi, ti, ai)].push((rec, String::new()));
+                                outputs[idx(wi, ti, ai)].push((r, out));
+                            }
+                            Err(e) => {
+                                progress.note(&format!(
+                                    "\x1b[1;31mFAILED\x1b[0m {} {}: {e}",
+                                    w.name, a.name
+                                ));
+                                fails[idx(wi, ti, ai)].push(RunFailure {
+                                    run_index: r,
+                                    seed: programs::INPUT_SEED,
+                                    error: e,
+                                });
+                            }
+                        }
+                        progress.step();
+                        continue;
+                    }
                     let args = w.driver_args(plan.mode, t, seed);
                     let res = run_driver(&driver, a, &args, t, plan.pin.as_ref(), timeout)
                         .and_then(|line| {
@@ -754,6 +791,21 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
     let mut cells = Vec::new();
     for (wi, w) in plan.workloads.iter().enumerate() {
         for (ti, &t) in plan.threads.iter().enumerate() {
+            if !runs_at(w, t) {
+                continue;
+            }
+            if programs::is_program(w) {
+                // Outputs must agree: a differing run becomes a failure.
+                let (lo, hi) = (idx(wi, ti, 0), idx(wi, ti, 0) + active.len());
+                let names: Vec<String> = active.iter().map(|a| a.name.clone()).collect();
+                warnings.extend(programs::enforce_equal_outputs(
+                    w.name,
+                    &names,
+                    &mut runs[lo..hi],
+                    &mut fails[lo..hi],
+                    &outputs[lo..hi],
+                ));
+            }
             // Checksums must agree across allocators at each seed.
             for r in 0..plan.runs {
                 let mut sums: Vec<(u64, &str)> = Vec::new();

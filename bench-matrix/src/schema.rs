@@ -170,8 +170,10 @@ pub struct RunRecord {
     pub asked_remote_rate: f64,
     #[serde(default = "yes")]
     pub remote_valid: bool,
-    #[serde(default)]
-    pub settled_rss_kib: u64,
+    /// Settled RSS (KiB); absent when the run could not measure it (the
+    /// driver without `--settle-ms`, every real program): views show "n/a".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_rss_kib: Option<u64>,
     pub checksum: u64,
     pub corrupt: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,7 +195,7 @@ impl RunRecord {
             remote_rate: d.remote_rate,
             asked_remote_rate: d.asked_remote_rate,
             remote_valid: d.remote_valid,
-            settled_rss_kib: d.settled_rss_kib,
+            settled_rss_kib: (d.settled_rss_kib > 0).then_some(d.settled_rss_kib),
             checksum: d.checksum,
             corrupt: d.corrupt,
             timeline: d.timeline.clone(),

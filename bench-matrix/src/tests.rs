@@ -41,7 +41,7 @@ fn run(i: u32, ops: f64, peak: u64) -> RunRecord {
         remote_rate: 0.5,
         asked_remote_rate: 0.5,
         remote_valid: true,
-        settled_rss_kib: peak / 4,
+        settled_rss_kib: Some(peak / 4),
         checksum: 42,
         corrupt: 0,
         timeline: Some(vec![[0.0, 2000.0], [5.0, peak as f64], [10.0, 3000.0]]),
@@ -691,4 +691,280 @@ fn trace_replay_checksum_is_stable() {
     let r1 = replay(&plans[3], 1, 1, 1, 3);
     assert_eq!(r1, replay(&plans[3], 1, 1, 1, 3));
     assert_eq!(r1.corrupt, 0);
+}
+
+// ------------------------------------------------------ real programs ----
+
+fn prog_run(i: u32, wall: f64, cpu: f64, peak: u64, sum: u64) -> RunRecord {
+    RunRecord {
+        run_index: i,
+        seed: crate::programs::INPUT_SEED,
+        ops_per_sec: 1.0 / wall,
+        wall_s: wall,
+        ops_per_cpu_sec: 1.0 / cpu,
+        peak_rss_kib: peak,
+        mean_rss_kib: peak / 2,
+        after_rss_kib: 0,
+        baseline_rss_kib: 0,
+        remote_rate: 0.0,
+        asked_remote_rate: 0.0,
+        remote_valid: true,
+        settled_rss_kib: None,
+        checksum: sum,
+        corrupt: 0,
+        timeline: None,
+    }
+}
+
+/// The fixture plus prog_sqlite at 1 thread: hz3-fast crashed in every run,
+/// glibc and jemalloc ran (jemalloc's second run printed a different output).
+fn program_fixture() -> Results {
+    let mut r = fixture();
+    let w = crate::workloads::find("prog_sqlite").unwrap();
+    r.workloads.push(w.info(crate::workloads::Mode::Quick));
+    let crash = |i| RunFailure {
+        run_index: i,
+        seed: crate::programs::INPUT_SEED,
+        error: "killed by signal 11 (SIGSEGV); stderr: boom".into(),
+    };
+    r.cells.push(make_cell(
+        "prog_sqlite",
+        1,
+        "hz3-fast",
+        Vec::new(),
+        vec![crash(0), crash(1), crash(2)],
+    ));
+    r.cells.push(make_cell(
+        "prog_sqlite",
+        1,
+        "glibc",
+        (0..3).map(|i| prog_run(i, 0.5, 0.4, 20_000, 7)).collect(),
+        Vec::new(),
+    ));
+    r.cells.push(make_cell(
+        "prog_sqlite",
+        1,
+        "jemalloc",
+        vec![
+            prog_run(0, 0.4, 0.3, 30_000, 7),
+            prog_run(2, 0.4, 0.3, 30_000, 7),
+        ],
+        vec![RunFailure {
+            run_index: 1,
+            seed: crate::programs::INPUT_SEED,
+            error: "OUTPUT DIFFERS from glibc: line 2: got `1`, others `2`".into(),
+        }],
+    ));
+    r
+}
+
+#[test]
+fn program_kinds_listed_and_selected() {
+    use crate::workloads::{find, select, Mode, WORKLOADS};
+    let progs: Vec<_> = WORKLOADS.iter().filter(|w| w.kind() == "program").collect();
+    assert!(progs.len() >= 6, "at least six real programs");
+    assert!(progs.iter().all(|w| w.name.starts_with("prog_")));
+    assert_eq!(find("small").unwrap().kind(), "synthetic");
+    assert_eq!(find("prog_redis").unwrap().kind(), "program");
+    let sel = select(Some(&["programs".into()]), Mode::Quick).unwrap();
+    assert_eq!(sel.len(), progs.len());
+    assert!(sel.iter().all(|w| w.kind() == "program"));
+    let syn = select(Some(&["synthetic".into()]), Mode::Full).unwrap();
+    assert!(syn.iter().all(|w| w.kind() == "synthetic"));
+    assert_eq!(syn.len() + progs.len(), WORKLOADS.len());
+    // Programs run only in the smallest thread column.
+    let p = find("prog_gcc").unwrap();
+    assert!(crate::programs::runs_at(p, 1, &[1, 8, 32]));
+    assert!(!crate::programs::runs_at(p, 8, &[1, 8, 32]));
+    assert!(crate::programs::runs_at(p, 8, &[8, 32]));
+    assert!(crate::programs::runs_at(find("small").unwrap(), 8, &[1, 8]));
+}
+
+#[test]
+fn program_output_mismatch_becomes_failure() {
+    use crate::programs::enforce_equal_outputs;
+    let names: Vec<String> = ["hz3-fast", "glibc", "jemalloc"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut runs: Vec<Vec<(RunRecord, ())>> = (0..3)
+        .map(|_| (0..2).map(|i| (prog_run(i, 1.0, 1.0, 10, 0), ())).collect())
+        .collect();
+    let mut fails: Vec<Vec<RunFailure>> = vec![Vec::new(); 3];
+    let same = b"a\nb\nc\n".to_vec();
+    let outputs: Vec<Vec<(u32, Vec<u8>)>> = vec![
+        vec![(0, same.clone()), (1, b"a\nX\nc\n".to_vec())],
+        vec![(0, same.clone()), (1, same.clone())],
+        vec![(0, same.clone()), (1, same.clone())],
+    ];
+    let w = enforce_equal_outputs("prog_x", &names, &mut runs, &mut fails, &outputs);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("OUTPUT MISMATCH prog_x run 1: hz3-fast"));
+    assert_eq!(runs[0].len(), 1, "the differing run left the records");
+    assert_eq!(runs[0][0].0.run_index, 0);
+    assert_eq!(fails[0].len(), 1);
+    assert_eq!(fails[0][0].run_index, 1);
+    assert!(
+        fails[0][0].error.contains("line 2: got `X`, others `b`"),
+        "{}",
+        fails[0][0].error
+    );
+    assert!(fails[0][0].error.contains("glibc, jemalloc"));
+    assert!(runs[1].len() == 2 && runs[2].len() == 2 && fails[1].is_empty());
+    // Equal outputs: nothing moves.
+    let mut runs2 = runs.clone();
+    let mut fails2: Vec<Vec<RunFailure>> = vec![Vec::new(); 3];
+    let eq: Vec<Vec<(u32, Vec<u8>)>> = vec![vec![(0, same.clone())]; 3];
+    assert!(enforce_equal_outputs("p", &names, &mut runs2, &mut fails2, &eq).is_empty());
+    assert!(fails2.iter().all(|f| f.is_empty()));
+    // Redis timings are normalised away; the checked data lines are kept.
+    let a = crate::programs::normalize("prog_redis", b"SET: 123 rps\ncheck dbsize=5\n");
+    let b = crate::programs::normalize("prog_redis", b"SET: 456 rps\ncheck dbsize=5\n");
+    assert_eq!(a, b);
+    assert_ne!(
+        a,
+        crate::programs::normalize("prog_redis", b"check dbsize=6\n")
+    );
+}
+
+#[test]
+fn program_failures_in_every_view_and_settled_na() {
+    let r = program_fixture();
+    // results.json: the failure and its error survive a round trip; the
+    // programs' settled RSS is absent, not 0.
+    let json = r.to_json();
+    let back = Results::from_json(&json).unwrap();
+    let c = back.cell("prog_sqlite", 1, "hz3-fast").unwrap();
+    assert!(c.summary.is_none());
+    assert_eq!(c.failures.len(), 3);
+    assert!(c.failures[0].error.contains("SIGSEGV"));
+    let g = back.cell("prog_sqlite", 1, "glibc").unwrap();
+    assert_eq!(g.runs[0].settled_rss_kib, None);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cell = v["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["workload"] == "prog_sqlite" && c["allocator"] == "glibc")
+        .unwrap();
+    assert!(cell["runs"][0].get("settled_rss_kib").is_none());
+    // Markdown: a programs section with the failure, its error, n/a settled.
+    let md = markdown::render(&r);
+    assert!(md.contains("## Real programs"), "{md}");
+    let row = md.lines().find(|l| l.starts_with("| prog_sqlite")).unwrap();
+    assert!(row.contains("FAILED (3/3)"), "{row}");
+    assert!(row.contains("settled n/a"), "{row}");
+    assert!(
+        row.contains("⚠1 failed"),
+        "jemalloc's mismatch shows: {row}"
+    );
+    assert!(md.contains("`prog_sqlite` under **hz3-fast**: killed by signal 11 (SIGSEGV)"));
+    assert!(md.contains("OUTPUT DIFFERS from glibc"));
+    // Programs are not in the per-thread ops/s tables.
+    assert!(!md
+        .split("## Real programs")
+        .next()
+        .unwrap()
+        .contains("prog_sqlite"));
+    // Dashboard: the section, the failure in red with its error, n/a settled.
+    let html = dashboard::render(&r);
+    assert!(html.contains("id=\"programs\""));
+    assert!(html.contains("FAILED (3/3)"));
+    assert!(html.contains("killed by signal 11 (SIGSEGV)"));
+    assert!(html.contains("settled n/a"));
+    assert!(html.contains("OUTPUT DIFFERS from glibc"));
+    // Ratios: no hz3 data -> none; peers give the best-peer figures.
+    let rat = crate::programs::lane_ratios(&r, "hz3-fast");
+    assert_eq!(rat, vec![("prog_sqlite".to_string(), None, None)]);
+}
+
+#[test]
+fn program_ratios_against_best_peer() {
+    let mut r = program_fixture();
+    r.cells
+        .retain(|c| !(c.workload == "prog_sqlite" && c.allocator == "hz3-fast"));
+    r.cells.push(make_cell(
+        "prog_sqlite",
+        1,
+        "hz3-fast",
+        (0..3).map(|i| prog_run(i, 0.5, 0.6, 40_000, 7)).collect(),
+        Vec::new(),
+    ));
+    let rat = crate::programs::lane_ratios(&r, "hz3-fast");
+    // Best peer CPU: jemalloc 0.3 s; best peak: glibc 20 000 KiB.
+    let (_, cpu, peak) = &rat[0];
+    assert!((cpu.unwrap() - 2.0).abs() < 1e-9, "{rat:?}");
+    assert!((peak.unwrap() - 2.0).abs() < 1e-9, "{rat:?}");
+}
+
+#[test]
+fn program_timeout_kills_the_process_group() {
+    use std::time::{Duration, Instant};
+    let f = std::env::temp_dir().join(format!("bm-pgrp-{}", std::process::id()));
+    let script = format!("sleep 30 & echo $! > {}; wait", f.display());
+    let t = Instant::now();
+    let e = crate::programs::run_shell(&script, Duration::from_millis(400)).unwrap_err();
+    assert!(e.contains("timed out"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let pid: i32 = std::fs::read_to_string(&f).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(&f);
+    std::thread::sleep(Duration::from_millis(100));
+    // The grandchild is gone (or a zombie waiting for its new parent).
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|x| x.trim().to_string()));
+    assert!(
+        state.as_deref().is_none_or(|s| s.starts_with('Z')),
+        "grandchild {pid} still alive: {state:?}"
+    );
+    // A normal run reports its output, CPU time and peak RSS; a failing one its exit code.
+    let m = crate::programs::run_shell(
+        "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; echo done $i",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(m.stdout, b"done 100000\n");
+    assert!(m.cpu_s > 0.01 && m.peak_rss_kib > 0, "{m:?}");
+    let e =
+        crate::programs::run_shell("echo oops >&2; exit 3", Duration::from_secs(5)).unwrap_err();
+    assert!(e.contains("exit code 3") && e.contains("oops"), "{e}");
+    // A program that is not installed is reported as MISSING with its package.
+    let e = crate::programs::find_exe("no-such-program-bm3").unwrap_err();
+    assert!(e.contains("MISSING program"), "{e}");
+}
+
+#[test]
+fn exec_measured_helper_reports_the_program() {
+    let rep = std::env::temp_dir().join(format!("bm-exec-{}", std::process::id()));
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let r = rep.display().to_string();
+    // Exit code and signal come back as the helper's own exit status.
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "exit 3"])),
+        3
+    );
+    let text = std::fs::read_to_string(&rep).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "{text}");
+    assert_eq!(f[0], (3 << 8).to_string(), "raw wait status of exit 3");
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "kill -SEGV $$"])),
+        128 + 11
+    );
+    // The program's peak RSS (ru_maxrss of the program, not of the helper):
+    // a 64 MiB buffer touched by sh's child shows up.
+    assert_eq!(
+        crate::programs::exec_measured_main(&a(&[
+            &r,
+            "-",
+            "sh",
+            "-c",
+            "python3 -c 'x = b\"x\" * (64 << 20)'"
+        ])),
+        0
+    );
+    let text = std::fs::read_to_string(&rep).unwrap();
+    let peak: u64 = text.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(peak > 64 * 1024, "peak {peak} KiB");
+    let _ = std::fs::remove_file(&rep);
 }

@@ -64,7 +64,11 @@ impl WorkloadDef {
 
     /// `synthetic` (a driver workload) or `program` (a real program).
     pub fn kind(&self) -> &'static str {
-        "synthetic"
+        if crate::programs::is_program(self) {
+            "program"
+        } else {
+            "synthetic"
+        }
     }
 
     pub fn is_remote(&self) -> bool {
@@ -335,6 +339,14 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         min_per_thread: 1_000,
         in_quick: true,
     },
+    // Real programs (programs.rs), issue 13 item 3.
+    crate::programs::PROG_SQLITE,
+    crate::programs::PROG_PYTHON,
+    crate::programs::PROG_LUA,
+    crate::programs::PROG_GCC,
+    crate::programs::PROG_Z3,
+    crate::programs::PROG_GS,
+    crate::programs::PROG_REDIS,
 ];
 
 pub fn find(name: &str) -> Option<&'static WorkloadDef> {
@@ -342,7 +354,7 @@ pub fn find(name: &str) -> Option<&'static WorkloadDef> {
 }
 
 /// Resolve a `--workloads` list. `remote` expands to every remote_* cell,
-/// `quick`/`all` to those sets.
+/// `quick`/`all` to those sets, `programs`/`synthetic` to the workloads of that kind.
 pub fn select(names: Option<&[String]>, mode: Mode) -> Result<Vec<&'static WorkloadDef>, String> {
     let Some(names) = names else {
         return Ok(WORKLOADS
@@ -359,9 +371,13 @@ pub fn select(names: Option<&[String]>, mode: Mode) -> Result<Vec<&'static Workl
                 .iter()
                 .filter(|w| w.name.starts_with("remote_"))
                 .collect(),
+            "programs" | "synthetic" => WORKLOADS
+                .iter()
+                .filter(|w| w.kind() == if n == "programs" { "program" } else { "synthetic" })
+                .collect(),
             other => vec![find(other).ok_or_else(|| {
                 format!(
-                    "unknown workload '{other}' (known: {}, or all/quick/remote)",
+                    "unknown workload '{other}' (known: {}, or all/quick/remote/programs/synthetic)",
                     WORKLOADS
                         .iter()
                         .map(|w| w.name)
