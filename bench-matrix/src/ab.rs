@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::markdown::{fmt_date, fmt_mib, fmt_rate, thread_label};
 use crate::schema::{Allocator, Results, SCHEMA_VERSION};
-use crate::verdict::{cell_verdict, overall, CellVerdict, Overall, Thresholds, Verdict};
+use crate::verdict::{
+    cell_verdict, invalid_cell, overall, CellVerdict, Overall, Thresholds, Verdict,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AbReport {
@@ -72,7 +74,24 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
                 cb.and_then(|c| c.summary.as_ref()),
             ) {
                 (Some(sa), Some(sb)) => {
-                    cells.push(cell_verdict(&w.name, t, &pick(sa), &pick(sb), &th))
+                    let why: Vec<String> = [(a, ca), (b, cb)]
+                        .iter()
+                        .filter_map(|(n, c)| {
+                            c.and_then(|c| c.invalid_reason())
+                                .map(|w| format!("{n}: {w}"))
+                        })
+                        .collect();
+                    if why.is_empty() {
+                        cells.push(cell_verdict(&w.name, t, &pick(sa), &pick(sb), &th))
+                    } else {
+                        cells.push(invalid_cell(
+                            &w.name,
+                            t,
+                            &pick(sa),
+                            &pick(sb),
+                            &why.join("; "),
+                        ))
+                    }
                 }
                 _ => incomparable.push(format!("{} t{}", w.name, t)),
             }
@@ -101,6 +120,7 @@ fn badge(v: Verdict) -> &'static str {
         Verdict::Go => "🟢 GO",
         Verdict::SoftGo => "🟡 SOFT GO",
         Verdict::NoGo => "🔴 NO-GO",
+        Verdict::Invalid => "⛔ INVALID",
     }
 }
 
@@ -174,6 +194,21 @@ pub fn render_md(rep: &AbReport) -> String {
                 .map(|m| format!("{} MiB", fmt_mib(m.peak_rss_kib.median)))
                 .unwrap_or_else(|| "–".into())
         };
+        if c.verdict == Verdict::Invalid {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | – | – | {} ({}) | {} | {} |",
+                c.workload,
+                c.threads,
+                fmt_rate(c.a.median),
+                fmt_rate(c.b.median),
+                badge(c.verdict),
+                c.note.as_deref().unwrap_or(""),
+                rss(&rep.a.name),
+                rss(&rep.b.name),
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:+.2}% | ±{:.1}% | {} | {} | {} |",
@@ -207,9 +242,10 @@ pub fn render_md(rep: &AbReport) -> String {
         let go = v.iter().filter(|c| c.verdict == Verdict::Go).count();
         let soft = v.iter().filter(|c| c.verdict == Verdict::SoftGo).count();
         let nogo = v.iter().filter(|c| c.verdict == Verdict::NoGo).count();
+        let inv = v.iter().filter(|c| c.verdict == Verdict::Invalid).count();
         let _ = writeln!(
             s,
-            "- {}: {go} GO · {soft} SOFT GO · {nogo} NO-GO",
+            "- {}: {go} GO · {soft} SOFT GO · {nogo} NO-GO · {inv} INVALID",
             thread_label(t)
         );
     }

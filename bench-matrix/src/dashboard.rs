@@ -367,7 +367,9 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
                             let failed = r
                                 .cell(&w.name, t, &l.name)
                                 .is_some_and(|c| c.summary.is_none());
-                            if failed {
+                            if let Some(why) = r.invalid(&w.name, t, &l.name) {
+                                let _ = write!(h, "<td style=\"background:#495057;color:#fff\" title=\"{}\"><b>⛔ INVALID</b><span class=\"p\">not compared</span></td>", esc(&why));
+                            } else if failed {
                                 let _ = write!(h, "<td style=\"background:#c92a2a;color:#fff\"><b>FAILED</b></td>");
                             } else {
                                 let _ = write!(h, "<td style=\"background:#f1f3f5\">–</td>");
@@ -673,9 +675,10 @@ fn throughput_card(
                     );
                 }
                 let label_x = LABEL_W + sx(s.max.max(s.median)) + 6.0;
+                let invalid = c.invalid_reason();
                 let ratio = r
                     .best_peer(workload, t)
-                    .filter(|_| a.is_hz3())
+                    .filter(|_| a.is_hz3() && invalid.is_none())
                     .map(|(_, b)| s.median / b);
                 let ratio_txt = match ratio {
                     Some(x) => format!(
@@ -684,7 +687,7 @@ fn throughput_card(
                     ),
                     None => String::new(),
                 };
-                let fails = if c.failures.is_empty() {
+                let mut fails = if c.failures.is_empty() {
                     String::new()
                 } else {
                     format!(
@@ -692,6 +695,13 @@ fn throughput_card(
                         c.failures.len()
                     )
                 };
+                if let Some(why) = &invalid {
+                    let _ = write!(
+                        fails,
+                        " <tspan fill=\"#495057\" font-weight=\"700\">⛔ INVALID<title>{}</title></tspan>",
+                        esc(why)
+                    );
+                }
                 let _ = write!(
                     h,
                     "<text x=\"{label_x:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{}{ratio_txt}{fails}</text></g>",
@@ -967,7 +977,7 @@ fn details(h: &mut String, r: &Results, allocs: &[&Allocator]) {
     if !remote.is_empty() && !multi.is_empty() {
         let _ = write!(
             h,
-            "<div class=\"card\"><h3>Actual remote-free rate</h3><div class=\"sub\">share of frees handed to another thread (a full ring frees locally)</div><table class=\"data\"><tr><th>workload</th><th>threads</th>"
+            "<div class=\"card\"><h3>Actual remote-free rate</h3><div class=\"sub\">share of frees handed to another thread (a full ring waits); ⛔ INVALID = more than ±0.02 off the asked share in some run: not compared</div><table class=\"data\"><tr><th>workload</th><th>threads</th>"
         );
         for a in allocs.iter().filter(|a| a.ok()) {
             let _ = write!(h, "<th>{}</th>", esc(&a.name));
@@ -977,12 +987,23 @@ fn details(h: &mut String, r: &Results, allocs: &[&Allocator]) {
             for &t in &multi {
                 let _ = write!(h, "<tr><td>{}</td><td>{t}</td>", esc(&w.name));
                 for a in allocs.iter().filter(|a| a.ok()) {
-                    let v = r
-                        .cell(&w.name, t, &a.name)
+                    let cell = r.cell(&w.name, t, &a.name);
+                    let v = cell
                         .and_then(|c| c.summary.as_ref())
                         .map(|s| format!("{:.0}%", s.remote_rate.median * 100.0))
                         .unwrap_or_else(|| "–".into());
-                    let _ = write!(h, "<td>{v}</td>");
+                    match cell.and_then(|c| c.invalid_reason()) {
+                        Some(why) => {
+                            let _ = write!(
+                                h,
+                                "<td style=\"background:#495057;color:#fff\" title=\"{}\">⛔ {v} INVALID</td>",
+                                esc(&why)
+                            );
+                        }
+                        None => {
+                            let _ = write!(h, "<td>{v}</td>");
+                        }
+                    }
                 }
                 let _ = write!(h, "</tr>");
             }

@@ -363,6 +363,20 @@ fn mib(kib: f64) -> String {
 /// fails: a matched cell must be checkable.
 fn rss_check(results: &Results, lane: &str, cell: &Cell, rule: &RssRule) -> GateCheck {
     let m = rule.measure;
+    if let Some(why) = cell.invalid_reason() {
+        return GateCheck {
+            kind: CheckKind::Rss(m),
+            lane: lane.to_string(),
+            workload: cell.workload.clone(),
+            threads: cell.threads,
+            ratio: None,
+            best_peer: None,
+            min_ratio: None,
+            max_ratio: Some(rule.max_ratio),
+            status: CheckStatus::Fail,
+            note: format!("rss {}: INVALID cell: {why}", m.name()),
+        };
+    }
     let mine = m.median_kib(cell);
     let peer = lowest_rss_peer(results, &cell.workload, cell.threads, m);
     let (ratio, status, note) = match (mine, &peer) {
@@ -485,6 +499,9 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
                     )
                 } else if corrupt > 0 {
                     (CheckStatus::Fail, format!("{corrupt} corrupted block(s)"))
+                } else if let Some(why) = cell.invalid_reason() {
+                    // Not the same work as the peers: never compared, never passed.
+                    (CheckStatus::Fail, format!("INVALID cell: {why}"))
                 } else if let Some(rule) = rule {
                     match ratio {
                         Some(r) if r + 1e-12 >= rule.min_ratio => {
@@ -501,7 +518,10 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
                                     .unwrap_or_default()
                             ),
                         ),
-                        None => (CheckStatus::Skip, "no peer result to compare with".into()),
+                        None => (
+                            CheckStatus::Skip,
+                            "no valid peer result to compare with".into(),
+                        ),
                     }
                 } else {
                     (CheckStatus::Skip, "no threshold rule".into())

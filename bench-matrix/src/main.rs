@@ -29,7 +29,7 @@ USAGE:
   X / Y for ab: a lane name (fast), a peer (glibc, jemalloc, mimalloc, tcmalloc)
   or a path to a .so. Workload names: see `bench-matrix list`; also all, quick, remote.
   Defaults: --quick, 3 runs (30 with --full), threads 1,8,32, out bench-matrix/results/latest.
-  Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO;
+  Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO/INVALID;
   gate/callgrind-gate 1 when a threshold is crossed; 2 for usage errors.
 ";
 
@@ -357,11 +357,13 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         out.join("ab.md").display(),
         out.join("ab.json").display()
     );
-    Ok(if rep.overall.verdict == Verdict::NoGo {
-        3
-    } else {
-        0
-    })
+    Ok(
+        if matches!(rep.overall.verdict, Verdict::NoGo | Verdict::Invalid) {
+            3
+        } else {
+            0
+        },
+    )
 }
 
 fn cmd_gate(args: &mut Args) -> Result<u8, String> {

@@ -169,7 +169,11 @@ pub fn render(r: &Results) -> String {
                             } else {
                                 format!(" ⚠{}fail", c.failures.len())
                             };
-                            format!("{v} ±{noise:.0}%{fails}")
+                            if c.is_valid() {
+                                format!("{v} ±{noise:.0}%{fails}")
+                            } else {
+                                format!("⛔ INVALID ~~{v}~~{fails}")
+                            }
                         }
                     },
                 };
@@ -190,7 +194,10 @@ pub fn render(r: &Results) -> String {
                         };
                         format!("{mark} {x:.2}× vs {p}")
                     }
-                    _ => "–".into(),
+                    _ => match r.invalid(&w.name, t, &l.name) {
+                        Some(why) => format!("⛔ INVALID ({why})"),
+                        None => "–".into(),
+                    },
                 };
                 let _ = write!(s, " {txt} |");
             }
@@ -254,7 +261,7 @@ pub fn render(r: &Results) -> String {
         .filter(|w| w.driver == "remote")
         .collect();
     if !remote.is_empty() && r.config.threads.iter().any(|&t| t > 1) {
-        let _ = writeln!(s, "## Actual remote-free rate (share of frees handed to another thread; a full ring frees locally)\n");
+        let _ = writeln!(s, "## Actual remote-free rate (share of frees handed to another thread; ⛔ INVALID = more than ±{} off the asked share in some run: that cell is not compared)\n", crate::schema::REMOTE_TOLERANCE);
         let mut head = String::from("| workload | threads |");
         let mut sep = String::from("|---|---:|");
         for a in allocs.iter().filter(|a| a.ok()) {
@@ -268,8 +275,15 @@ pub fn render(r: &Results) -> String {
                 for a in allocs.iter().filter(|a| a.ok()) {
                     let txt = r
                         .cell(&w.name, t, &a.name)
-                        .and_then(|c| c.summary.as_ref())
-                        .map(|m| format!("{:.0}%", m.remote_rate.median * 100.0))
+                        .and_then(|c| c.summary.as_ref().map(|m| (c, m)))
+                        .map(|(c, m)| {
+                            let v = format!("{:.0}%", m.remote_rate.median * 100.0);
+                            if c.is_valid() {
+                                v
+                            } else {
+                                format!("⛔ {v} INVALID")
+                            }
+                        })
                         .unwrap_or_else(|| "–".into());
                     let _ = write!(s, " {txt} |");
                 }

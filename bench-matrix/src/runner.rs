@@ -790,7 +790,14 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
                         f[0].error
                     ));
                 }
-                cells.push(make_cell(w.name, t, &a.name, recs, f));
+                let cell = make_cell(w.name, t, &a.name, recs, f);
+                if let Some(why) = cell.invalid_reason() {
+                    warnings.push(format!(
+                        "INVALID CELL {} t{} {}: {why}; not compared with any other cell",
+                        w.name, t, a.name
+                    ));
+                }
+                cells.push(cell);
             }
             for a in plan.allocators.iter().filter(|a| !a.ok()) {
                 cells.push(make_cell(w.name, t, &a.name, Vec::new(), Vec::new()));

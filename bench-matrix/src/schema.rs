@@ -234,6 +234,33 @@ pub struct Cell {
     pub timeline: Option<Vec<[f64; 2]>>,
 }
 
+impl Cell {
+    /// Why this cell may not be compared with others, or `None` when it may:
+    /// a hand-off cell where some successful run missed the asked remote
+    /// share by more than `REMOTE_TOLERANCE` (`remote_valid` false) did not
+    /// do the same work as the other allocators. Such a cell is marked
+    /// INVALID in every view and never enters a ratio, a ranking or a verdict.
+    pub fn invalid_reason(&self) -> Option<String> {
+        let bad: Vec<&RunRecord> = self.runs.iter().filter(|r| !r.remote_valid).collect();
+        let worst = bad.iter().max_by(|a, b| {
+            let da = (a.remote_rate - a.asked_remote_rate).abs();
+            let db = (b.remote_rate - b.asked_remote_rate).abs();
+            da.partial_cmp(&db).unwrap_or(std::cmp::Ordering::Equal)
+        })?;
+        Some(format!(
+            "remote rate {:.3} vs asked {:.2} (tolerance ±{REMOTE_TOLERANCE}) in {} of {} run(s)",
+            worst.remote_rate,
+            worst.asked_remote_rate,
+            bad.len(),
+            self.runs.len()
+        ))
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.runs.iter().all(|r| r.remote_valid)
+    }
+}
+
 impl CellSummary {
     /// Throughput under `metric` ("wall" = ops/s, "cpu" = ops per CPU-second).
     pub fn throughput(&self, metric: &str) -> Stat {
@@ -331,8 +358,19 @@ impl Results {
             .map(|s| s.throughput(&self.config.metric))
     }
 
+    /// Median throughput of a cell for comparisons: `None` when the cell has
+    /// no successful run or is invalid ([`Cell::invalid_reason`]), so an
+    /// invalid cell never wins, never is the best peer and never gets a ratio.
     pub fn median_of(&self, c: &Cell) -> Option<f64> {
+        if !c.is_valid() {
+            return None;
+        }
         self.thr(c).map(|s| s.median)
+    }
+
+    /// The reason a (workload, threads, allocator) cell is invalid, if it is.
+    pub fn invalid(&self, workload: &str, threads: u32, allocator: &str) -> Option<String> {
+        self.cell(workload, threads, allocator)?.invalid_reason()
     }
 
     /// "ops/s" or "ops/CPU-s".
@@ -357,7 +395,7 @@ impl Results {
 
     /// The working peer whose `value` of the (workload, threads) cell wins
     /// under `better(candidate, best so far)`, with that value; peers without
-    /// a value are skipped.
+    /// a value, and invalid cells, are skipped.
     pub fn peer_by(
         &self,
         workload: &str,
@@ -367,7 +405,11 @@ impl Results {
     ) -> Option<(String, f64)> {
         let mut best: Option<(String, f64)> = None;
         for a in self.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
-            if let Some(m) = self.cell(workload, threads, &a.name).and_then(&value) {
+            if let Some(m) = self
+                .cell(workload, threads, &a.name)
+                .filter(|c| c.is_valid())
+                .and_then(&value)
+            {
                 if best.as_ref().is_none_or(|b| better(m, b.1)) {
                     best = Some((a.name.clone(), m));
                 }

@@ -543,3 +543,82 @@ fn measured_remote_rule_marks_off_cells_invalid() {
     assert_eq!(out.asked_remote_rate, 0.9);
     assert!((out.remote_rate - 0.45).abs() < 1e-12);
 }
+
+/// Mark every run of a cell as having missed the asked remote share.
+fn make_invalid(r: &mut Results, a: &str, w: &str, t: u32) {
+    let c = r
+        .cells
+        .iter_mut()
+        .find(|c| c.allocator == a && c.workload == w && c.threads == t)
+        .unwrap();
+    for run in &mut c.runs {
+        run.asked_remote_rate = 0.9;
+        run.remote_rate = 0.45;
+        run.remote_valid = false;
+    }
+}
+
+#[test]
+fn invalid_cells_are_never_compared() {
+    let mut r = fixture();
+    // jemalloc is the best peer of small t8; once its cell is invalid it is
+    // not: glibc is, and the lane's ratio is taken against glibc.
+    assert_eq!(r.best_peer("small", 8).unwrap().0, "jemalloc");
+    make_invalid(&mut r, "jemalloc", "small", 8);
+    assert_eq!(r.best_peer("small", 8).unwrap().0, "glibc");
+    let x = r.ratio_to_best_peer("hz3-fast", "small", 8).unwrap();
+    assert!((x - 1.10 / 0.5).abs() < 1e-9, "{x}");
+    // An invalid lane cell has no ratio and does not win.
+    make_invalid(&mut r, "hz3-fast", "small", 1);
+    assert!(r.ratio_to_best_peer("hz3-fast", "small", 1).is_none());
+    assert_eq!(r.winner("small", 1).unwrap().0, "jemalloc");
+    let why = r.invalid("small", 1, "hz3-fast").unwrap();
+    assert!(why.contains("0.450") && why.contains("3 of 3"), "{why}");
+
+    // Markdown and dashboard say INVALID where the ratio would be.
+    let md = markdown::render(&r);
+    assert!(md.contains("⛔ INVALID (remote rate 0.450"), "{md}");
+    assert!(md.contains("⛔ INVALID ~~"));
+    let html = dashboard::render(&r);
+    assert!(html.contains("⛔ INVALID</b>"));
+
+    // The gate fails the invalid lane cell, whatever its rule says.
+    let rep = evaluate(
+        &r,
+        &GateConfig::parse("[[throughput]]\nmin_ratio = 0.01\n").unwrap(),
+    );
+    let f = only_failure(&rep);
+    assert_eq!((f.workload.as_str(), f.threads), ("small", 1));
+    assert!(f.note.starts_with("INVALID cell"), "{}", f.note);
+
+    // A/B: the cell's verdict is INVALID, and so is the overall verdict.
+    let rep = ab::compare(
+        r.clone(),
+        "glibc",
+        "hz3-fast",
+        Thresholds::default(),
+        ab::Metric::Wall,
+    );
+    let c = rep
+        .cells
+        .iter()
+        .find(|c| c.workload == "small" && c.threads == 1)
+        .unwrap();
+    assert_eq!(c.verdict, Verdict::Invalid);
+    assert!(c
+        .note
+        .as_deref()
+        .unwrap()
+        .starts_with("hz3-fast: remote rate"));
+    assert_eq!(rep.overall.verdict, Verdict::Invalid);
+    assert!(rep.overall.reason.contains("small t1"));
+    // The other cells are still judged (hz3-fast is 2x glibc there).
+    assert!(rep
+        .cells
+        .iter()
+        .filter(|c| c.verdict != Verdict::Invalid)
+        .all(|c| c.verdict == Verdict::Go));
+    let back: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
+    assert_eq!(back["overall"]["verdict"], "INVALID");
+    assert!(ab::render_md(&rep).contains("⛔ INVALID"));
+}

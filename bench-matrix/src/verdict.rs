@@ -27,6 +27,10 @@ pub enum Verdict {
     SoftGo,
     #[serde(rename = "NO-GO")]
     NoGo,
+    /// A side of the cell missed the asked remote share (the allocators did
+    /// not do the same work): not compared.
+    #[serde(rename = "INVALID")]
+    Invalid,
 }
 
 impl Verdict {
@@ -35,6 +39,7 @@ impl Verdict {
             Verdict::Go => "GO",
             Verdict::SoftGo => "SOFT GO",
             Verdict::NoGo => "NO-GO",
+            Verdict::Invalid => "INVALID",
         }
     }
 }
@@ -79,6 +84,9 @@ pub struct CellVerdict {
     pub noise: f64,
     pub band: f64,
     pub verdict: Verdict,
+    /// Why the cell is INVALID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub fn cell_verdict(
@@ -114,6 +122,7 @@ pub fn cell_verdict(
         noise,
         band,
         verdict,
+        note: None,
     }
 }
 
@@ -125,7 +134,34 @@ pub struct Overall {
     pub reason: String,
 }
 
+/// The verdict of a cell that cannot be compared: `why` says which side missed
+/// the asked remote share.
+pub fn invalid_cell(workload: &str, threads: u32, a: &Stat, b: &Stat, why: &str) -> CellVerdict {
+    CellVerdict {
+        workload: workload.into(),
+        threads,
+        a: *a,
+        b: *b,
+        delta: 0.0,
+        noise: 0.0,
+        band: 0.0,
+        verdict: Verdict::Invalid,
+        note: Some(why.to_string()),
+    }
+}
+
 pub fn overall(cells: &[CellVerdict], b_failures: usize, th: &Thresholds) -> Overall {
+    let invalid: Vec<String> = cells
+        .iter()
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .map(|c| format!("{} t{}", c.workload, c.threads))
+        .collect();
+    let cells: Vec<CellVerdict> = cells
+        .iter()
+        .filter(|c| c.verdict != Verdict::Invalid)
+        .cloned()
+        .collect();
+    let cells = &cells[..];
     let ratios: Vec<f64> = cells.iter().map(|c| 1.0 + c.delta).collect();
     let gm = geomean(&ratios);
     let nogo: Vec<String> = cells
@@ -140,7 +176,7 @@ pub fn overall(cells: &[CellVerdict], b_failures: usize, th: &Thresholds) -> Ove
             reason: format!("B failed or corrupted {b_failures} run(s)"),
         };
     }
-    if cells.is_empty() {
+    if cells.is_empty() && invalid.is_empty() {
         return Overall {
             verdict: Verdict::NoGo,
             geomean_ratio: None,
@@ -152,6 +188,16 @@ pub fn overall(cells: &[CellVerdict], b_failures: usize, th: &Thresholds) -> Ove
             verdict: Verdict::NoGo,
             geomean_ratio: gm,
             reason: format!("regression beyond the band in: {}", nogo.join(", ")),
+        };
+    }
+    if !invalid.is_empty() {
+        return Overall {
+            verdict: Verdict::Invalid,
+            geomean_ratio: gm,
+            reason: format!(
+                "INVALID cell(s), where a side missed the asked remote share and did other work: {}",
+                invalid.join(", ")
+            ),
         };
     }
     match gm {
