@@ -15,8 +15,8 @@ use crate::verdict::{
 pub struct AbReport {
     pub schema: u32,
     pub kind: String,
-    /// "wall" (ops/s) or "cpu" (ops per CPU-second of the worker threads).
-    pub metric: String,
+    /// The throughput every verdict on the page is computed from.
+    pub metric: Metric,
     pub a: Allocator,
     pub b: Allocator,
     pub thresholds: Thresholds,
@@ -28,37 +28,10 @@ pub struct AbReport {
     pub results: Results,
 }
 
-/// Which throughput the verdict is computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// ops per wall-clock second: what users see; the default.
-    Wall,
-    /// ops per CPU-second of the worker threads: steadier on a loaded machine.
-    Cpu,
-}
-
-impl Metric {
-    pub fn parse(s: &str) -> Result<Metric, String> {
-        match s {
-            "wall" => Ok(Metric::Wall),
-            "cpu" => Ok(Metric::Cpu),
-            _ => Err(format!("bad --metric '{s}' (wall or cpu)")),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Wall => "wall",
-            Metric::Cpu => "cpu",
-        }
-    }
-}
+pub use crate::schema::Metric;
 
 /// Compare allocator `a` and `b` (names as in `results`) over every cell.
 pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metric) -> AbReport {
-    let pick = |s: &crate::schema::CellSummary| match metric {
-        Metric::Wall => s.ops_per_sec,
-        Metric::Cpu => s.ops_per_cpu_sec,
-    };
     let mut cells = Vec::new();
     let mut incomparable = Vec::new();
     let mut b_failures = 0usize;
@@ -70,10 +43,11 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
                 b_failures += cb.failures.len();
             }
             match (
-                ca.and_then(|c| c.summary.as_ref()),
-                cb.and_then(|c| c.summary.as_ref()),
+                ca.filter(|c| c.summary.is_some()),
+                cb.filter(|c| c.summary.is_some()),
             ) {
-                (Some(sa), Some(sb)) => {
+                (Some(xa), Some(xb)) => {
+                    let (ra, rb) = (xa.run_values(metric), xb.run_values(metric));
                     let why: Vec<String> = [(a, ca), (b, cb)]
                         .iter()
                         .filter_map(|(n, c)| {
@@ -81,16 +55,12 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
                                 .map(|w| format!("{n}: {w}"))
                         })
                         .collect();
-                    if why.is_empty() {
-                        cells.push(cell_verdict(&w.name, t, &pick(sa), &pick(sb), &th))
+                    if !why.is_empty() {
+                        cells.push(invalid_cell(&w.name, t, &ra, &rb, &why.join("; ")))
+                    } else if let Some(v) = cell_verdict(&w.name, t, &ra, &rb, &th) {
+                        cells.push(v)
                     } else {
-                        cells.push(invalid_cell(
-                            &w.name,
-                            t,
-                            &pick(sa),
-                            &pick(sb),
-                            &why.join("; "),
-                        ))
+                        incomparable.push(format!("{} t{}", w.name, t))
                     }
                 }
                 _ => incomparable.push(format!("{} t{}", w.name, t)),
@@ -103,7 +73,7 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
     AbReport {
         schema: SCHEMA_VERSION,
         kind: "ab".into(),
-        metric: metric.name().into(),
+        metric,
         a: aa,
         b: bb,
         thresholds: th,
@@ -139,13 +109,18 @@ pub fn render_md(rep: &AbReport) -> String {
         "**Verdict: {}** — {}\n",
         rep.overall.verdict, rep.overall.reason
     );
-    if let Some(g) = rep.overall.geomean_ratio {
+    if let Some(g) = rep.overall.geomean_ci {
         let _ = writeln!(
             s,
-            "Geomean throughput B/A over {} cells: **{:.3}×** ({:+.2}%)\n",
-            rep.cells.len(),
-            g,
-            (g - 1.0) * 100.0
+            "Geomean throughput B/A over {} valid cells: **{:.3}×** ({:+.2}%), {:.0}% interval {}\n",
+            rep.cells
+                .iter()
+                .filter(|c| c.verdict != Verdict::Invalid)
+                .count(),
+            g.ratio,
+            (g.ratio - 1.0) * 100.0,
+            g.level * 100.0,
+            g.describe()
         );
     }
     let _ = writeln!(
@@ -175,17 +150,15 @@ pub fn render_md(rep: &AbReport) -> String {
         "- machine: {} · {} CPUs",
         r.machine.cpu_model, r.machine.ncpu
     );
+    let _ = writeln!(s, "- **metric**: {}", rep.metric.describe());
     let _ = writeln!(
         s,
-        "- **metric**: {}",
-        if rep.metric == "cpu" {
-            "ops per CPU-second of the worker threads (--metric cpu)"
-        } else {
-            "ops per wall-clock second"
-        }
+        "- **rule** (threshold {:.1}%): {}\n",
+        rep.thresholds.min_change * 100.0,
+        rep.rule
     );
-    let _ = writeln!(s, "- **threshold**: {}\n", rep.rule);
-    let _ = writeln!(s, "| workload | threads | A ops/s | B ops/s | Δ B vs A | noise band | verdict | A peak RSS | B peak RSS |");
+    let unit = rep.metric.unit();
+    let _ = writeln!(s, "| workload | threads | A {unit} | B {unit} | Δ B vs A | 95% interval of B/A | verdict | A peak RSS | B peak RSS |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|---:|---:|");
     for c in &rep.cells {
         let rss = |name: &str| {
@@ -211,13 +184,13 @@ pub fn render_md(rep: &AbReport) -> String {
         }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:+.2}% | ±{:.1}% | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:+.2}% | {} | {} | {} | {} |",
             c.workload,
             c.threads,
             fmt_rate(c.a.median),
             fmt_rate(c.b.median),
             c.delta * 100.0,
-            c.band * 100.0,
+            c.ci.map(|x| x.describe()).unwrap_or_else(|| "–".into()),
             badge(c.verdict),
             rss(&rep.a.name),
             rss(&rep.b.name),

@@ -153,7 +153,7 @@ pub fn render(r: &Results) -> String {
         runs = r.config.runs,
         pin = esc(r.config.pin_cpus.as_deref().unwrap_or("off")),
         took = crate::runner::fmt_dur(r.duration_s),
-        metric = if r.config.metric == "cpu" { "ops per CPU-second" } else { "ops per wall-clock second" },
+        metric = r.config.metric.describe(),
         cpu = esc(&r.machine.cpu_model),
         ncpu = r.machine.ncpu,
         mem = r.machine.mem_total_kib as f64 / 1048576.0,
@@ -327,8 +327,11 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     } else {
         let _ = write!(
             h,
-            "<p class=\"lead\">Each hz3 lane's median throughput ÷ the best peer's (glibc, jemalloc, mimalloc, tcmalloc) in the same run. \
-             <b style=\"color:#2b8a3e\">Green ≥ 1×: hz3 wins</b>, <b style=\"color:#c92a2a\">red &lt; 1×: a peer wins</b>; the named peer is the best one.</p>"
+            "<p class=\"lead\">Each hz3 lane's median throughput ({}) ÷ the best peer's (glibc, jemalloc, mimalloc, tcmalloc) in the same run. \
+             <b style=\"color:#2b8a3e\">Green: hz3 wins</b>, <b style=\"color:#c92a2a\">red: a peer wins</b>, each only when the {:.0}% bootstrap interval of the ratio \
+             (over the interleaved runs, paired by run, fixed seed) excludes 1; a grey cell is <b>within noise</b>. Hover a cell for its interval; the named peer is the best one.</p>",
+            r.config.metric.describe(),
+            crate::stats::CI_LEVEL * 100.0
         );
         let _ = write!(
             h,
@@ -350,18 +353,37 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
             for l in lanes {
                 for &t in &r.config.threads {
-                    match (
-                        r.ratio_to_best_peer(&l.name, &w.name, t),
-                        r.best_peer(&w.name, t),
-                    ) {
-                        (Some(x), Some((p, _))) => {
-                            let _ = write!(
-                                h,
-                                "<td style=\"background:{};color:{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
-                                ratio_color(x),
-                                ratio_text_color(x),
-                                esc(&p)
+                    match r.ratio_ci_to_best_peer(&l.name, &w.name, t) {
+                        Some((p, ci)) => {
+                            let x = ci.ratio;
+                            let tip = format!(
+                                "{} ÷ {p} = {x:.3}, {:.0}% interval {} ({})",
+                                l.name,
+                                ci.level * 100.0,
+                                ci.describe(),
+                                if ci.significant() {
+                                    "significant"
+                                } else {
+                                    "includes 1: within noise"
+                                }
                             );
+                            if ci.significant() {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:{};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
+                                    ratio_color(x),
+                                    ratio_text_color(x),
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            } else {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · within noise</span></td>",
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            }
                         }
                         _ => {
                             let failed = r
@@ -635,17 +657,13 @@ fn throughput_card(
                 );
             }
             (true, Some((c, s))) => {
-                let other = if r.config.metric == "cpu" {
-                    ("per wall-second", s.ops_per_sec.median)
-                } else {
-                    ("per CPU-second", s.ops_per_cpu_sec.median)
-                };
-                let s = s.throughput(&r.config.metric);
-                let metric = r.config.metric.clone();
+                let metric = r.config.metric;
+                let other = (metric.other().unit(), s.throughput(metric.other()).median);
+                let s = s.throughput(metric);
                 let sx = |v: f64| if max > 0.0 { v / max * plot_w } else { 0.0 };
                 let w = sx(s.median).max(1.0);
                 let col = color_of(r, &a.name);
-                let tip = runs_tooltip(c, &fmt_rate, &|x| x.throughput(&metric));
+                let tip = runs_tooltip(c, &fmt_rate, &|x| x.throughput(metric));
                 let _ = write!(
                     h,
                     "<g><title>{} · {}: median {} {} ({} {})\n{}</title>\
@@ -680,10 +698,20 @@ fn throughput_card(
                     .best_peer(workload, t)
                     .filter(|_| a.is_hz3() && invalid.is_none())
                     .map(|(_, b)| s.median / b);
+                let sig = ratio.is_some()
+                    && r.ratio_ci_to_best_peer(&a.name, workload, t)
+                        .is_some_and(|(_, ci)| ci.significant());
                 let ratio_txt = match ratio {
                     Some(x) => format!(
-                        " <tspan fill=\"{}\" font-weight=\"700\">{x:.2}×</tspan>",
-                        if x >= 1.0 { "#2b8a3e" } else { "#c92a2a" }
+                        " <tspan fill=\"{}\" font-weight=\"700\">{x:.2}×{}</tspan>",
+                        if !sig {
+                            "#868e96"
+                        } else if x >= 1.0 {
+                            "#2b8a3e"
+                        } else {
+                            "#c92a2a"
+                        },
+                        if sig { "" } else { " ≈ noise" }
                     ),
                     None => String::new(),
                 };

@@ -3,7 +3,7 @@
 //! `bench-matrix/gate.toml`.
 //!
 //! ```toml
-//! metric = "cpu"            # or "wall"; omitted = the results file's metric
+//! # metric = "cpu"          # omit: the gate uses the results file's metric (the dashboard's)
 //! require_lanes = ["fast"]
 //!
 //! [[throughput]]            # later, more specific rules win
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{Cell, Results};
+use crate::schema::{Cell, Metric, Results};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,10 +139,11 @@ impl CallgrindLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
-    /// Throughput metric the ratios use: "wall" or "cpu"; `None` = whatever
-    /// the results file was rendered with (`config.metric`).
+    /// Throughput metric the ratios use. Leave it out: `None` = the results
+    /// file's metric, the one its dashboard shows (an override here makes the
+    /// gate and the dashboard disagree, and the gate says so).
     #[serde(default)]
-    pub metric: Option<String>,
+    pub metric: Option<Metric>,
     /// Lanes that must be present and built in the results; a missing one fails the gate.
     #[serde(default)]
     pub require_lanes: Vec<String>,
@@ -236,13 +237,6 @@ fn check_threads_sel(kind: &str, i: usize, t: &Option<ThreadsSel>) -> Result<(),
 impl GateConfig {
     pub fn parse(text: &str) -> Result<GateConfig, String> {
         let cfg: GateConfig = toml::from_str(text).map_err(|e| format!("gate thresholds: {e}"))?;
-        if let Some(m) = &cfg.metric {
-            if m != "wall" && m != "cpu" {
-                return Err(format!(
-                    "gate thresholds: metric must be \"wall\" or \"cpu\", not {m:?}"
-                ));
-            }
-        }
         for (i, r) in cfg.throughput.iter().enumerate() {
             if !(r.min_ratio.is_finite() && r.min_ratio >= 0.0) {
                 return Err(format!(
@@ -435,6 +429,8 @@ fn rss_check(results: &Results, lane: &str, cell: &Cell, rule: &RssRule) -> Gate
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
+    /// The throughput metric every ratio of the report is computed from.
+    pub metric: Metric,
     pub checks: Vec<GateCheck>,
     pub failures: usize,
 }
@@ -548,7 +544,11 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
         .iter()
         .filter(|c| c.status == CheckStatus::Fail)
         .count();
-    GateReport { checks, failures }
+    GateReport {
+        metric: results.config.metric,
+        checks,
+        failures,
+    }
 }
 
 #[cfg(test)]
@@ -608,11 +608,8 @@ fast = 150
         assert!(GateConfig::parse("[callgrind]\npairs = [5, 5]\n").is_err());
         assert!(GateConfig::parse("metric = \"fast\"\n").is_err());
         assert_eq!(
-            GateConfig::parse("metric = \"cpu\"\n")
-                .unwrap()
-                .metric
-                .as_deref(),
-            Some("cpu")
+            GateConfig::parse("metric = \"cpu\"\n").unwrap().metric,
+            Some(Metric::Cpu)
         );
         assert!(GateConfig::parse("this is not toml").is_err());
         let empty = GateConfig::parse("").unwrap();

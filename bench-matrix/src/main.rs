@@ -8,7 +8,7 @@ use bench_matrix::dashboard;
 use bench_matrix::gate::{self, CheckStatus, GateConfig};
 use bench_matrix::markdown;
 use bench_matrix::runner::{self, Layout, Pin, Plan};
-use bench_matrix::schema::{AllocKind, Allocator, Results};
+use bench_matrix::schema::{AllocKind, Allocator, Metric, Results};
 use bench_matrix::verdict::{Thresholds, Verdict};
 use bench_matrix::workloads::{self, Mode};
 
@@ -128,7 +128,7 @@ struct Common {
     workloads: Vec<&'static workloads::WorkloadDef>,
     pin: Option<Pin>,
     out: Option<PathBuf>,
-    metric: String,
+    metric: Metric,
 }
 
 fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> {
@@ -185,12 +185,11 @@ fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> 
     })
 }
 
-fn parse_metric(args: &mut Args) -> Result<String, String> {
-    Ok(
-        ab::Metric::parse(args.opt("--metric")?.as_deref().unwrap_or("wall"))?
-            .name()
-            .to_string(),
-    )
+fn parse_metric(args: &mut Args) -> Result<Metric, String> {
+    match args.opt("--metric")? {
+        Some(m) => Metric::parse(&m),
+        None => Ok(Metric::DEFAULT),
+    }
 }
 
 fn select_peers(list: Option<Vec<String>>) -> Result<Vec<Allocator>, String> {
@@ -299,7 +298,7 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         None => 0.01,
     };
     let c = common(args, Some(5))?;
-    let metric = ab::Metric::parse(&c.metric)?;
+    let metric = c.metric;
     args.finish()?;
     let mut a = runner::resolve_spec(&c.layout, &a_spec)?;
     let mut b = runner::resolve_spec(&c.layout, &b_spec)?;
@@ -322,7 +321,7 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         allocators: vec![a, b],
         pin: c.pin,
         label: format!("ab {an} vs {bn}"),
-        metric: c.metric.clone(),
+        metric: c.metric,
     };
     let results = runner::run_plan(&plan, &c.layout)?;
     let th = Thresholds {
@@ -385,9 +384,13 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
     let cfg_text =
         std::fs::read_to_string(&th_path).map_err(|e| format!("{}: {e}", th_path.display()))?;
     let cfg = GateConfig::parse(&cfg_text)?;
-    // --metric beats the thresholds file, which beats the results file.
-    if let Some(m) = metric_flag.as_ref().or(cfg.metric.as_ref()) {
-        results.config.metric = ab::Metric::parse(m)?.name().into();
+    // The gate ranks by the metric the results file's dashboard shows;
+    // --metric (then a `metric` key in the thresholds file) overrides it.
+    let shown = results.config.metric;
+    if let Some(m) = metric_flag.as_deref() {
+        results.config.metric = Metric::parse(m)?;
+    } else if let Some(m) = cfg.metric {
+        results.config.metric = m;
     }
     let rep = gate::evaluate(&results, &cfg);
     let color = {
@@ -395,10 +398,15 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
         std::io::stdout().is_terminal()
     };
     println!(
-        "gate: {} against {} (metric: {})",
+        "gate: {} against {}\nmetric: {}{}",
         results_path.display(),
         th_path.display(),
-        results.metric_unit()
+        results.config.metric.describe(),
+        if results.config.metric == shown {
+            " — the metric the dashboard shows".to_string()
+        } else {
+            format!(" — NOT the dashboard's ({}): overridden", shown.describe())
+        }
     );
     println!(
         "{:<16} {:<16} {:>7} {:>8} {:>8} {:<10} {:<6} note",
@@ -628,7 +636,7 @@ fn cmd_report(args: &mut Args) -> Result<u8, String> {
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut results = Results::from_json(&text)?;
     if let Some(m) = metric {
-        results.config.metric = ab::Metric::parse(&m)?.name().into();
+        results.config.metric = Metric::parse(&m)?;
     }
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     if out.join("results.json") != results_path

@@ -113,8 +113,13 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- cells show the **median** {}; ± is half the spread (range below 5 runs, IQR from 5); **bold** = fastest in the row\n",
-        if r.config.metric == "cpu" { "ops per CPU-second of the worker threads (`--metric cpu`)" } else { "ops per wall-clock second" }
+        "- **metric**: {} — cells show the **median**; ± is half the spread (range below 5 runs, IQR from 5); **bold** = fastest in the row",
+        r.config.metric.describe()
+    );
+    let _ = writeln!(
+        s,
+        "- lane ÷ best peer: 🟢 hz3 ahead / 🔴 a peer ahead only when the {:.0}% bootstrap interval of the ratio (interleaved runs, paired by run, fixed seed) excludes 1; ⚪ = within noise; ⛔ INVALID = the cell missed the asked remote share and is not compared\n",
+        crate::stats::CI_LEVEL * 100.0
     );
 
     let missing: Vec<&&Allocator> = allocs.iter().filter(|a| !a.ok()).collect();
@@ -156,7 +161,7 @@ pub fn render(r: &Results) -> String {
                     Some(c) => match &c.summary {
                         None => format!("FAILED ({}/{})", c.failures.len(), r.config.runs),
                         Some(sm) => {
-                            let st = sm.throughput(&r.config.metric);
+                            let st = sm.throughput(r.config.metric);
                             let v = fmt_rate(st.median);
                             let v = if winner.as_deref() == Some(&a.name) {
                                 format!("**{v}**")
@@ -180,19 +185,16 @@ pub fn render(r: &Results) -> String {
                 let _ = write!(s, " {txt} |");
             }
             for l in &lanes {
-                let txt = match (
-                    r.ratio_to_best_peer(&l.name, &w.name, t),
-                    r.best_peer(&w.name, t),
-                ) {
-                    (Some(x), Some((p, _))) => {
-                        let mark = if x >= 1.0 {
-                            "🟢"
-                        } else if x >= 0.9 {
-                            "🟡"
+                let txt = match r.ratio_ci_to_best_peer(&l.name, &w.name, t) {
+                    Some((p, ci)) => {
+                        let x = ci.ratio;
+                        if !ci.significant() {
+                            format!("⚪ {x:.2}× vs {p} (within noise {})", ci.describe())
+                        } else if x >= 1.0 {
+                            format!("🟢 {x:.2}× vs {p}")
                         } else {
-                            "🔴"
-                        };
-                        format!("{mark} {x:.2}× vs {p}")
+                            format!("🔴 {x:.2}× vs {p}")
+                        }
                     }
                     _ => match r.invalid(&w.name, t, &l.name) {
                         Some(why) => format!("⛔ INVALID ({why})"),

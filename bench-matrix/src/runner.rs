@@ -671,8 +671,8 @@ pub struct Plan<'a> {
     pub allocators: Vec<Allocator>,
     pub pin: Option<Pin>,
     pub label: String,
-    /// "wall" or "cpu": what the outputs rank by (both are recorded).
-    pub metric: String,
+    /// What the outputs rank by (both are recorded).
+    pub metric: Metric,
 }
 
 /// Run every (workload, threads, allocator) cell `runs` times. Repetition is
@@ -829,7 +829,7 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
             pinned: plan.pin.is_some(),
             pin_cpus: plan.pin.as_ref().map(|p| p.describe()),
             interleaved: true,
-            metric: plan.metric.clone(),
+            metric: plan.metric,
         },
         allocators: plan.allocators.clone(),
         workloads: plan.workloads.iter().map(|w| w.info(plan.mode)).collect(),

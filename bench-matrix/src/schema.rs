@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Stat;
+use crate::stats::{ratio_ci, RatioCi, Stat};
 
 /// Version of the results file format. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -261,24 +261,119 @@ impl Cell {
     }
 }
 
-impl CellSummary {
-    /// Throughput under `metric` ("wall" = ops/s, "cpu" = ops per CPU-second).
-    pub fn throughput(&self, metric: &str) -> Stat {
-        if metric == "cpu" {
-            self.ops_per_cpu_sec
+/// The one throughput metric every view ranks by: the dashboard, results.md,
+/// the gate and A/B all take it from here and print its name. Both values are
+/// always recorded; `Metric::DEFAULT` is what `run`, `report`, `gate` and `ab`
+/// use unless `--metric` says otherwise, and the gate uses the results file's
+/// metric, i.e. the one its dashboard shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// ops per wall-clock second: what users see; the default.
+    #[default]
+    Wall,
+    /// ops per CPU-second of the worker threads: steadier on a loaded machine,
+    /// but an allocator that sleeps on a lock looks better than it is.
+    Cpu,
+}
+
+impl Metric {
+    pub const DEFAULT: Metric = Metric::Wall;
+
+    pub fn parse(s: &str) -> Result<Metric, String> {
+        match s {
+            "wall" => Ok(Metric::Wall),
+            "cpu" => Ok(Metric::Cpu),
+            _ => Err(format!("bad --metric '{s}' (wall or cpu)")),
+        }
+    }
+    /// "wall" or "cpu", as in `--metric`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Wall => "wall",
+            Metric::Cpu => "cpu",
+        }
+    }
+    /// "ops/s" or "ops/CPU-s".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Wall => "ops/s",
+            Metric::Cpu => "ops/CPU-s",
+        }
+    }
+    /// A phrase naming the metric in every output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::Wall => "ops per wall-clock second (--metric wall)",
+            Metric::Cpu => "ops per CPU-second of the worker threads (--metric cpu)",
+        }
+    }
+    /// The other metric (shown as a secondary figure).
+    pub fn other(self) -> Metric {
+        match self {
+            Metric::Wall => Metric::Cpu,
+            Metric::Cpu => Metric::Wall,
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<str> for Metric {
+    fn eq(&self, other: &str) -> bool {
+        self.name() == other
+    }
+}
+
+impl PartialEq<&str> for Metric {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl From<&str> for Metric {
+    /// For literals; anything but "cpu" is wall (use [`Metric::parse`] for input).
+    fn from(s: &str) -> Metric {
+        if s == "cpu" {
+            Metric::Cpu
         } else {
-            self.ops_per_sec
+            Metric::Wall
+        }
+    }
+}
+
+impl CellSummary {
+    /// Throughput statistic under `metric`.
+    pub fn throughput(&self, metric: impl std::borrow::Borrow<Metric>) -> Stat {
+        match metric.borrow() {
+            Metric::Cpu => self.ops_per_cpu_sec,
+            Metric::Wall => self.ops_per_sec,
         }
     }
 }
 
 impl RunRecord {
-    pub fn throughput(&self, metric: &str) -> f64 {
-        if metric == "cpu" {
-            self.ops_per_cpu_sec
-        } else {
-            self.ops_per_sec
+    pub fn throughput(&self, metric: impl std::borrow::Borrow<Metric>) -> f64 {
+        match metric.borrow() {
+            Metric::Cpu => self.ops_per_cpu_sec,
+            Metric::Wall => self.ops_per_sec,
         }
+    }
+}
+
+impl Cell {
+    /// `(run index, throughput under metric)` of every successful run, for
+    /// the bootstrap (runs of different allocators with the same index ran
+    /// back to back).
+    pub fn run_values(&self, metric: Metric) -> Vec<(u32, f64)> {
+        self.runs
+            .iter()
+            .map(|r| (r.run_index, r.throughput(metric)))
+            .collect()
     }
 }
 
@@ -292,15 +387,11 @@ pub struct Config {
     #[serde(default)]
     pub pin_cpus: Option<String>,
     pub interleaved: bool,
-    /// Throughput metric the tables, charts and gate use: "wall" (ops per
-    /// wall-clock second, the default) or "cpu" (ops per CPU-second of the
-    /// worker threads). Both are always recorded.
-    #[serde(default = "default_metric")]
-    pub metric: String,
-}
-
-fn default_metric() -> String {
-    "wall".into()
+    /// Throughput metric the tables, charts, gate and verdicts use: "wall"
+    /// (ops per wall-clock second, the default) or "cpu" (ops per CPU-second
+    /// of the worker threads). Both are always recorded.
+    #[serde(default)]
+    pub metric: Metric,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -353,9 +444,7 @@ impl Results {
 
     /// Throughput statistic of a cell under the configured metric.
     pub fn thr(&self, c: &Cell) -> Option<Stat> {
-        c.summary
-            .as_ref()
-            .map(|s| s.throughput(&self.config.metric))
+        c.summary.as_ref().map(|s| s.throughput(self.config.metric))
     }
 
     /// Median throughput of a cell for comparisons: `None` when the cell has
@@ -375,11 +464,7 @@ impl Results {
 
     /// "ops/s" or "ops/CPU-s".
     pub fn metric_unit(&self) -> &'static str {
-        if self.config.metric == "cpu" {
-            "ops/CPU-s"
-        } else {
-            "ops/s"
-        }
+        self.config.metric.unit()
     }
 
     /// Thread counts present, in config order.
@@ -427,6 +512,26 @@ impl Results {
         } else {
             None
         }
+    }
+
+    /// An allocator's median throughput ÷ the best peer's, with a bootstrap
+    /// interval over the runs (paired by run index: the runner ran them back
+    /// to back): `(best peer, ratio and interval)`. The ratio is the same as
+    /// [`Results::ratio_to_best_peer`]; `significant()` tells a real
+    /// difference from noise.
+    pub fn ratio_ci_to_best_peer(
+        &self,
+        allocator: &str,
+        workload: &str,
+        threads: u32,
+    ) -> Option<(String, RatioCi)> {
+        let (peer, _) = self.best_peer(workload, threads)?;
+        let mine = self.cell(workload, threads, allocator)?;
+        self.median_of(mine)?;
+        let theirs = self.cell(workload, threads, &peer)?;
+        let m = self.config.metric;
+        let ci = ratio_ci(&theirs.run_values(m), &mine.run_values(m))?;
+        Some((peer, ci))
     }
 
     /// The winner by median throughput among every allocator that ran.

@@ -1,7 +1,7 @@
 //! Cross-module tests over a synthetic results file.
 
 use crate::ab;
-use crate::dashboard;
+use crate::dashboard::{self, ratio_color};
 use crate::gate::{evaluate, CheckKind, CheckStatus, GateCheck, GateConfig, RssMeasure};
 use crate::markdown;
 use crate::runner::{glibc, make_cell};
@@ -621,4 +621,82 @@ fn invalid_cells_are_never_compared() {
     let back: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
     assert_eq!(back["overall"]["verdict"], "INVALID");
     assert!(ab::render_md(&rep).contains("⛔ INVALID"));
+}
+
+fn set_runs(r: &mut Results, a: &str, w: &str, t: u32, ops: &[f64]) {
+    let c = r
+        .cells
+        .iter_mut()
+        .find(|c| c.allocator == a && c.workload == w && c.threads == t)
+        .unwrap();
+    for (run, &o) in c.runs.iter_mut().zip(ops) {
+        run.ops_per_sec = o;
+        run.ops_per_cpu_sec = o * 1.5;
+    }
+    *c = make_cell(w, t, a, c.runs.clone(), c.failures.clone());
+}
+
+#[test]
+fn views_tint_only_significant_differences() {
+    let mut r = fixture();
+    // hz3-fast small t1: 44M vs jemalloc 40M in every run: significant.
+    let (p, ci) = r.ratio_ci_to_best_peer("hz3-fast", "small", 1).unwrap();
+    assert_eq!(p, "jemalloc");
+    assert!((ci.ratio - 1.1).abs() < 1e-9 && ci.lo > 1.0, "{ci:?}");
+    let html = dashboard::render(&r);
+    assert!(!html.contains("within noise</span>"));
+    let tinted = html
+        .matches(&format!("background:{};", ratio_color(1.1)))
+        .count();
+    assert!(tinted >= 1);
+    assert!(markdown::render(&r).contains("🟢 1.10× vs jemalloc"));
+    // Same median (1.10×), but the lane's runs straddle the peer's: the
+    // interval includes 1, so no tint, "within noise" instead.
+    set_runs(&mut r, "hz3-fast", "small", 1, &[30e6, 44e6, 60e6]);
+    let (_, ci) = r.ratio_ci_to_best_peer("hz3-fast", "small", 1).unwrap();
+    assert!((ci.ratio - 1.1).abs() < 1e-9);
+    assert!(ci.lo < 1.0 && ci.hi > 1.0 && !ci.significant(), "{ci:?}");
+    let html = dashboard::render(&r);
+    assert_eq!(html.matches("within noise</span>").count(), 1);
+    assert_eq!(
+        html.matches(&format!("background:{};", ratio_color(1.1)))
+            .count(),
+        tinted - 1
+    );
+    assert!(html.contains("≈ noise"));
+    let md = markdown::render(&r);
+    assert!(md.contains("⚪ 1.10× vs jemalloc (within noise ["), "{md}");
+}
+
+#[test]
+fn one_metric_everywhere() {
+    use crate::schema::Metric;
+    let mut r = fixture();
+    assert_eq!(r.config.metric, Metric::DEFAULT);
+    // Every view names the metric it ranks by.
+    let wall = Metric::Wall.describe();
+    assert!(markdown::render(&r).contains(wall));
+    assert!(dashboard::render(&r).contains(wall));
+    let gate = evaluate(&r, &GateConfig::parse("").unwrap());
+    assert_eq!(gate.metric, Metric::Wall);
+    let ab = ab::compare(
+        r.clone(),
+        "glibc",
+        "jemalloc",
+        Thresholds::default(),
+        Metric::Wall,
+    );
+    assert!(ab::render_md(&ab).contains(wall));
+    // The gate follows the results file, i.e. what its dashboard shows.
+    r.config.metric = Metric::Cpu;
+    assert_eq!(
+        evaluate(&r, &GateConfig::parse("").unwrap()).metric,
+        Metric::Cpu
+    );
+    assert!(dashboard::render(&r).contains(Metric::Cpu.describe()));
+    // The metric serialises as before ("wall" / "cpu").
+    assert!(r.to_json().contains("\"metric\": \"cpu\""));
+    // The repository's gate.toml does not override the dashboard's metric.
+    let g = GateConfig::parse(include_str!("../gate.toml")).unwrap();
+    assert_eq!(g.metric, None, "gate.toml must not set a metric of its own");
 }
