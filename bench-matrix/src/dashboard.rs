@@ -250,7 +250,7 @@ pub fn render(r: &Results) -> String {
 
     let _ = write!(
         h,
-        "<h2 id=\"mem\">Memory<small>light bar = peak RSS (VmHWM), solid bar = mean sampled RSS, black tick = RSS after everything was freed; ★ = lowest peak</small></h2>"
+        "<h2 id=\"mem\">Memory<small>light bar = peak RSS (VmHWM), solid bar = mean sampled RSS, black tick = RSS after everything was freed; labels: peak / mean / after / settled (after light traffic; n/a = not measured); ★ = lowest peak</small></h2>"
     );
     for &t in &r.config.threads {
         let _ = write!(
@@ -403,6 +403,7 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "</tr>");
         }
         let _ = write!(h, "</table></div>");
+        rss_scoreboard(h, r, lanes);
     }
 
     // Winner table, and beside it the overall standing per thread count.
@@ -455,6 +456,87 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     let _ = write!(h, "</table></div>");
     overall_chart(h, r, allocs);
     let _ = write!(h, "</div>");
+}
+
+/// Each lane's peak and settled RSS ÷ the lowest peer's, side by side; a cell
+/// is tinted only when the interval of the ratio excludes 1; "n/a" when the
+/// value was not measured.
+fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
+    use crate::gate::RssMeasure;
+    let _ = write!(
+        h,
+        "<div><h3 style=\"margin:16px 0 6px\">hz3 RSS ÷ lowest peer <small style=\"font-weight:400;color:#868e96\">peak | settled ({}); \
+         green: hz3 lower, red: higher, only when significant</small></h3><table class=\"score\"><tr><th class=\"w\">workload</th>",
+        esc(&crate::markdown::settle_desc(r))
+    );
+    for l in lanes {
+        for &t in &r.config.threads {
+            for m in ["peak", "settled"] {
+                let _ = write!(
+                    h,
+                    "<th><span style=\"color:{}\">{}</span><br>{} · {m}</th>",
+                    color_of(r, &l.name),
+                    esc(&l.name),
+                    thread_label(t)
+                );
+            }
+        }
+    }
+    let _ = write!(h, "</tr>");
+    for w in &r.workloads {
+        let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
+        for l in lanes {
+            for &t in &r.config.threads {
+                for m in [RssMeasure::Peak, RssMeasure::Settled] {
+                    if r.invalid(&w.name, t, &l.name).is_some() {
+                        let _ = write!(
+                            h,
+                            "<td style=\"background:#495057;color:#fff\"><b>⛔ INVALID</b></td>"
+                        );
+                        continue;
+                    }
+                    match m.ratio_ci_to_lowest_peer(r, &l.name, &w.name, t) {
+                        None => {
+                            let _ = write!(
+                                h,
+                                "<td style=\"background:#f1f3f5;color:#868e96\">n/a</td>"
+                            );
+                        }
+                        Some((p, ci)) => {
+                            let x = ci.ratio;
+                            let tip = format!(
+                                "{} {} RSS ÷ {p} = {x:.3}, interval {}",
+                                l.name,
+                                m.name(),
+                                ci.describe()
+                            );
+                            if ci.significant() {
+                                // Lower RSS is better: mirror the ratio for the colour.
+                                let c = ratio_color(1.0 / x);
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:{c};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
+                                    ratio_text_color(1.0 / x),
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            } else {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · {}</span></td>",
+                                    esc(&tip),
+                                    esc(&p),
+                                    if ci.bounded() { "within noise" } else { "1 run: no interval" }
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let _ = write!(h, "</tr>");
+    }
+    let _ = write!(h, "</table></div>");
 }
 
 /// Geometric mean over workloads of (median / fastest median in that cell),
@@ -806,8 +888,12 @@ fn memory_card(h: &mut String, r: &Results, allocs: &[&Allocator], workload: &st
         let sx = |v: f64| if max > 0.0 { v / max * plot_w } else { 0.0 };
         let col = color_of(r, &a.name);
         let is_best = s.peak_rss_kib.median == best_peak;
+        let settled = s
+            .settled_rss_kib
+            .map(|x| fmt_mib(x.median))
+            .unwrap_or_else(|| "n/a".into());
         let tip = format!(
-            "{} · {}\npeak {} MiB, mean {} MiB, after free {} MiB (medians)\npeak {}",
+            "{} · {}\npeak {} MiB, mean {} MiB, after free {} MiB, settled {settled} MiB (medians)\npeak {}",
             a.name,
             workload,
             fmt_mib(s.peak_rss_kib.median),
@@ -821,7 +907,7 @@ fn memory_card(h: &mut String, r: &Results, allocs: &[&Allocator], workload: &st
             "<g><title>{}</title><rect x=\"{LABEL_W}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR_H}\" fill=\"{}\" rx=\"3\"/>\
              <rect x=\"{LABEL_W}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{col}\" rx=\"2\"/>\
              <line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#212529\" stroke-width=\"2.5\"/>\
-             <text x=\"{:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{} <tspan fill=\"#868e96\">/ {} / {}</tspan></text></g>",
+             <text x=\"{:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{} <tspan fill=\"#868e96\">/ {} / {} / settled {settled}</tspan></text></g>",
             esc(&tip),
             sx(s.peak_rss_kib.median).max(1.0),
             tint(col, 0.35),

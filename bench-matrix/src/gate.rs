@@ -65,6 +65,8 @@ pub enum RssMeasure {
     #[default]
     Peak,
     Mean,
+    /// RSS after the run freed everything and settled (`settled_rss_kib`).
+    Settled,
 }
 
 impl RssMeasure {
@@ -72,7 +74,42 @@ impl RssMeasure {
         match self {
             RssMeasure::Peak => "peak",
             RssMeasure::Mean => "mean",
+            RssMeasure::Settled => "settled",
         }
+    }
+
+    /// The value of one run (KiB; 0 = not measured).
+    pub fn run_kib(self, r: &crate::schema::RunRecord) -> u64 {
+        match self {
+            RssMeasure::Peak => r.peak_rss_kib,
+            RssMeasure::Mean => r.mean_rss_kib,
+            RssMeasure::Settled => r.settled_rss_kib,
+        }
+    }
+
+    /// Lane RSS ÷ the lowest peer's under this measure, with a bootstrap
+    /// interval over the runs that measured it: `(peer, ratio and interval)`.
+    /// Lower is better. `None` when the lane or every peer lacks the value.
+    pub fn ratio_ci_to_lowest_peer(
+        self,
+        r: &Results,
+        lane: &str,
+        workload: &str,
+        threads: u32,
+    ) -> Option<(String, crate::stats::RatioCi)> {
+        let mine = r.cell(workload, threads, lane).filter(|c| c.is_valid())?;
+        self.median_kib(mine)?;
+        let (peer, _) = lowest_rss_peer(r, workload, threads, self)?;
+        let theirs = r.cell(workload, threads, &peer)?;
+        let vals = |c: &Cell| -> Vec<(u32, f64)> {
+            c.runs
+                .iter()
+                .map(|x| (x.run_index, self.run_kib(x) as f64))
+                .filter(|x| x.1 > 0.0)
+                .collect()
+        };
+        let ci = crate::stats::ratio_ci(&vals(theirs), &vals(mine))?;
+        Some((peer, ci))
     }
 
     /// Median of this measure over a cell's successful runs (KiB); `None`
@@ -82,6 +119,7 @@ impl RssMeasure {
         let stat = match self {
             RssMeasure::Peak => s.peak_rss_kib,
             RssMeasure::Mean => s.mean_rss_kib,
+            RssMeasure::Settled => s.settled_rss_kib?,
         };
         (stat.n > 0 && stat.median.is_finite() && stat.median > 0.0).then_some(stat.median)
     }
@@ -291,7 +329,7 @@ impl GateConfig {
 
     /// Every RSS rule that gates a cell: at most one peak, then one mean.
     pub fn rss_rules_for(&self, lane: &str, workload: &str, threads: u32) -> Vec<&RssRule> {
-        [RssMeasure::Peak, RssMeasure::Mean]
+        [RssMeasure::Peak, RssMeasure::Mean, RssMeasure::Settled]
             .into_iter()
             .filter_map(|m| self.rss_rule_for(lane, workload, threads, m))
             .collect()

@@ -7,7 +7,7 @@ use bench_matrix::ab;
 use bench_matrix::dashboard;
 use bench_matrix::gate::{self, CheckStatus, GateConfig};
 use bench_matrix::markdown;
-use bench_matrix::runner::{self, Layout, Pin, Plan};
+use bench_matrix::runner::{self, Layout, Pin, Plan, Settle};
 use bench_matrix::schema::{AllocKind, Allocator, Metric, Results};
 use bench_matrix::verdict::{Thresholds, Verdict};
 use bench_matrix::workloads::{self, Mode};
@@ -18,9 +18,9 @@ bench-matrix — hz3 lanes against glibc, jemalloc, mimalloc and tcmalloc
 USAGE:
   bench-matrix run [--quick|--full] [--lanes fast,scale,..] [--peers glibc,jemalloc,..]
                    [--threads 1,8,32] [--workloads small,mixed,..] [--runs N]
-                   [--pin] [--pin-cpus LIST] [--metric wall|cpu] [--out DIR]
+                   [--pin] [--pin-cpus LIST] [--metric wall|cpu] [--settle-ms MS] [--out DIR]
   bench-matrix ab --a X --b Y [--quick|--full] [--runs N] [--workloads ..] [--threads ..]
-                   [--threshold PCT] [--metric wall|cpu] [--pin] [--out DIR]
+                   [--threshold PCT] [--metric wall|cpu] [--settle-ms MS] [--pin] [--out DIR]
   bench-matrix gate [--results FILE] [--thresholds FILE] [--metric wall|cpu]
   bench-matrix callgrind-gate [--lanes ..] [--peers ..] [--thresholds FILE] [--out DIR]
   bench-matrix report [--results FILE] [--out DIR] [--metric wall|cpu]
@@ -29,6 +29,9 @@ USAGE:
   X / Y for ab: a lane name (fast), a peer (glibc, jemalloc, mimalloc, tcmalloc)
   or a path to a .so. Workload names: see `bench-matrix list`; also all, quick, remote.
   Defaults: --quick, 3 runs (30 with --full), threads 1,8,32, out bench-matrix/results/latest.
+  --settle-ms: after its result each run does light traffic this long, then records
+  settled_rss_kib (run: 2000, longer than every lane's purge_decay_ms; quick settles the
+  first run of each cell, full every run; ab: 0 = off). Settling overlaps the next runs.
   Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO/INVALID;
   gate/callgrind-gate 1 when a threshold is crossed; 2 for usage errors.
 ";
@@ -129,6 +132,7 @@ struct Common {
     pin: Option<Pin>,
     out: Option<PathBuf>,
     metric: Metric,
+    settle_ms: Option<u64>,
 }
 
 fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> {
@@ -173,7 +177,15 @@ fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> 
     };
     let out = args.opt("--out")?.map(PathBuf::from);
     let metric = parse_metric(args)?;
+    let settle_ms = match args.opt("--settle-ms")? {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| format!("bad --settle-ms '{v}'"))?,
+        ),
+        None => None,
+    };
     Ok(Common {
+        settle_ms,
         layout,
         mode,
         runs,
@@ -257,6 +269,7 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
         pin: c.pin,
         label: format!("bench-matrix {}", c.mode.name()),
         metric: c.metric,
+        settle: Settle::for_mode(c.mode, c.settle_ms.unwrap_or(runner::SETTLE_MS)),
     };
     let active = plan.allocators.iter().filter(|a| a.ok()).count();
     eprintln!(
@@ -322,6 +335,7 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         pin: c.pin,
         label: format!("ab {an} vs {bn}"),
         metric: c.metric,
+        settle: Settle::for_mode(c.mode, c.settle_ms.unwrap_or(0)),
     };
     let results = runner::run_plan(&plan, &c.layout)?;
     let th = Thresholds {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::gate::RssMeasure;
 use crate::schema::{Allocator, Results};
 
 /// ops/s with a k/M suffix and three significant digits.
@@ -211,14 +212,29 @@ pub fn render(r: &Results) -> String {
     for &t in &r.config.threads {
         let _ = writeln!(
             s,
-            "## Memory — {} (MiB, median: peak / mean / after free)\n",
+            "## Memory — {} (MiB, median: peak / mean / after free / settled)\n",
             thread_label(t)
+        );
+        let _ = writeln!(
+            s,
+            "settled = RSS after the run freed everything and then did light traffic for {}; n/a = not measured. \
+             Ratios: lane ÷ the lowest peer, 🟢 lower / 🔴 higher when the {:.0}% interval excludes 1, ⚪ within noise.\n",
+            settle_desc(r),
+            crate::stats::CI_LEVEL * 100.0
         );
         let mut head = String::from("| workload |");
         let mut sep = String::from("|---|");
         for a in &allocs {
             let _ = write!(head, " {} |", a.name);
             sep.push_str("---:|");
+        }
+        for l in &lanes {
+            let _ = write!(
+                head,
+                " {0} peak ÷ lowest peer | {0} settled ÷ lowest peer |",
+                l.name
+            );
+            sep.push_str("---:|---:|");
         }
         let _ = writeln!(s, "{head}\n{sep}");
         for w in &r.workloads {
@@ -244,13 +260,26 @@ pub fn render(r: &Results) -> String {
                             peak
                         };
                         format!(
-                            "{peak} / {} / {}",
+                            "{peak} / {} / {} / {}",
                             fmt_mib(m.mean_rss_kib.median),
-                            fmt_mib(m.after_rss_kib.median)
+                            fmt_mib(m.after_rss_kib.median),
+                            m.settled_rss_kib
+                                .map(|x| fmt_mib(x.median))
+                                .unwrap_or_else(|| "n/a".into())
                         )
                     }
                 };
+                let txt = if r.invalid(&w.name, t, &a.name).is_some() {
+                    format!("⛔ INVALID {txt}")
+                } else {
+                    txt
+                };
                 let _ = write!(s, " {txt} |");
+            }
+            for l in &lanes {
+                for m in [RssMeasure::Peak, RssMeasure::Settled] {
+                    let _ = write!(s, " {} |", rss_ratio_txt(r, &l.name, &w.name, t, m));
+                }
             }
             let _ = writeln!(s);
         }
@@ -317,6 +346,39 @@ pub fn render(r: &Results) -> String {
         );
     }
     s
+}
+
+/// How the settled RSS was measured in this run.
+pub fn settle_desc(r: &Results) -> String {
+    if r.config.settle_ms == 0 {
+        "— (not measured in this run)".into()
+    } else if r.config.settle_every_run {
+        format!("{} ms (every run)", r.config.settle_ms)
+    } else {
+        format!("{} ms (first run of each cell only)", r.config.settle_ms)
+    }
+}
+
+/// "🟢 0.85× vs glibc", "⚪ 1.02× vs glibc (within noise)", "n/a".
+pub fn rss_ratio_txt(r: &Results, lane: &str, w: &str, t: u32, m: RssMeasure) -> String {
+    if r.invalid(w, t, lane).is_some() {
+        return "⛔ INVALID".into();
+    }
+    match m.ratio_ci_to_lowest_peer(r, lane, w, t) {
+        None => "n/a".into(),
+        Some((p, ci)) => {
+            let x = ci.ratio;
+            if !ci.bounded() {
+                format!("⚪ {x:.2}× vs {p} (too few runs for an interval)")
+            } else if !ci.significant() {
+                format!("⚪ {x:.2}× vs {p} (within noise)")
+            } else if x <= 1.0 {
+                format!("🟢 {x:.2}× vs {p}")
+            } else {
+                format!("🔴 {x:.2}× vs {p}")
+            }
+        }
+    }
 }
 
 fn seeds_desc(seeds: &[u64]) -> String {

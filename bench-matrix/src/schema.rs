@@ -170,6 +170,8 @@ pub struct RunRecord {
     pub asked_remote_rate: f64,
     #[serde(default = "yes")]
     pub remote_valid: bool,
+    /// RSS after the workload freed everything and the process then did light
+    /// allocation traffic for `config.settle_ms` (KiB); 0 = not measured (n/a).
     #[serde(default)]
     pub settled_rss_kib: u64,
     pub checksum: u64,
@@ -217,6 +219,9 @@ pub struct CellSummary {
     pub mean_rss_kib: Stat,
     pub after_rss_kib: Stat,
     pub remote_rate: Stat,
+    /// Over the runs that measured it (`settled_rss_kib` > 0); `None` = n/a.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_rss_kib: Option<Stat>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -392,6 +397,12 @@ pub struct Config {
     /// of the worker threads). Both are always recorded.
     #[serde(default)]
     pub metric: Metric,
+    /// Settle time of the runs that measured `settled_rss_kib` (0: none did).
+    #[serde(default)]
+    pub settle_ms: u64,
+    /// Whether every run settled, or only the first run of each cell.
+    #[serde(default)]
+    pub settle_every_run: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

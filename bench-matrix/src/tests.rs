@@ -115,6 +115,8 @@ pub fn fixture() -> Results {
             pin_cpus: None,
             interleaved: true,
             metric: "wall".into(),
+            settle_ms: 2000,
+            settle_every_run: true,
         },
         allocators,
         workloads: vec![
@@ -699,4 +701,103 @@ fn one_metric_everywhere() {
     // The repository's gate.toml does not override the dashboard's metric.
     let g = GateConfig::parse(include_str!("../gate.toml")).unwrap();
     assert_eq!(g.metric, None, "gate.toml must not set a metric of its own");
+}
+
+#[test]
+fn settle_outlasts_every_lane_purge_decay() {
+    use crate::runner::SETTLE_MS;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lanes");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for l in text.lines() {
+            if let Some(v) = l.trim().strip_prefix("purge_decay_ms") {
+                let ms: u64 = v
+                    .trim_start_matches([' ', '='])
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    SETTLE_MS > ms,
+                    "{}: purge_decay_ms {ms} >= settle time {SETTLE_MS}",
+                    p.display()
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 4, "found the decay of only {seen} lanes");
+    // Quick settles the first run of each cell, full every run.
+    use crate::runner::Settle;
+    use crate::workloads::Mode;
+    let q = Settle::for_mode(Mode::Quick, SETTLE_MS);
+    assert!(q.applies(0) && !q.applies(1));
+    assert!(Settle::for_mode(Mode::Full, SETTLE_MS).applies(7));
+    assert!(!Settle::OFF.applies(0));
+}
+
+#[test]
+fn settled_rss_side_by_side_and_na_when_absent() {
+    use crate::gate::RssMeasure;
+    let mut r = fixture();
+    // The fixture settles every run at peak / 4.
+    let s = r
+        .cell("small", 1, "glibc")
+        .unwrap()
+        .summary
+        .clone()
+        .unwrap();
+    assert!(s.settled_rss_kib.unwrap().median > 0.0);
+    let md = markdown::render(&r);
+    assert!(md.contains("hz3-fast peak ÷ lowest peer | hz3-fast settled ÷ lowest peer"));
+    let (p, ci) = RssMeasure::Settled
+        .ratio_ci_to_lowest_peer(&r, "hz3-fast", "mstress", 8)
+        .unwrap();
+    assert_eq!(p, "glibc");
+    assert!((ci.ratio - 20_100.0 / 10_500.0).abs() < 1e-9, "{ci:?}");
+    let html = dashboard::render(&r);
+    assert!(html.contains("hz3 RSS ÷ lowest peer"));
+    assert!(html.contains("· settled</th>"));
+    assert!(!html.contains(">n/a<"));
+    // A run without a settled value (0) is n/a, never 0.
+    for c in &mut r.cells {
+        for run in &mut c.runs {
+            run.settled_rss_kib = 0;
+        }
+        *c = make_cell(
+            &c.workload,
+            c.threads,
+            &c.allocator,
+            c.runs.clone(),
+            c.failures.clone(),
+        );
+    }
+    assert!(r
+        .cell("small", 1, "glibc")
+        .unwrap()
+        .summary
+        .as_ref()
+        .unwrap()
+        .settled_rss_kib
+        .is_none());
+    let md = markdown::render(&r);
+    assert!(md.contains(" / n/a |"), "{md}");
+    assert!(!md.contains(" / 0.00 |"));
+    assert!(RssMeasure::Settled
+        .ratio_ci_to_lowest_peer(&r, "hz3-fast", "mstress", 8)
+        .is_none());
+    let html = dashboard::render(&r);
+    assert!(html.contains(">n/a<"));
+    assert!(html.contains("settled n/a"));
+    // The gate can gate settled RSS, and fails a matched cell without data.
+    let cfg =
+        GateConfig::parse(&format!("{RSS_T8}max_ratio = 5\nmeasure = \"settled\"\n")).unwrap();
+    assert_eq!(evaluate(&r, &cfg).failures, 1);
+    assert_eq!(evaluate(&fixture(), &cfg).failures, 0);
 }
