@@ -280,6 +280,20 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
         plan.runs,
         plan.workloads.len() * plan.threads.len() * active * plan.runs as usize
     );
+    let est = workloads::estimate_s(
+        &plan.workloads,
+        plan.threads.len(),
+        active,
+        plan.runs,
+        plan.mode,
+        plan.settle.ms,
+    );
+    eprintln!(
+        "bench-matrix: estimated {} on an idle 2-core machine ({} mode; load average now {:.1}: a busy machine takes longer)",
+        runner::fmt_dur(est),
+        plan.mode.name(),
+        runner::loadavg()
+    );
     let results = runner::run_plan(&plan, &c.layout)?;
     let out = c.out.unwrap_or_else(|| c.layout.default_out());
     write_outputs(&results, &out)?;
