@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::markdown::{fmt_date, fmt_mib, fmt_rate, thread_label};
 use crate::schema::{Allocator, Results, SCHEMA_VERSION};
-use crate::verdict::{cell_verdict, overall, CellVerdict, Overall, Thresholds, Verdict};
+use crate::verdict::{
+    cell_verdict, invalid_cell, overall, CellVerdict, Overall, Thresholds, Verdict,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AbReport {
     pub schema: u32,
     pub kind: String,
-    /// "wall" (ops/s) or "cpu" (ops per CPU-second of the worker threads).
-    pub metric: String,
+    /// The throughput every verdict on the page is computed from.
+    pub metric: Metric,
     pub a: Allocator,
     pub b: Allocator,
     pub thresholds: Thresholds,
@@ -26,37 +28,10 @@ pub struct AbReport {
     pub results: Results,
 }
 
-/// Which throughput the verdict is computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// ops per wall-clock second: what users see; the default.
-    Wall,
-    /// ops per CPU-second of the worker threads: steadier on a loaded machine.
-    Cpu,
-}
-
-impl Metric {
-    pub fn parse(s: &str) -> Result<Metric, String> {
-        match s {
-            "wall" => Ok(Metric::Wall),
-            "cpu" => Ok(Metric::Cpu),
-            _ => Err(format!("bad --metric '{s}' (wall or cpu)")),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Wall => "wall",
-            Metric::Cpu => "cpu",
-        }
-    }
-}
+pub use crate::schema::Metric;
 
 /// Compare allocator `a` and `b` (names as in `results`) over every cell.
 pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metric) -> AbReport {
-    let pick = |s: &crate::schema::CellSummary| match metric {
-        Metric::Wall => s.ops_per_sec,
-        Metric::Cpu => s.ops_per_cpu_sec,
-    };
     let mut cells = Vec::new();
     let mut incomparable = Vec::new();
     let mut b_failures = 0usize;
@@ -68,11 +43,25 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
                 b_failures += cb.failures.len();
             }
             match (
-                ca.and_then(|c| c.summary.as_ref()),
-                cb.and_then(|c| c.summary.as_ref()),
+                ca.filter(|c| c.summary.is_some()),
+                cb.filter(|c| c.summary.is_some()),
             ) {
-                (Some(sa), Some(sb)) => {
-                    cells.push(cell_verdict(&w.name, t, &pick(sa), &pick(sb), &th))
+                (Some(xa), Some(xb)) => {
+                    let (ra, rb) = (xa.run_values(metric), xb.run_values(metric));
+                    let why: Vec<String> = [(a, ca), (b, cb)]
+                        .iter()
+                        .filter_map(|(n, c)| {
+                            c.and_then(|c| c.invalid_reason())
+                                .map(|w| format!("{n}: {w}"))
+                        })
+                        .collect();
+                    if !why.is_empty() {
+                        cells.push(invalid_cell(&w.name, t, &ra, &rb, &why.join("; ")))
+                    } else if let Some(v) = cell_verdict(&w.name, t, &ra, &rb, &th) {
+                        cells.push(v)
+                    } else {
+                        incomparable.push(format!("{} t{}", w.name, t))
+                    }
                 }
                 _ => incomparable.push(format!("{} t{}", w.name, t)),
             }
@@ -84,7 +73,7 @@ pub fn compare(results: Results, a: &str, b: &str, th: Thresholds, metric: Metri
     AbReport {
         schema: SCHEMA_VERSION,
         kind: "ab".into(),
-        metric: metric.name().into(),
+        metric,
         a: aa,
         b: bb,
         thresholds: th,
@@ -101,6 +90,7 @@ fn badge(v: Verdict) -> &'static str {
         Verdict::Go => "🟢 GO",
         Verdict::SoftGo => "🟡 SOFT GO",
         Verdict::NoGo => "🔴 NO-GO",
+        Verdict::Invalid => "⛔ INVALID",
     }
 }
 
@@ -119,13 +109,18 @@ pub fn render_md(rep: &AbReport) -> String {
         "**Verdict: {}** — {}\n",
         rep.overall.verdict, rep.overall.reason
     );
-    if let Some(g) = rep.overall.geomean_ratio {
+    if let Some(g) = rep.overall.geomean_ci {
         let _ = writeln!(
             s,
-            "Geomean throughput B/A over {} cells: **{:.3}×** ({:+.2}%)\n",
-            rep.cells.len(),
-            g,
-            (g - 1.0) * 100.0
+            "Geomean throughput B/A over {} valid cells: **{:.3}×** ({:+.2}%), {:.0}% interval {}\n",
+            rep.cells
+                .iter()
+                .filter(|c| c.verdict != Verdict::Invalid)
+                .count(),
+            g.ratio,
+            (g.ratio - 1.0) * 100.0,
+            g.level * 100.0,
+            g.describe()
         );
     }
     let _ = writeln!(
@@ -155,17 +150,15 @@ pub fn render_md(rep: &AbReport) -> String {
         "- machine: {} · {} CPUs",
         r.machine.cpu_model, r.machine.ncpu
     );
+    let _ = writeln!(s, "- **metric**: {}", rep.metric.describe());
     let _ = writeln!(
         s,
-        "- **metric**: {}",
-        if rep.metric == "cpu" {
-            "ops per CPU-second of the worker threads (--metric cpu)"
-        } else {
-            "ops per wall-clock second"
-        }
+        "- **rule** (threshold {:.1}%): {}\n",
+        rep.thresholds.min_change * 100.0,
+        rep.rule
     );
-    let _ = writeln!(s, "- **threshold**: {}\n", rep.rule);
-    let _ = writeln!(s, "| workload | threads | A ops/s | B ops/s | Δ B vs A | noise band | verdict | A peak RSS | B peak RSS |");
+    let unit = rep.metric.unit();
+    let _ = writeln!(s, "| workload | threads | A {unit} | B {unit} | Δ B vs A | 95% interval of B/A | verdict | A peak RSS | B peak RSS |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|---:|---:|");
     for c in &rep.cells {
         let rss = |name: &str| {
@@ -174,15 +167,30 @@ pub fn render_md(rep: &AbReport) -> String {
                 .map(|m| format!("{} MiB", fmt_mib(m.peak_rss_kib.median)))
                 .unwrap_or_else(|| "–".into())
         };
+        if c.verdict == Verdict::Invalid {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | – | – | {} ({}) | {} | {} |",
+                c.workload,
+                c.threads,
+                fmt_rate(c.a.median),
+                fmt_rate(c.b.median),
+                badge(c.verdict),
+                c.note.as_deref().unwrap_or(""),
+                rss(&rep.a.name),
+                rss(&rep.b.name),
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:+.2}% | ±{:.1}% | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:+.2}% | {} | {} | {} | {} |",
             c.workload,
             c.threads,
             fmt_rate(c.a.median),
             fmt_rate(c.b.median),
             c.delta * 100.0,
-            c.band * 100.0,
+            c.ci.map(|x| x.describe()).unwrap_or_else(|| "–".into()),
             badge(c.verdict),
             rss(&rep.a.name),
             rss(&rep.b.name),
@@ -207,9 +215,10 @@ pub fn render_md(rep: &AbReport) -> String {
         let go = v.iter().filter(|c| c.verdict == Verdict::Go).count();
         let soft = v.iter().filter(|c| c.verdict == Verdict::SoftGo).count();
         let nogo = v.iter().filter(|c| c.verdict == Verdict::NoGo).count();
+        let inv = v.iter().filter(|c| c.verdict == Verdict::Invalid).count();
         let _ = writeln!(
             s,
-            "- {}: {go} GO · {soft} SOFT GO · {nogo} NO-GO",
+            "- {}: {go} GO · {soft} SOFT GO · {nogo} NO-GO · {inv} INVALID",
             thread_label(t)
         );
     }

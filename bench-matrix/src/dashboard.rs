@@ -158,7 +158,7 @@ pub fn render(r: &Results) -> String {
         runs = r.config.runs,
         pin = esc(r.config.pin_cpus.as_deref().unwrap_or("off")),
         took = crate::runner::fmt_dur(r.duration_s),
-        metric = if r.config.metric == "cpu" { "ops per CPU-second" } else { "ops per wall-clock second" },
+        metric = r.config.metric.describe(),
         cpu = esc(&r.machine.cpu_model),
         ncpu = r.machine.ncpu,
         mem = r.machine.mem_total_kib as f64 / 1048576.0,
@@ -258,7 +258,7 @@ pub fn render(r: &Results) -> String {
 
     let _ = write!(
         h,
-        "<h2 id=\"mem\">Memory<small>light bar = peak RSS (VmHWM), solid bar = mean sampled RSS, black tick = RSS after everything was freed; ★ = lowest peak</small></h2>"
+        "<h2 id=\"mem\">Memory<small>light bar = peak RSS (VmHWM), solid bar = mean sampled RSS, black tick = RSS after everything was freed; labels: peak / mean / after / settled (after light traffic; n/a = not measured); ★ = lowest peak</small></h2>"
     );
     for &t in &r.config.threads {
         let _ = write!(
@@ -337,8 +337,11 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     } else {
         let _ = write!(
             h,
-            "<p class=\"lead\">Each hz3 lane's median throughput ÷ the best peer's (glibc, jemalloc, mimalloc, tcmalloc) in the same run. \
-             <b style=\"color:#2b8a3e\">Green ≥ 1×: hz3 wins</b>, <b style=\"color:#c92a2a\">red &lt; 1×: a peer wins</b>; the named peer is the best one.</p>"
+            "<p class=\"lead\">Each hz3 lane's median throughput ({}) ÷ the best peer's (glibc, jemalloc, mimalloc, tcmalloc) in the same run. \
+             <b style=\"color:#2b8a3e\">Green: hz3 wins</b>, <b style=\"color:#c92a2a\">red: a peer wins</b>, each only when the {:.0}% bootstrap interval of the ratio \
+             (over the interleaved runs, paired by run, fixed seed) excludes 1; a grey cell is <b>within noise</b>. Hover a cell for its interval; the named peer is the best one.</p>",
+            r.config.metric.describe(),
+            crate::stats::CI_LEVEL * 100.0
         );
         let _ = write!(
             h,
@@ -360,24 +363,45 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
             for l in lanes {
                 for &t in &r.config.threads {
-                    match (
-                        r.ratio_to_best_peer(&l.name, &w.name, t),
-                        r.best_peer(&w.name, t),
-                    ) {
-                        (Some(x), Some((p, _))) => {
-                            let _ = write!(
-                                h,
-                                "<td style=\"background:{};color:{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
-                                ratio_color(x),
-                                ratio_text_color(x),
-                                esc(&p)
+                    match r.ratio_ci_to_best_peer(&l.name, &w.name, t) {
+                        Some((p, ci)) => {
+                            let x = ci.ratio;
+                            let tip = format!(
+                                "{} ÷ {p} = {x:.3}, {:.0}% interval {} ({})",
+                                l.name,
+                                ci.level * 100.0,
+                                ci.describe(),
+                                if ci.significant() {
+                                    "significant"
+                                } else {
+                                    "includes 1: within noise"
+                                }
                             );
+                            if ci.significant() {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:{};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
+                                    ratio_color(x),
+                                    ratio_text_color(x),
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            } else {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · within noise</span></td>",
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            }
                         }
                         _ => {
                             let failed = r
                                 .cell(&w.name, t, &l.name)
                                 .is_some_and(|c| c.summary.is_none());
-                            if failed {
+                            if let Some(why) = r.invalid(&w.name, t, &l.name) {
+                                let _ = write!(h, "<td style=\"background:#495057;color:#fff\" title=\"{}\"><b>⛔ INVALID</b><span class=\"p\">not compared</span></td>", esc(&why));
+                            } else if failed {
                                 let _ = write!(h, "<td style=\"background:#c92a2a;color:#fff\"><b>FAILED</b></td>");
                             } else {
                                 let _ = write!(h, "<td style=\"background:#f1f3f5\">–</td>");
@@ -389,6 +413,7 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "</tr>");
         }
         let _ = write!(h, "</table></div>");
+        rss_scoreboard(h, r, lanes);
     }
 
     // Winner table, and beside it the overall standing per thread count.
@@ -441,6 +466,87 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     let _ = write!(h, "</table></div>");
     overall_chart(h, r, allocs);
     let _ = write!(h, "</div>");
+}
+
+/// Each lane's peak and settled RSS ÷ the lowest peer's, side by side; a cell
+/// is tinted only when the interval of the ratio excludes 1; "n/a" when the
+/// value was not measured.
+fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
+    use crate::gate::RssMeasure;
+    let _ = write!(
+        h,
+        "<div><h3 style=\"margin:16px 0 6px\">hz3 RSS ÷ lowest peer <small style=\"font-weight:400;color:#868e96\">peak | settled ({}); \
+         green: hz3 lower, red: higher, only when significant</small></h3><table class=\"score\"><tr><th class=\"w\">workload</th>",
+        esc(&crate::markdown::settle_desc(r))
+    );
+    for l in lanes {
+        for &t in &r.config.threads {
+            for m in ["peak", "settled"] {
+                let _ = write!(
+                    h,
+                    "<th><span style=\"color:{}\">{}</span><br>{} · {m}</th>",
+                    color_of(r, &l.name),
+                    esc(&l.name),
+                    thread_label(t)
+                );
+            }
+        }
+    }
+    let _ = write!(h, "</tr>");
+    for w in &r.workloads {
+        let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
+        for l in lanes {
+            for &t in &r.config.threads {
+                for m in [RssMeasure::Peak, RssMeasure::Settled] {
+                    if r.invalid(&w.name, t, &l.name).is_some() {
+                        let _ = write!(
+                            h,
+                            "<td style=\"background:#495057;color:#fff\"><b>⛔ INVALID</b></td>"
+                        );
+                        continue;
+                    }
+                    match m.ratio_ci_to_lowest_peer(r, &l.name, &w.name, t) {
+                        None => {
+                            let _ = write!(
+                                h,
+                                "<td style=\"background:#f1f3f5;color:#868e96\">n/a</td>"
+                            );
+                        }
+                        Some((p, ci)) => {
+                            let x = ci.ratio;
+                            let tip = format!(
+                                "{} {} RSS ÷ {p} = {x:.3}, interval {}",
+                                l.name,
+                                m.name(),
+                                ci.describe()
+                            );
+                            if ci.significant() {
+                                // Lower RSS is better: mirror the ratio for the colour.
+                                let c = ratio_color(1.0 / x);
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:{c};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
+                                    ratio_text_color(1.0 / x),
+                                    esc(&tip),
+                                    esc(&p)
+                                );
+                            } else {
+                                let _ = write!(
+                                    h,
+                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · {}</span></td>",
+                                    esc(&tip),
+                                    esc(&p),
+                                    if ci.bounded() { "within noise" } else { "1 run: no interval" }
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let _ = write!(h, "</tr>");
+    }
+    let _ = write!(h, "</table></div>");
 }
 
 /// Geometric mean over workloads of (median / fastest median in that cell),
@@ -643,17 +749,13 @@ fn throughput_card(
                 );
             }
             (true, Some((c, s))) => {
-                let other = if r.config.metric == "cpu" {
-                    ("per wall-second", s.ops_per_sec.median)
-                } else {
-                    ("per CPU-second", s.ops_per_cpu_sec.median)
-                };
-                let s = s.throughput(&r.config.metric);
-                let metric = r.config.metric.clone();
+                let metric = r.config.metric;
+                let other = (metric.other().unit(), s.throughput(metric.other()).median);
+                let s = s.throughput(metric);
                 let sx = |v: f64| if max > 0.0 { v / max * plot_w } else { 0.0 };
                 let w = sx(s.median).max(1.0);
                 let col = color_of(r, &a.name);
-                let tip = runs_tooltip(c, &fmt_rate, &|x| x.throughput(&metric));
+                let tip = runs_tooltip(c, &fmt_rate, &|x| x.throughput(metric));
                 let _ = write!(
                     h,
                     "<g><title>{} · {}: median {} {} ({} {})\n{}</title>\
@@ -683,18 +785,29 @@ fn throughput_card(
                     );
                 }
                 let label_x = LABEL_W + sx(s.max.max(s.median)) + 6.0;
+                let invalid = c.invalid_reason();
                 let ratio = r
                     .best_peer(workload, t)
-                    .filter(|_| a.is_hz3())
+                    .filter(|_| a.is_hz3() && invalid.is_none())
                     .map(|(_, b)| s.median / b);
+                let sig = ratio.is_some()
+                    && r.ratio_ci_to_best_peer(&a.name, workload, t)
+                        .is_some_and(|(_, ci)| ci.significant());
                 let ratio_txt = match ratio {
                     Some(x) => format!(
-                        " <tspan fill=\"{}\" font-weight=\"700\">{x:.2}×</tspan>",
-                        if x >= 1.0 { "#2b8a3e" } else { "#c92a2a" }
+                        " <tspan fill=\"{}\" font-weight=\"700\">{x:.2}×{}</tspan>",
+                        if !sig {
+                            "#868e96"
+                        } else if x >= 1.0 {
+                            "#2b8a3e"
+                        } else {
+                            "#c92a2a"
+                        },
+                        if sig { "" } else { " ≈ noise" }
                     ),
                     None => String::new(),
                 };
-                let fails = if c.failures.is_empty() {
+                let mut fails = if c.failures.is_empty() {
                     String::new()
                 } else {
                     format!(
@@ -702,6 +815,13 @@ fn throughput_card(
                         c.failures.len()
                     )
                 };
+                if let Some(why) = &invalid {
+                    let _ = write!(
+                        fails,
+                        " <tspan fill=\"#495057\" font-weight=\"700\">⛔ INVALID<title>{}</title></tspan>",
+                        esc(why)
+                    );
+                }
                 let _ = write!(
                     h,
                     "<text x=\"{label_x:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{}{ratio_txt}{fails}</text></g>",
@@ -778,8 +898,12 @@ fn memory_card(h: &mut String, r: &Results, allocs: &[&Allocator], workload: &st
         let sx = |v: f64| if max > 0.0 { v / max * plot_w } else { 0.0 };
         let col = color_of(r, &a.name);
         let is_best = s.peak_rss_kib.median == best_peak;
+        let settled = s
+            .settled_rss_kib
+            .map(|x| fmt_mib(x.median))
+            .unwrap_or_else(|| "n/a".into());
         let tip = format!(
-            "{} · {}\npeak {} MiB, mean {} MiB, after free {} MiB (medians)\npeak {}",
+            "{} · {}\npeak {} MiB, mean {} MiB, after free {} MiB, settled {settled} MiB (medians)\npeak {}",
             a.name,
             workload,
             fmt_mib(s.peak_rss_kib.median),
@@ -793,7 +917,7 @@ fn memory_card(h: &mut String, r: &Results, allocs: &[&Allocator], workload: &st
             "<g><title>{}</title><rect x=\"{LABEL_W}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR_H}\" fill=\"{}\" rx=\"3\"/>\
              <rect x=\"{LABEL_W}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{col}\" rx=\"2\"/>\
              <line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#212529\" stroke-width=\"2.5\"/>\
-             <text x=\"{:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{} <tspan fill=\"#868e96\">/ {} / {}</tspan></text></g>",
+             <text x=\"{:.1}\" y=\"{cy:.1}\" fill=\"#212529\" font-weight=\"{}\">{}{} <tspan fill=\"#868e96\">/ {} / {} / settled {settled}</tspan></text></g>",
             esc(&tip),
             sx(s.peak_rss_kib.median).max(1.0),
             tint(col, 0.35),
@@ -977,7 +1101,7 @@ fn details(h: &mut String, r: &Results, allocs: &[&Allocator]) {
     if !remote.is_empty() && !multi.is_empty() {
         let _ = write!(
             h,
-            "<div class=\"card\"><h3>Actual remote-free rate</h3><div class=\"sub\">share of frees handed to another thread (a full ring frees locally)</div><table class=\"data\"><tr><th>workload</th><th>threads</th>"
+            "<div class=\"card\"><h3>Actual remote-free rate</h3><div class=\"sub\">share of frees handed to another thread (a full ring waits); ⛔ INVALID = more than ±0.02 off the asked share in some run: not compared</div><table class=\"data\"><tr><th>workload</th><th>threads</th>"
         );
         for a in allocs.iter().filter(|a| a.ok()) {
             let _ = write!(h, "<th>{}</th>", esc(&a.name));
@@ -987,12 +1111,23 @@ fn details(h: &mut String, r: &Results, allocs: &[&Allocator]) {
             for &t in &multi {
                 let _ = write!(h, "<tr><td>{}</td><td>{t}</td>", esc(&w.name));
                 for a in allocs.iter().filter(|a| a.ok()) {
-                    let v = r
-                        .cell(&w.name, t, &a.name)
+                    let cell = r.cell(&w.name, t, &a.name);
+                    let v = cell
                         .and_then(|c| c.summary.as_ref())
                         .map(|s| format!("{:.0}%", s.remote_rate.median * 100.0))
                         .unwrap_or_else(|| "–".into());
-                    let _ = write!(h, "<td>{v}</td>");
+                    match cell.and_then(|c| c.invalid_reason()) {
+                        Some(why) => {
+                            let _ = write!(
+                                h,
+                                "<td style=\"background:#495057;color:#fff\" title=\"{}\">⛔ {v} INVALID</td>",
+                                esc(&why)
+                            );
+                        }
+                        None => {
+                            let _ = write!(h, "<td>{v}</td>");
+                        }
+                    }
                 }
                 let _ = write!(h, "</tr>");
             }

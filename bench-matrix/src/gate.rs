@@ -3,7 +3,7 @@
 //! `bench-matrix/gate.toml`.
 //!
 //! ```toml
-//! metric = "cpu"            # or "wall"; omitted = the results file's metric
+//! # metric = "cpu"          # omit: the gate uses the results file's metric (the dashboard's)
 //! require_lanes = ["fast"]
 //!
 //! [[throughput]]            # later, more specific rules win
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{Cell, Results};
+use crate::schema::{Cell, Metric, Results};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +65,8 @@ pub enum RssMeasure {
     #[default]
     Peak,
     Mean,
+    /// RSS after the run freed everything and settled (`settled_rss_kib`).
+    Settled,
 }
 
 impl RssMeasure {
@@ -72,7 +74,42 @@ impl RssMeasure {
         match self {
             RssMeasure::Peak => "peak",
             RssMeasure::Mean => "mean",
+            RssMeasure::Settled => "settled",
         }
+    }
+
+    /// The value of one run (KiB; 0 = not measured).
+    pub fn run_kib(self, r: &crate::schema::RunRecord) -> u64 {
+        match self {
+            RssMeasure::Peak => r.peak_rss_kib,
+            RssMeasure::Mean => r.mean_rss_kib,
+            RssMeasure::Settled => r.settled_rss_kib.unwrap_or(0),
+        }
+    }
+
+    /// Lane RSS ÷ the lowest peer's under this measure, with a bootstrap
+    /// interval over the runs that measured it: `(peer, ratio and interval)`.
+    /// Lower is better. `None` when the lane or every peer lacks the value.
+    pub fn ratio_ci_to_lowest_peer(
+        self,
+        r: &Results,
+        lane: &str,
+        workload: &str,
+        threads: u32,
+    ) -> Option<(String, crate::stats::RatioCi)> {
+        let mine = r.cell(workload, threads, lane).filter(|c| c.is_valid())?;
+        self.median_kib(mine)?;
+        let (peer, _) = lowest_rss_peer(r, workload, threads, self)?;
+        let theirs = r.cell(workload, threads, &peer)?;
+        let vals = |c: &Cell| -> Vec<(u32, f64)> {
+            c.runs
+                .iter()
+                .map(|x| (x.run_index, self.run_kib(x) as f64))
+                .filter(|x| x.1 > 0.0)
+                .collect()
+        };
+        let ci = crate::stats::ratio_ci(&vals(theirs), &vals(mine))?;
+        Some((peer, ci))
     }
 
     /// Median of this measure over a cell's successful runs (KiB); `None`
@@ -82,6 +119,7 @@ impl RssMeasure {
         let stat = match self {
             RssMeasure::Peak => s.peak_rss_kib,
             RssMeasure::Mean => s.mean_rss_kib,
+            RssMeasure::Settled => s.settled_rss_kib?,
         };
         (stat.n > 0 && stat.median.is_finite() && stat.median > 0.0).then_some(stat.median)
     }
@@ -139,10 +177,11 @@ impl CallgrindLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
-    /// Throughput metric the ratios use: "wall" or "cpu"; `None` = whatever
-    /// the results file was rendered with (`config.metric`).
+    /// Throughput metric the ratios use. Leave it out: `None` = the results
+    /// file's metric, the one its dashboard shows (an override here makes the
+    /// gate and the dashboard disagree, and the gate says so).
     #[serde(default)]
-    pub metric: Option<String>,
+    pub metric: Option<Metric>,
     /// Lanes that must be present and built in the results; a missing one fails the gate.
     #[serde(default)]
     pub require_lanes: Vec<String>,
@@ -236,13 +275,6 @@ fn check_threads_sel(kind: &str, i: usize, t: &Option<ThreadsSel>) -> Result<(),
 impl GateConfig {
     pub fn parse(text: &str) -> Result<GateConfig, String> {
         let cfg: GateConfig = toml::from_str(text).map_err(|e| format!("gate thresholds: {e}"))?;
-        if let Some(m) = &cfg.metric {
-            if m != "wall" && m != "cpu" {
-                return Err(format!(
-                    "gate thresholds: metric must be \"wall\" or \"cpu\", not {m:?}"
-                ));
-            }
-        }
         for (i, r) in cfg.throughput.iter().enumerate() {
             if !(r.min_ratio.is_finite() && r.min_ratio >= 0.0) {
                 return Err(format!(
@@ -297,7 +329,7 @@ impl GateConfig {
 
     /// Every RSS rule that gates a cell: at most one peak, then one mean.
     pub fn rss_rules_for(&self, lane: &str, workload: &str, threads: u32) -> Vec<&RssRule> {
-        [RssMeasure::Peak, RssMeasure::Mean]
+        [RssMeasure::Peak, RssMeasure::Mean, RssMeasure::Settled]
             .into_iter()
             .filter_map(|m| self.rss_rule_for(lane, workload, threads, m))
             .collect()
@@ -363,6 +395,20 @@ fn mib(kib: f64) -> String {
 /// fails: a matched cell must be checkable.
 fn rss_check(results: &Results, lane: &str, cell: &Cell, rule: &RssRule) -> GateCheck {
     let m = rule.measure;
+    if let Some(why) = cell.invalid_reason() {
+        return GateCheck {
+            kind: CheckKind::Rss(m),
+            lane: lane.to_string(),
+            workload: cell.workload.clone(),
+            threads: cell.threads,
+            ratio: None,
+            best_peer: None,
+            min_ratio: None,
+            max_ratio: Some(rule.max_ratio),
+            status: CheckStatus::Fail,
+            note: format!("rss {}: INVALID cell: {why}", m.name()),
+        };
+    }
     let mine = m.median_kib(cell);
     let peer = lowest_rss_peer(results, &cell.workload, cell.threads, m);
     let (ratio, status, note) = match (mine, &peer) {
@@ -421,6 +467,8 @@ fn rss_check(results: &Results, lane: &str, cell: &Cell, rule: &RssRule) -> Gate
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
+    /// The throughput metric every ratio of the report is computed from.
+    pub metric: Metric,
     pub checks: Vec<GateCheck>,
     pub failures: usize,
 }
@@ -485,6 +533,9 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
                     )
                 } else if corrupt > 0 {
                     (CheckStatus::Fail, format!("{corrupt} corrupted block(s)"))
+                } else if let Some(why) = cell.invalid_reason() {
+                    // Not the same work as the peers: never compared, never passed.
+                    (CheckStatus::Fail, format!("INVALID cell: {why}"))
                 } else if let Some(rule) = rule {
                     match ratio {
                         Some(r) if r + 1e-12 >= rule.min_ratio => {
@@ -501,7 +552,10 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
                                     .unwrap_or_default()
                             ),
                         ),
-                        None => (CheckStatus::Skip, "no peer result to compare with".into()),
+                        None => (
+                            CheckStatus::Skip,
+                            "no valid peer result to compare with".into(),
+                        ),
                     }
                 } else {
                     (CheckStatus::Skip, "no threshold rule".into())
@@ -528,7 +582,11 @@ pub fn evaluate(results: &Results, cfg: &GateConfig) -> GateReport {
         .iter()
         .filter(|c| c.status == CheckStatus::Fail)
         .count();
-    GateReport { checks, failures }
+    GateReport {
+        metric: results.config.metric,
+        checks,
+        failures,
+    }
 }
 
 #[cfg(test)]
@@ -588,11 +646,8 @@ fast = 150
         assert!(GateConfig::parse("[callgrind]\npairs = [5, 5]\n").is_err());
         assert!(GateConfig::parse("metric = \"fast\"\n").is_err());
         assert_eq!(
-            GateConfig::parse("metric = \"cpu\"\n")
-                .unwrap()
-                .metric
-                .as_deref(),
-            Some("cpu")
+            GateConfig::parse("metric = \"cpu\"\n").unwrap().metric,
+            Some(Metric::Cpu)
         );
         assert!(GateConfig::parse("this is not toml").is_err());
         let empty = GateConfig::parse("").unwrap();

@@ -7,8 +7,8 @@ use bench_matrix::ab;
 use bench_matrix::dashboard;
 use bench_matrix::gate::{self, CheckStatus, GateConfig};
 use bench_matrix::markdown;
-use bench_matrix::runner::{self, Layout, Pin, Plan};
-use bench_matrix::schema::{AllocKind, Allocator, Results};
+use bench_matrix::runner::{self, Layout, Pin, Plan, Settle};
+use bench_matrix::schema::{AllocKind, Allocator, Metric, Results};
 use bench_matrix::verdict::{Thresholds, Verdict};
 use bench_matrix::workloads::{self, Mode};
 
@@ -18,9 +18,9 @@ bench-matrix — hz3 lanes against glibc, jemalloc, mimalloc and tcmalloc
 USAGE:
   bench-matrix run [--quick|--full] [--lanes fast,scale,..] [--peers glibc,jemalloc,..]
                    [--threads 1,8,32] [--workloads small,mixed,..] [--runs N]
-                   [--pin] [--pin-cpus LIST] [--metric wall|cpu] [--out DIR]
+                   [--pin] [--pin-cpus LIST] [--metric wall|cpu] [--settle-ms MS] [--out DIR]
   bench-matrix ab --a X --b Y [--quick|--full] [--runs N] [--workloads ..] [--threads ..]
-                   [--threshold PCT] [--metric wall|cpu] [--pin] [--out DIR]
+                   [--threshold PCT] [--metric wall|cpu] [--settle-ms MS] [--pin] [--out DIR]
   bench-matrix gate [--results FILE] [--thresholds FILE] [--metric wall|cpu]
   bench-matrix callgrind-gate [--lanes ..] [--peers ..] [--thresholds FILE] [--out DIR]
   bench-matrix report [--results FILE] [--out DIR] [--metric wall|cpu]
@@ -29,7 +29,10 @@ USAGE:
   X / Y for ab: a lane name (fast), a peer (glibc, jemalloc, mimalloc, tcmalloc)
   or a path to a .so. Workload names: see `bench-matrix list`; also all, quick, remote.
   Defaults: --quick, 3 runs (30 with --full), threads 1,8,32, out bench-matrix/results/latest.
-  Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO;
+  --settle-ms: after its result each run does light traffic this long, then records
+  settled_rss_kib (run: 2000, longer than every lane's purge_decay_ms; quick settles the
+  first run of each cell, full every run; ab: 0 = off). Settling overlaps the next runs.
+  Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO/INVALID;
   gate/callgrind-gate 1 when a threshold is crossed; 2 for usage errors.
 ";
 
@@ -134,7 +137,8 @@ struct Common {
     workloads: Vec<&'static workloads::WorkloadDef>,
     pin: Option<Pin>,
     out: Option<PathBuf>,
-    metric: String,
+    metric: Metric,
+    settle_ms: Option<u64>,
 }
 
 fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> {
@@ -179,7 +183,15 @@ fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> 
     };
     let out = args.opt("--out")?.map(PathBuf::from);
     let metric = parse_metric(args)?;
+    let settle_ms = match args.opt("--settle-ms")? {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| format!("bad --settle-ms '{v}'"))?,
+        ),
+        None => None,
+    };
     Ok(Common {
+        settle_ms,
         layout,
         mode,
         runs,
@@ -191,12 +203,11 @@ fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> 
     })
 }
 
-fn parse_metric(args: &mut Args) -> Result<String, String> {
-    Ok(
-        ab::Metric::parse(args.opt("--metric")?.as_deref().unwrap_or("wall"))?
-            .name()
-            .to_string(),
-    )
+fn parse_metric(args: &mut Args) -> Result<Metric, String> {
+    match args.opt("--metric")? {
+        Some(m) => Metric::parse(&m),
+        None => Ok(Metric::DEFAULT),
+    }
 }
 
 fn select_peers(list: Option<Vec<String>>) -> Result<Vec<Allocator>, String> {
@@ -264,6 +275,7 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
         pin: c.pin,
         label: format!("bench-matrix {}", c.mode.name()),
         metric: c.metric,
+        settle: Settle::for_mode(c.mode, c.settle_ms.unwrap_or(runner::SETTLE_MS)),
     };
     let active = plan.allocators.iter().filter(|a| a.ok()).count();
     // Real programs run in the smallest thread column only.
@@ -284,6 +296,20 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
         active,
         plan.runs,
         cells * active * plan.runs as usize
+    );
+    let est = workloads::estimate_s(
+        &plan.workloads,
+        plan.threads.len(),
+        active,
+        plan.runs,
+        plan.mode,
+        plan.settle.ms,
+    );
+    eprintln!(
+        "bench-matrix: estimated {} on an idle 2-core machine ({} mode; load average now {:.1}: a busy machine takes longer)",
+        runner::fmt_dur(est),
+        plan.mode.name(),
+        runner::loadavg()
     );
     let results = runner::run_plan(&plan, &c.layout)?;
     let out = c.out.unwrap_or_else(|| c.layout.default_out());
@@ -316,7 +342,7 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         None => 0.01,
     };
     let c = common(args, Some(5))?;
-    let metric = ab::Metric::parse(&c.metric)?;
+    let metric = c.metric;
     args.finish()?;
     let mut a = runner::resolve_spec(&c.layout, &a_spec)?;
     let mut b = runner::resolve_spec(&c.layout, &b_spec)?;
@@ -339,7 +365,8 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         allocators: vec![a, b],
         pin: c.pin,
         label: format!("ab {an} vs {bn}"),
-        metric: c.metric.clone(),
+        metric: c.metric,
+        settle: Settle::for_mode(c.mode, c.settle_ms.unwrap_or(0)),
     };
     let results = runner::run_plan(&plan, &c.layout)?;
     let th = Thresholds {
@@ -374,11 +401,13 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
         out.join("ab.md").display(),
         out.join("ab.json").display()
     );
-    Ok(if rep.overall.verdict == Verdict::NoGo {
-        3
-    } else {
-        0
-    })
+    Ok(
+        if matches!(rep.overall.verdict, Verdict::NoGo | Verdict::Invalid) {
+            3
+        } else {
+            0
+        },
+    )
 }
 
 fn cmd_gate(args: &mut Args) -> Result<u8, String> {
@@ -400,9 +429,13 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
     let cfg_text =
         std::fs::read_to_string(&th_path).map_err(|e| format!("{}: {e}", th_path.display()))?;
     let cfg = GateConfig::parse(&cfg_text)?;
-    // --metric beats the thresholds file, which beats the results file.
-    if let Some(m) = metric_flag.as_ref().or(cfg.metric.as_ref()) {
-        results.config.metric = ab::Metric::parse(m)?.name().into();
+    // The gate ranks by the metric the results file's dashboard shows;
+    // --metric (then a `metric` key in the thresholds file) overrides it.
+    let shown = results.config.metric;
+    if let Some(m) = metric_flag.as_deref() {
+        results.config.metric = Metric::parse(m)?;
+    } else if let Some(m) = cfg.metric {
+        results.config.metric = m;
     }
     let rep = gate::evaluate(&results, &cfg);
     let color = {
@@ -410,10 +443,15 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
         std::io::stdout().is_terminal()
     };
     println!(
-        "gate: {} against {} (metric: {})",
+        "gate: {} against {}\nmetric: {}{}",
         results_path.display(),
         th_path.display(),
-        results.metric_unit()
+        results.config.metric.describe(),
+        if results.config.metric == shown {
+            " — the metric the dashboard shows".to_string()
+        } else {
+            format!(" — NOT the dashboard's ({}): overridden", shown.describe())
+        }
     );
     println!(
         "{:<16} {:<16} {:>7} {:>8} {:>8} {:<10} {:<6} note",
@@ -643,7 +681,7 @@ fn cmd_report(args: &mut Args) -> Result<u8, String> {
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut results = Results::from_json(&text)?;
     if let Some(m) = metric {
-        results.config.metric = ab::Metric::parse(&m)?.name().into();
+        results.config.metric = Metric::parse(&m)?;
     }
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     if out.join("results.json") != results_path

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::gate::RssMeasure;
 use crate::schema::{Allocator, Results};
 
 /// ops/s with a k/M suffix and three significant digits.
@@ -117,8 +118,13 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- cells show the **median** {}; ± is half the spread (range below 5 runs, IQR from 5); **bold** = fastest in the row\n",
-        if r.config.metric == "cpu" { "ops per CPU-second of the worker threads (`--metric cpu`)" } else { "ops per wall-clock second" }
+        "- **metric**: {} — cells show the **median**; ± is half the spread (range below 5 runs, IQR from 5); **bold** = fastest in the row",
+        r.config.metric.describe()
+    );
+    let _ = writeln!(
+        s,
+        "- lane ÷ best peer: 🟢 hz3 ahead / 🔴 a peer ahead only when the {:.0}% bootstrap interval of the ratio (interleaved runs, paired by run, fixed seed) excludes 1; ⚪ = within noise; ⛔ INVALID = the cell missed the asked remote share and is not compared\n",
+        crate::stats::CI_LEVEL * 100.0
     );
 
     let missing: Vec<&&Allocator> = allocs.iter().filter(|a| !a.ok()).collect();
@@ -160,7 +166,7 @@ pub fn render(r: &Results) -> String {
                     Some(c) => match &c.summary {
                         None => format!("FAILED ({}/{})", c.failures.len(), r.config.runs),
                         Some(sm) => {
-                            let st = sm.throughput(&r.config.metric);
+                            let st = sm.throughput(r.config.metric);
                             let v = fmt_rate(st.median);
                             let v = if winner.as_deref() == Some(&a.name) {
                                 format!("**{v}**")
@@ -173,28 +179,32 @@ pub fn render(r: &Results) -> String {
                             } else {
                                 format!(" ⚠{}fail", c.failures.len())
                             };
-                            format!("{v} ±{noise:.0}%{fails}")
+                            if c.is_valid() {
+                                format!("{v} ±{noise:.0}%{fails}")
+                            } else {
+                                format!("⛔ INVALID ~~{v}~~{fails}")
+                            }
                         }
                     },
                 };
                 let _ = write!(s, " {txt} |");
             }
             for l in &lanes {
-                let txt = match (
-                    r.ratio_to_best_peer(&l.name, &w.name, t),
-                    r.best_peer(&w.name, t),
-                ) {
-                    (Some(x), Some((p, _))) => {
-                        let mark = if x >= 1.0 {
-                            "🟢"
-                        } else if x >= 0.9 {
-                            "🟡"
+                let txt = match r.ratio_ci_to_best_peer(&l.name, &w.name, t) {
+                    Some((p, ci)) => {
+                        let x = ci.ratio;
+                        if !ci.significant() {
+                            format!("⚪ {x:.2}× vs {p} (within noise {})", ci.describe())
+                        } else if x >= 1.0 {
+                            format!("🟢 {x:.2}× vs {p}")
                         } else {
-                            "🔴"
-                        };
-                        format!("{mark} {x:.2}× vs {p}")
+                            format!("🔴 {x:.2}× vs {p}")
+                        }
                     }
-                    _ => "–".into(),
+                    _ => match r.invalid(&w.name, t, &l.name) {
+                        Some(why) => format!("⛔ INVALID ({why})"),
+                        None => "–".into(),
+                    },
                 };
                 let _ = write!(s, " {txt} |");
             }
@@ -206,14 +216,29 @@ pub fn render(r: &Results) -> String {
     for &t in &r.config.threads {
         let _ = writeln!(
             s,
-            "## Memory — {} (MiB, median: peak / mean / after free)\n",
+            "## Memory — {} (MiB, median: peak / mean / after free / settled)\n",
             thread_label(t)
+        );
+        let _ = writeln!(
+            s,
+            "settled = RSS after the run freed everything and then did light traffic for {}; n/a = not measured. \
+             Ratios: lane ÷ the lowest peer, 🟢 lower / 🔴 higher when the {:.0}% interval excludes 1, ⚪ within noise.\n",
+            settle_desc(r),
+            crate::stats::CI_LEVEL * 100.0
         );
         let mut head = String::from("| workload |");
         let mut sep = String::from("|---|");
         for a in &allocs {
             let _ = write!(head, " {} |", a.name);
             sep.push_str("---:|");
+        }
+        for l in &lanes {
+            let _ = write!(
+                head,
+                " {0} peak ÷ lowest peer | {0} settled ÷ lowest peer |",
+                l.name
+            );
+            sep.push_str("---:|---:|");
         }
         let _ = writeln!(s, "{head}\n{sep}");
         for w in &r.workloads {
@@ -239,13 +264,26 @@ pub fn render(r: &Results) -> String {
                             peak
                         };
                         format!(
-                            "{peak} / {} / {}",
+                            "{peak} / {} / {} / {}",
                             fmt_mib(m.mean_rss_kib.median),
-                            fmt_mib(m.after_rss_kib.median)
+                            fmt_mib(m.after_rss_kib.median),
+                            m.settled_rss_kib
+                                .map(|x| fmt_mib(x.median))
+                                .unwrap_or_else(|| "n/a".into())
                         )
                     }
                 };
+                let txt = if r.invalid(&w.name, t, &a.name).is_some() {
+                    format!("⛔ INVALID {txt}")
+                } else {
+                    txt
+                };
                 let _ = write!(s, " {txt} |");
+            }
+            for l in &lanes {
+                for m in [RssMeasure::Peak, RssMeasure::Settled] {
+                    let _ = write!(s, " {} |", rss_ratio_txt(r, &l.name, &w.name, t, m));
+                }
             }
             let _ = writeln!(s);
         }
@@ -258,7 +296,7 @@ pub fn render(r: &Results) -> String {
         .filter(|w| w.driver == "remote")
         .collect();
     if !remote.is_empty() && r.config.threads.iter().any(|&t| t > 1) {
-        let _ = writeln!(s, "## Actual remote-free rate (share of frees handed to another thread; a full ring frees locally)\n");
+        let _ = writeln!(s, "## Actual remote-free rate (share of frees handed to another thread; ⛔ INVALID = more than ±{} off the asked share in some run: that cell is not compared)\n", crate::schema::REMOTE_TOLERANCE);
         let mut head = String::from("| workload | threads |");
         let mut sep = String::from("|---|---:|");
         for a in allocs.iter().filter(|a| a.ok()) {
@@ -272,8 +310,15 @@ pub fn render(r: &Results) -> String {
                 for a in allocs.iter().filter(|a| a.ok()) {
                     let txt = r
                         .cell(&w.name, t, &a.name)
-                        .and_then(|c| c.summary.as_ref())
-                        .map(|m| format!("{:.0}%", m.remote_rate.median * 100.0))
+                        .and_then(|c| c.summary.as_ref().map(|m| (c, m)))
+                        .map(|(c, m)| {
+                            let v = format!("{:.0}%", m.remote_rate.median * 100.0);
+                            if c.is_valid() {
+                                v
+                            } else {
+                                format!("⛔ {v} INVALID")
+                            }
+                        })
                         .unwrap_or_else(|| "–".into());
                     let _ = write!(s, " {txt} |");
                 }
@@ -307,6 +352,39 @@ pub fn render(r: &Results) -> String {
         );
     }
     s
+}
+
+/// How the settled RSS was measured in this run.
+pub fn settle_desc(r: &Results) -> String {
+    if r.config.settle_ms == 0 {
+        "— (not measured in this run)".into()
+    } else if r.config.settle_every_run {
+        format!("{} ms (every run)", r.config.settle_ms)
+    } else {
+        format!("{} ms (first run of each cell only)", r.config.settle_ms)
+    }
+}
+
+/// "🟢 0.85× vs glibc", "⚪ 1.02× vs glibc (within noise)", "n/a".
+pub fn rss_ratio_txt(r: &Results, lane: &str, w: &str, t: u32, m: RssMeasure) -> String {
+    if r.invalid(w, t, lane).is_some() {
+        return "⛔ INVALID".into();
+    }
+    match m.ratio_ci_to_lowest_peer(r, lane, w, t) {
+        None => "n/a".into(),
+        Some((p, ci)) => {
+            let x = ci.ratio;
+            if !ci.bounded() {
+                format!("⚪ {x:.2}× vs {p} (too few runs for an interval)")
+            } else if !ci.significant() {
+                format!("⚪ {x:.2}× vs {p} (within noise)")
+            } else if x <= 1.0 {
+                format!("🟢 {x:.2}× vs {p}")
+            } else {
+                format!("🔴 {x:.2}× vs {p}")
+            }
+        }
+    }
 }
 
 fn seeds_desc(seeds: &[u64]) -> String {

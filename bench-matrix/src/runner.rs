@@ -525,8 +525,8 @@ impl Pin {
     }
 }
 
-/// Run the driver once under `alloc`. Returns the parsed line, or an error
-/// with the exit status and the tail of stderr.
+/// Run the driver once under `alloc` and wait for it to exit. Returns the
+/// parsed line, or an error with the exit status and the tail of stderr.
 pub fn run_driver(
     driver: &Path,
     alloc: &Allocator,
@@ -535,93 +535,180 @@ pub fn run_driver(
     pin: Option<&Pin>,
     timeout: Duration,
 ) -> Result<String, String> {
-    let mut cmd = match pin {
-        Some(p) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c")
-                .arg(if threads <= 1 { &p.single } else { &p.multi })
-                .arg(driver);
-            c
-        }
-        None => Command::new(driver),
-    };
-    cmd.args(args);
-    // Same clean environment for everyone: no inherited preload or tuning.
-    for v in [
-        "LD_PRELOAD",
-        "MALLOC_CONF",
-        "_RJEM_MALLOC_CONF",
-        "MIMALLOC_VERBOSE",
-        "TCMALLOC_RELEASE_RATE",
-    ] {
-        cmd.env_remove(v);
+    let mut r = Running::spawn(driver, alloc, args, threads, pin)?;
+    let line = r.result_line(timeout);
+    let end = r.finish(Duration::from_secs(30));
+    match (line, end) {
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Ok(l), Ok(_)) => Ok(l),
     }
-    if let Some(so) = &alloc.path {
-        cmd.env("LD_PRELOAD", so);
+}
+
+fn tail(s: &str) -> String {
+    let t: Vec<&str> = s.lines().rev().take(4).collect();
+    t.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// A driver process: its stdout lines arrive on a channel, so the runner can
+/// take the result line and leave the process settling (`--settle-ms`) while
+/// the next run starts.
+pub struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    err_t: Option<std::thread::JoinHandle<String>>,
+    start: Instant,
+}
+
+impl Running {
+    pub fn spawn(
+        driver: &Path,
+        alloc: &Allocator,
+        args: &[String],
+        threads: u32,
+        pin: Option<&Pin>,
+    ) -> Result<Running, String> {
+        let mut cmd = match pin {
+            Some(p) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c")
+                    .arg(if threads <= 1 { &p.single } else { &p.multi })
+                    .arg(driver);
+                c
+            }
+            None => Command::new(driver),
+        };
+        cmd.args(args);
+        // Same clean environment for everyone: no inherited preload or tuning.
+        for v in [
+            "LD_PRELOAD",
+            "MALLOC_CONF",
+            "_RJEM_MALLOC_CONF",
+            "MIMALLOC_VERBOSE",
+            "TCMALLOC_RELEASE_RATE",
+        ] {
+            cmd.env_remove(v);
+        }
+        if let Some(so) = &alloc.path {
+            cmd.env("LD_PRELOAD", so);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", driver.display()))?;
+        let so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(so).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = se.read_to_string(&mut s);
+            s
+        });
+        Ok(Running {
+            child,
+            lines,
+            err_t: Some(err_t),
+            start: Instant::now(),
+        })
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("spawn {}: {e}", driver.display()))?;
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = so.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => return Err(format!("wait: {e}")),
-        }
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    let tail = |s: &str| {
-        let t: Vec<&str> = s.lines().rev().take(4).collect();
-        t.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    };
-    match status {
-        None => Err(format!("timed out after {}s", timeout.as_secs())),
-        Some(st) if !st.success() => {
-            let how = match (
-                st.code(),
-                std::os::unix::process::ExitStatusExt::signal(&st),
-            ) {
-                (Some(c), _) => format!("exit code {c}"),
-                (None, Some(sig)) => format!("killed by signal {sig}{}", signal_name(sig)),
-                _ => "abnormal exit".into(),
-            };
-            Err(format!("{how}; stderr: {}", tail(&stderr)))
-        }
-        Some(_) => {
-            let line = stdout
-                .lines()
-                .rev()
-                .find(|l| l.trim_start().starts_with('{'))
-                .unwrap_or("")
-                .to_string();
-            if line.is_empty() {
-                Err(format!("no JSON line on stdout; stderr: {}", tail(&stderr)))
-            } else {
-                Ok(line)
+
+    fn stderr_tail(&mut self) -> String {
+        self.err_t
+            .take()
+            .and_then(|t| t.join().ok())
+            .map(|s| tail(&s))
+            .unwrap_or_default()
+    }
+
+    fn exit_error(&mut self, st: std::process::ExitStatus) -> String {
+        let how = match (
+            st.code(),
+            std::os::unix::process::ExitStatusExt::signal(&st),
+        ) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig}{}", signal_name(sig)),
+            _ => "abnormal exit".into(),
+        };
+        format!("{how}; stderr: {}", self.stderr_tail())
+    }
+
+    /// The first JSON line on stdout (the run's result). The process may
+    /// still be running afterwards (settling). An exit before the line, or
+    /// `timeout`, is an error (the process is killed on timeout).
+    pub fn result_line(&mut self, timeout: Duration) -> Result<String, String> {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(5)) {
+                Ok(l) if l.trim_start().starts_with('{') => return Ok(l),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.start.elapsed() > timeout {
+                        let _ = self.child.kill();
+                        let _ = self.child.wait();
+                        return Err(format!("timed out after {}s", timeout.as_secs()));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stdout closed without a result line.
+                    return match self.child.wait() {
+                        Ok(st) if !st.success() => Err(self.exit_error(st)),
+                        Ok(_) => Err(format!(
+                            "no JSON line on stdout; stderr: {}",
+                            self.stderr_tail()
+                        )),
+                        Err(e) => Err(format!("wait: {e}")),
+                    };
+                }
             }
         }
+    }
+
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait for the process to exit (killing it after `timeout` more) and
+    /// return the settled RSS it reported after its result line, if any.
+    pub fn finish(mut self, timeout: Duration) -> Result<Option<u64>, String> {
+        let t0 = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) if t0.elapsed() > timeout => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(format!(
+                        "did not exit {}s after its result line",
+                        timeout.as_secs()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => return Err(format!("wait: {e}")),
+            }
+        };
+        if !status.success() {
+            return Err(self.exit_error(status));
+        }
+        let mut settled = None;
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) {
+                if let Some(k) = v.get("settled_rss_kib").and_then(|x| x.as_u64()) {
+                    settled = Some(k);
+                }
+            }
+        }
+        Ok(settled)
     }
 }
 
@@ -672,8 +759,40 @@ pub struct Plan<'a> {
     pub allocators: Vec<Allocator>,
     pub pin: Option<Pin>,
     pub label: String,
-    /// "wall" or "cpu": what the outputs rank by (both are recorded).
-    pub metric: String,
+    /// What the outputs rank by (both are recorded).
+    pub metric: Metric,
+    /// Settled-RSS measurement (`--settle-ms`).
+    pub settle: Settle,
+}
+
+/// Which runs measure the settled RSS, and for how long they settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settle {
+    /// Light traffic after the workload for this long (0: no settled RSS).
+    pub ms: u64,
+    /// Every run settles (full matrix), or only the first run of each cell
+    /// (quick matrix: a 2 s settle in each of 3 runs would be most of its time).
+    pub every_run: bool,
+}
+
+/// Default settle time: longer than every lane's `purge_decay_ms` (the
+/// longest is 1000 ms; a test checks `lanes/*.toml`).
+pub const SETTLE_MS: u64 = 2000;
+
+impl Settle {
+    pub const OFF: Settle = Settle {
+        ms: 0,
+        every_run: false,
+    };
+    pub fn for_mode(mode: Mode, ms: u64) -> Settle {
+        Settle {
+            ms,
+            every_run: mode == Mode::Full,
+        }
+    }
+    pub fn applies(&self, run_index: u32) -> bool {
+        self.ms > 0 && (self.every_run || run_index == 0)
+    }
 }
 
 /// Run every (workload, threads, allocator) cell `runs` times. Repetition is
@@ -713,6 +832,9 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
     // Normalised outputs of program runs: (run index, output) per cell.
     let mut outputs: Vec<Vec<(u32, Vec<u8>)>> = vec![Vec::new(); runs.len()];
     let timeout = Duration::from_secs(plan.mode.timeout_s());
+    // Runs whose result is in and which are settling in the background:
+    // (cell index, run index, process, seed).
+    let mut settling: Vec<Settling> = Vec::new();
 
     for r in 0..plan.runs {
         let seed = seed_for_run(r);
@@ -755,20 +877,58 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
                         progress.step();
                         continue;
                     }
-                    let args = w.driver_args(plan.mode, t, seed);
-                    let res = run_driver(&driver, a, &args, t, plan.pin.as_ref(), timeout)
-                        .and_then(|line| {
+                    let mut args = w.driver_args(plan.mode, t, seed);
+                    let settle_this = plan.settle.applies(r);
+                    if settle_this {
+                        args.extend(["--settle-ms".into(), plan.settle.ms.to_string()]);
+                    }
+                    // Collect the settled processes that are done; keep at
+                    // most MAX_SETTLING of them in the background.
+                    let mut i = 0;
+                    while i < settling.len() {
+                        if settling[i].2.exited() {
+                            let s = settling.remove(i);
+                            finish_settle(s, &mut runs, &mut fails, &mut progress);
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    while settling.len() >= MAX_SETTLING {
+                        let s = settling.remove(0);
+                        finish_settle(s, &mut runs, &mut fails, &mut progress);
+                    }
+                    let res = Running::spawn(&driver, a, &args, t, plan.pin.as_ref()).and_then(
+                        |mut p| {
+                            let line = match p.result_line(timeout) {
+                                Ok(l) => l,
+                                Err(e) => {
+                                    let _ = p.finish(Duration::from_secs(5));
+                                    return Err(e);
+                                }
+                            };
                             let d: DriverOutput = serde_json::from_str(&line)
                                 .map_err(|e| format!("bad driver JSON ({e}): {line}"))?;
                             check_provider(a, &d.malloc_from)?;
                             if d.corrupt > 0 {
+                                let _ = p.finish(Duration::from_secs(5));
                                 return Err(format!("{} corrupted blocks", d.corrupt));
                             }
-                            Ok(d)
-                        });
+                            if settle_this {
+                                Ok((d, Some(p)))
+                            } else {
+                                p.finish(Duration::from_secs(30))?;
+                                Ok((d, None))
+                            }
+                        },
+                    );
                     match res {
-                        Ok(d) => runs[idx(wi, ti, ai)]
-                            .push((RunRecord::from_driver(r, &d), d.malloc_from)),
+                        Ok((d, p)) => {
+                            runs[idx(wi, ti, ai)]
+                                .push((RunRecord::from_driver(r, &d), d.malloc_from));
+                            if let Some(p) = p {
+                                settling.push((idx(wi, ti, ai), r, p, seed));
+                            }
+                        }
                         Err(e) => {
                             progress.note(&format!(
                                 "\x1b[1;31mFAILED\x1b[0m {} t{} {} seed {seed}: {e}",
@@ -785,6 +945,16 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
                 }
             }
         }
+    }
+    if !settling.is_empty() {
+        progress.note(&format!(
+            "waiting for {} run(s) to settle ({} ms each)",
+            settling.len(),
+            plan.settle.ms
+        ));
+    }
+    for s in settling.drain(..) {
+        finish_settle(s, &mut runs, &mut fails, &mut progress);
     }
     progress.finish();
 
@@ -842,7 +1012,14 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
                         f[0].error
                     ));
                 }
-                cells.push(make_cell(w.name, t, &a.name, recs, f));
+                let cell = make_cell(w.name, t, &a.name, recs, f);
+                if let Some(why) = cell.invalid_reason() {
+                    warnings.push(format!(
+                        "INVALID CELL {} t{} {}: {why}; not compared with any other cell",
+                        w.name, t, a.name
+                    ));
+                }
+                cells.push(cell);
             }
             for a in plan.allocators.iter().filter(|a| !a.ok()) {
                 cells.push(make_cell(w.name, t, &a.name, Vec::new(), Vec::new()));
@@ -874,7 +1051,9 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
             pinned: plan.pin.is_some(),
             pin_cpus: plan.pin.as_ref().map(|p| p.describe()),
             interleaved: true,
-            metric: plan.metric.clone(),
+            metric: plan.metric,
+            settle_ms: plan.settle.ms,
+            settle_every_run: plan.settle.every_run,
         },
         allocators: plan.allocators.clone(),
         workloads: plan.workloads.iter().map(|w| w.info(plan.mode)).collect(),
@@ -882,6 +1061,41 @@ pub fn run_plan(plan: &Plan, layout: &Layout) -> Result<Results, String> {
         warnings,
         duration_s: t_start.elapsed().as_secs_f64(),
     })
+}
+
+/// How many runs may settle in the background while the next runs go on.
+/// A settling process sleeps between tiny allocations (about 1 % of a CPU
+/// each), so a few of them barely touch the run in the foreground.
+pub const MAX_SETTLING: usize = 12;
+
+type Settling = (usize, u32, Running, u64);
+
+/// Wait for a settling run and store its settled RSS in its record; a run
+/// that crashes while settling becomes a failed run.
+fn finish_settle(
+    s: Settling,
+    runs: &mut [Vec<(RunRecord, String)>],
+    fails: &mut [Vec<RunFailure>],
+    progress: &mut Progress,
+) {
+    let (ci, r, p, seed) = s;
+    match p.finish(Duration::from_secs(60)) {
+        Ok(settled) => {
+            if let Some(rec) = runs[ci].iter_mut().find(|x| x.0.run_index == r) {
+                rec.0.settled_rss_kib = settled.filter(|&k| k > 0);
+            }
+        }
+        Err(e) => {
+            runs[ci].retain(|x| x.0.run_index != r);
+            let e = format!("while settling: {e}");
+            progress.note(&format!("\x1b[1;31mFAILED\x1b[0m seed {seed}: {e}"));
+            fails[ci].push(RunFailure {
+                run_index: r,
+                seed,
+                error: e,
+            });
+        }
+    }
 }
 
 fn majority(v: &[u64]) -> Option<u64> {
@@ -916,6 +1130,14 @@ pub fn make_cell(
             mean_rss_kib: f(&|r| r.mean_rss_kib as f64),
             after_rss_kib: f(&|r| r.after_rss_kib as f64),
             remote_rate: f(&|r| r.remote_rate),
+            settled_rss_kib: Stat::of(
+                &runs
+                    .iter()
+                    .filter_map(|r| r.settled_rss_kib)
+                    .filter(|&k| k > 0)
+                    .map(|k| k as f64)
+                    .collect::<Vec<_>>(),
+            ),
         })
     };
     // Keep the timeline of the run closest to the median throughput; drop the rest.

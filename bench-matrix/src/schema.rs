@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Stat;
+use crate::stats::{ratio_ci, RatioCi, Stat};
 
 /// Version of the results file format. Bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -219,6 +219,9 @@ pub struct CellSummary {
     pub mean_rss_kib: Stat,
     pub after_rss_kib: Stat,
     pub remote_rate: Stat,
+    /// Over the runs that measured it (`settled_rss_kib` > 0); `None` = n/a.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_rss_kib: Option<Stat>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,24 +239,146 @@ pub struct Cell {
     pub timeline: Option<Vec<[f64; 2]>>,
 }
 
-impl CellSummary {
-    /// Throughput under `metric` ("wall" = ops/s, "cpu" = ops per CPU-second).
-    pub fn throughput(&self, metric: &str) -> Stat {
-        if metric == "cpu" {
-            self.ops_per_cpu_sec
+impl Cell {
+    /// Why this cell may not be compared with others, or `None` when it may:
+    /// a hand-off cell where some successful run missed the asked remote
+    /// share by more than `REMOTE_TOLERANCE` (`remote_valid` false) did not
+    /// do the same work as the other allocators. Such a cell is marked
+    /// INVALID in every view and never enters a ratio, a ranking or a verdict.
+    pub fn invalid_reason(&self) -> Option<String> {
+        let bad: Vec<&RunRecord> = self.runs.iter().filter(|r| !r.remote_valid).collect();
+        let worst = bad.iter().max_by(|a, b| {
+            let da = (a.remote_rate - a.asked_remote_rate).abs();
+            let db = (b.remote_rate - b.asked_remote_rate).abs();
+            da.partial_cmp(&db).unwrap_or(std::cmp::Ordering::Equal)
+        })?;
+        Some(format!(
+            "remote rate {:.3} vs asked {:.2} (tolerance ±{REMOTE_TOLERANCE}) in {} of {} run(s)",
+            worst.remote_rate,
+            worst.asked_remote_rate,
+            bad.len(),
+            self.runs.len()
+        ))
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.runs.iter().all(|r| r.remote_valid)
+    }
+}
+
+/// The one throughput metric every view ranks by: the dashboard, results.md,
+/// the gate and A/B all take it from here and print its name. Both values are
+/// always recorded; `Metric::DEFAULT` is what `run`, `report`, `gate` and `ab`
+/// use unless `--metric` says otherwise, and the gate uses the results file's
+/// metric, i.e. the one its dashboard shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// ops per wall-clock second: what users see; the default.
+    #[default]
+    Wall,
+    /// ops per CPU-second of the worker threads: steadier on a loaded machine,
+    /// but an allocator that sleeps on a lock looks better than it is.
+    Cpu,
+}
+
+impl Metric {
+    pub const DEFAULT: Metric = Metric::Wall;
+
+    pub fn parse(s: &str) -> Result<Metric, String> {
+        match s {
+            "wall" => Ok(Metric::Wall),
+            "cpu" => Ok(Metric::Cpu),
+            _ => Err(format!("bad --metric '{s}' (wall or cpu)")),
+        }
+    }
+    /// "wall" or "cpu", as in `--metric`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Wall => "wall",
+            Metric::Cpu => "cpu",
+        }
+    }
+    /// "ops/s" or "ops/CPU-s".
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Wall => "ops/s",
+            Metric::Cpu => "ops/CPU-s",
+        }
+    }
+    /// A phrase naming the metric in every output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::Wall => "ops per wall-clock second (--metric wall)",
+            Metric::Cpu => "ops per CPU-second of the worker threads (--metric cpu)",
+        }
+    }
+    /// The other metric (shown as a secondary figure).
+    pub fn other(self) -> Metric {
+        match self {
+            Metric::Wall => Metric::Cpu,
+            Metric::Cpu => Metric::Wall,
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<str> for Metric {
+    fn eq(&self, other: &str) -> bool {
+        self.name() == other
+    }
+}
+
+impl PartialEq<&str> for Metric {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl From<&str> for Metric {
+    /// For literals; anything but "cpu" is wall (use [`Metric::parse`] for input).
+    fn from(s: &str) -> Metric {
+        if s == "cpu" {
+            Metric::Cpu
         } else {
-            self.ops_per_sec
+            Metric::Wall
+        }
+    }
+}
+
+impl CellSummary {
+    /// Throughput statistic under `metric`.
+    pub fn throughput(&self, metric: impl std::borrow::Borrow<Metric>) -> Stat {
+        match metric.borrow() {
+            Metric::Cpu => self.ops_per_cpu_sec,
+            Metric::Wall => self.ops_per_sec,
         }
     }
 }
 
 impl RunRecord {
-    pub fn throughput(&self, metric: &str) -> f64 {
-        if metric == "cpu" {
-            self.ops_per_cpu_sec
-        } else {
-            self.ops_per_sec
+    pub fn throughput(&self, metric: impl std::borrow::Borrow<Metric>) -> f64 {
+        match metric.borrow() {
+            Metric::Cpu => self.ops_per_cpu_sec,
+            Metric::Wall => self.ops_per_sec,
         }
+    }
+}
+
+impl Cell {
+    /// `(run index, throughput under metric)` of every successful run, for
+    /// the bootstrap (runs of different allocators with the same index ran
+    /// back to back).
+    pub fn run_values(&self, metric: Metric) -> Vec<(u32, f64)> {
+        self.runs
+            .iter()
+            .map(|r| (r.run_index, r.throughput(metric)))
+            .collect()
     }
 }
 
@@ -267,15 +392,17 @@ pub struct Config {
     #[serde(default)]
     pub pin_cpus: Option<String>,
     pub interleaved: bool,
-    /// Throughput metric the tables, charts and gate use: "wall" (ops per
-    /// wall-clock second, the default) or "cpu" (ops per CPU-second of the
-    /// worker threads). Both are always recorded.
-    #[serde(default = "default_metric")]
-    pub metric: String,
-}
-
-fn default_metric() -> String {
-    "wall".into()
+    /// Throughput metric the tables, charts, gate and verdicts use: "wall"
+    /// (ops per wall-clock second, the default) or "cpu" (ops per CPU-second
+    /// of the worker threads). Both are always recorded.
+    #[serde(default)]
+    pub metric: Metric,
+    /// Settle time of the runs that measured `settled_rss_kib` (0: none did).
+    #[serde(default)]
+    pub settle_ms: u64,
+    /// Whether every run settled, or only the first run of each cell.
+    #[serde(default)]
+    pub settle_every_run: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -328,22 +455,27 @@ impl Results {
 
     /// Throughput statistic of a cell under the configured metric.
     pub fn thr(&self, c: &Cell) -> Option<Stat> {
-        c.summary
-            .as_ref()
-            .map(|s| s.throughput(&self.config.metric))
+        c.summary.as_ref().map(|s| s.throughput(self.config.metric))
     }
 
+    /// Median throughput of a cell for comparisons: `None` when the cell has
+    /// no successful run or is invalid ([`Cell::invalid_reason`]), so an
+    /// invalid cell never wins, never is the best peer and never gets a ratio.
     pub fn median_of(&self, c: &Cell) -> Option<f64> {
+        if !c.is_valid() {
+            return None;
+        }
         self.thr(c).map(|s| s.median)
+    }
+
+    /// The reason a (workload, threads, allocator) cell is invalid, if it is.
+    pub fn invalid(&self, workload: &str, threads: u32, allocator: &str) -> Option<String> {
+        self.cell(workload, threads, allocator)?.invalid_reason()
     }
 
     /// "ops/s" or "ops/CPU-s".
     pub fn metric_unit(&self) -> &'static str {
-        if self.config.metric == "cpu" {
-            "ops/CPU-s"
-        } else {
-            "ops/s"
-        }
+        self.config.metric.unit()
     }
 
     /// Thread counts present, in config order.
@@ -359,7 +491,7 @@ impl Results {
 
     /// The working peer whose `value` of the (workload, threads) cell wins
     /// under `better(candidate, best so far)`, with that value; peers without
-    /// a value are skipped.
+    /// a value, and invalid cells, are skipped.
     pub fn peer_by(
         &self,
         workload: &str,
@@ -369,7 +501,11 @@ impl Results {
     ) -> Option<(String, f64)> {
         let mut best: Option<(String, f64)> = None;
         for a in self.allocators.iter().filter(|a| a.is_peer() && a.ok()) {
-            if let Some(m) = self.cell(workload, threads, &a.name).and_then(&value) {
+            if let Some(m) = self
+                .cell(workload, threads, &a.name)
+                .filter(|c| c.is_valid())
+                .and_then(&value)
+            {
                 if best.as_ref().is_none_or(|b| better(m, b.1)) {
                     best = Some((a.name.clone(), m));
                 }
@@ -387,6 +523,26 @@ impl Results {
         } else {
             None
         }
+    }
+
+    /// An allocator's median throughput ÷ the best peer's, with a bootstrap
+    /// interval over the runs (paired by run index: the runner ran them back
+    /// to back): `(best peer, ratio and interval)`. The ratio is the same as
+    /// [`Results::ratio_to_best_peer`]; `significant()` tells a real
+    /// difference from noise.
+    pub fn ratio_ci_to_best_peer(
+        &self,
+        allocator: &str,
+        workload: &str,
+        threads: u32,
+    ) -> Option<(String, RatioCi)> {
+        let (peer, _) = self.best_peer(workload, threads)?;
+        let mine = self.cell(workload, threads, allocator)?;
+        self.median_of(mine)?;
+        let theirs = self.cell(workload, threads, &peer)?;
+        let m = self.config.metric;
+        let ci = ratio_ci(&theirs.run_values(m), &mine.run_values(m))?;
+        Some((peer, ci))
     }
 
     /// The winner by median throughput among every allocator that ran.

@@ -1,7 +1,7 @@
 //! Cross-module tests over a synthetic results file.
 
 use crate::ab;
-use crate::dashboard;
+use crate::dashboard::{self, ratio_color};
 use crate::gate::{evaluate, CheckKind, CheckStatus, GateCheck, GateConfig, RssMeasure};
 use crate::markdown;
 use crate::runner::{glibc, make_cell};
@@ -115,6 +115,8 @@ pub fn fixture() -> Results {
             pin_cpus: None,
             interleaved: true,
             metric: "wall".into(),
+            settle_ms: 2000,
+            settle_every_run: true,
         },
         allocators,
         workloads: vec![
@@ -967,4 +969,260 @@ fn exec_measured_helper_reports_the_program() {
     let peak: u64 = text.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert!(peak > 64 * 1024, "peak {peak} KiB");
     let _ = std::fs::remove_file(&rep);
+}
+
+/// Mark every run of a cell as having missed the asked remote share.
+fn make_invalid(r: &mut Results, a: &str, w: &str, t: u32) {
+    let c = r
+        .cells
+        .iter_mut()
+        .find(|c| c.allocator == a && c.workload == w && c.threads == t)
+        .unwrap();
+    for run in &mut c.runs {
+        run.asked_remote_rate = 0.9;
+        run.remote_rate = 0.45;
+        run.remote_valid = false;
+    }
+}
+
+#[test]
+fn invalid_cells_are_never_compared() {
+    let mut r = fixture();
+    // jemalloc is the best peer of small t8; once its cell is invalid it is
+    // not: glibc is, and the lane's ratio is taken against glibc.
+    assert_eq!(r.best_peer("small", 8).unwrap().0, "jemalloc");
+    make_invalid(&mut r, "jemalloc", "small", 8);
+    assert_eq!(r.best_peer("small", 8).unwrap().0, "glibc");
+    let x = r.ratio_to_best_peer("hz3-fast", "small", 8).unwrap();
+    assert!((x - 1.10 / 0.5).abs() < 1e-9, "{x}");
+    // An invalid lane cell has no ratio and does not win.
+    make_invalid(&mut r, "hz3-fast", "small", 1);
+    assert!(r.ratio_to_best_peer("hz3-fast", "small", 1).is_none());
+    assert_eq!(r.winner("small", 1).unwrap().0, "jemalloc");
+    let why = r.invalid("small", 1, "hz3-fast").unwrap();
+    assert!(why.contains("0.450") && why.contains("3 of 3"), "{why}");
+
+    // Markdown and dashboard say INVALID where the ratio would be.
+    let md = markdown::render(&r);
+    assert!(md.contains("⛔ INVALID (remote rate 0.450"), "{md}");
+    assert!(md.contains("⛔ INVALID ~~"));
+    let html = dashboard::render(&r);
+    assert!(html.contains("⛔ INVALID</b>"));
+
+    // The gate fails the invalid lane cell, whatever its rule says.
+    let rep = evaluate(
+        &r,
+        &GateConfig::parse("[[throughput]]\nmin_ratio = 0.01\n").unwrap(),
+    );
+    let f = only_failure(&rep);
+    assert_eq!((f.workload.as_str(), f.threads), ("small", 1));
+    assert!(f.note.starts_with("INVALID cell"), "{}", f.note);
+
+    // A/B: the cell's verdict is INVALID, and so is the overall verdict.
+    let rep = ab::compare(
+        r.clone(),
+        "glibc",
+        "hz3-fast",
+        Thresholds::default(),
+        ab::Metric::Wall,
+    );
+    let c = rep
+        .cells
+        .iter()
+        .find(|c| c.workload == "small" && c.threads == 1)
+        .unwrap();
+    assert_eq!(c.verdict, Verdict::Invalid);
+    assert!(c
+        .note
+        .as_deref()
+        .unwrap()
+        .starts_with("hz3-fast: remote rate"));
+    assert_eq!(rep.overall.verdict, Verdict::Invalid);
+    assert!(rep.overall.reason.contains("small t1"));
+    // The other cells are still judged (hz3-fast is 2x glibc there).
+    assert!(rep
+        .cells
+        .iter()
+        .filter(|c| c.verdict != Verdict::Invalid)
+        .all(|c| c.verdict == Verdict::Go));
+    let back: serde_json::Value = serde_json::from_str(&rep.to_json()).unwrap();
+    assert_eq!(back["overall"]["verdict"], "INVALID");
+    assert!(ab::render_md(&rep).contains("⛔ INVALID"));
+}
+
+fn set_runs(r: &mut Results, a: &str, w: &str, t: u32, ops: &[f64]) {
+    let c = r
+        .cells
+        .iter_mut()
+        .find(|c| c.allocator == a && c.workload == w && c.threads == t)
+        .unwrap();
+    for (run, &o) in c.runs.iter_mut().zip(ops) {
+        run.ops_per_sec = o;
+        run.ops_per_cpu_sec = o * 1.5;
+    }
+    *c = make_cell(w, t, a, c.runs.clone(), c.failures.clone());
+}
+
+#[test]
+fn views_tint_only_significant_differences() {
+    let mut r = fixture();
+    // hz3-fast small t1: 44M vs jemalloc 40M in every run: significant.
+    let (p, ci) = r.ratio_ci_to_best_peer("hz3-fast", "small", 1).unwrap();
+    assert_eq!(p, "jemalloc");
+    assert!((ci.ratio - 1.1).abs() < 1e-9 && ci.lo > 1.0, "{ci:?}");
+    let html = dashboard::render(&r);
+    assert!(!html.contains("within noise</span>"));
+    let tinted = html
+        .matches(&format!("background:{};", ratio_color(1.1)))
+        .count();
+    assert!(tinted >= 1);
+    assert!(markdown::render(&r).contains("🟢 1.10× vs jemalloc"));
+    // Same median (1.10×), but the lane's runs straddle the peer's: the
+    // interval includes 1, so no tint, "within noise" instead.
+    set_runs(&mut r, "hz3-fast", "small", 1, &[30e6, 44e6, 60e6]);
+    let (_, ci) = r.ratio_ci_to_best_peer("hz3-fast", "small", 1).unwrap();
+    assert!((ci.ratio - 1.1).abs() < 1e-9);
+    assert!(ci.lo < 1.0 && ci.hi > 1.0 && !ci.significant(), "{ci:?}");
+    let html = dashboard::render(&r);
+    assert_eq!(html.matches("within noise</span>").count(), 1);
+    assert_eq!(
+        html.matches(&format!("background:{};", ratio_color(1.1)))
+            .count(),
+        tinted - 1
+    );
+    assert!(html.contains("≈ noise"));
+    let md = markdown::render(&r);
+    assert!(md.contains("⚪ 1.10× vs jemalloc (within noise ["), "{md}");
+}
+
+#[test]
+fn one_metric_everywhere() {
+    use crate::schema::Metric;
+    let mut r = fixture();
+    assert_eq!(r.config.metric, Metric::DEFAULT);
+    // Every view names the metric it ranks by.
+    let wall = Metric::Wall.describe();
+    assert!(markdown::render(&r).contains(wall));
+    assert!(dashboard::render(&r).contains(wall));
+    let gate = evaluate(&r, &GateConfig::parse("").unwrap());
+    assert_eq!(gate.metric, Metric::Wall);
+    let ab = ab::compare(
+        r.clone(),
+        "glibc",
+        "jemalloc",
+        Thresholds::default(),
+        Metric::Wall,
+    );
+    assert!(ab::render_md(&ab).contains(wall));
+    // The gate follows the results file, i.e. what its dashboard shows.
+    r.config.metric = Metric::Cpu;
+    assert_eq!(
+        evaluate(&r, &GateConfig::parse("").unwrap()).metric,
+        Metric::Cpu
+    );
+    assert!(dashboard::render(&r).contains(Metric::Cpu.describe()));
+    // The metric serialises as before ("wall" / "cpu").
+    assert!(r.to_json().contains("\"metric\": \"cpu\""));
+    // The repository's gate.toml does not override the dashboard's metric.
+    let g = GateConfig::parse(include_str!("../gate.toml")).unwrap();
+    assert_eq!(g.metric, None, "gate.toml must not set a metric of its own");
+}
+
+#[test]
+fn settle_outlasts_every_lane_purge_decay() {
+    use crate::runner::SETTLE_MS;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lanes");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        for l in text.lines() {
+            if let Some(v) = l.trim().strip_prefix("purge_decay_ms") {
+                let ms: u64 = v
+                    .trim_start_matches([' ', '='])
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    SETTLE_MS > ms,
+                    "{}: purge_decay_ms {ms} >= settle time {SETTLE_MS}",
+                    p.display()
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 4, "found the decay of only {seen} lanes");
+    // Quick settles the first run of each cell, full every run.
+    use crate::runner::Settle;
+    use crate::workloads::Mode;
+    let q = Settle::for_mode(Mode::Quick, SETTLE_MS);
+    assert!(q.applies(0) && !q.applies(1));
+    assert!(Settle::for_mode(Mode::Full, SETTLE_MS).applies(7));
+    assert!(!Settle::OFF.applies(0));
+}
+
+#[test]
+fn settled_rss_side_by_side_and_na_when_absent() {
+    use crate::gate::RssMeasure;
+    let mut r = fixture();
+    // The fixture settles every run at peak / 4.
+    let s = r
+        .cell("small", 1, "glibc")
+        .unwrap()
+        .summary
+        .clone()
+        .unwrap();
+    assert!(s.settled_rss_kib.unwrap().median > 0.0);
+    let md = markdown::render(&r);
+    assert!(md.contains("hz3-fast peak ÷ lowest peer | hz3-fast settled ÷ lowest peer"));
+    let (p, ci) = RssMeasure::Settled
+        .ratio_ci_to_lowest_peer(&r, "hz3-fast", "mstress", 8)
+        .unwrap();
+    assert_eq!(p, "glibc");
+    assert!((ci.ratio - 20_100.0 / 10_500.0).abs() < 1e-9, "{ci:?}");
+    let html = dashboard::render(&r);
+    assert!(html.contains("hz3 RSS ÷ lowest peer"));
+    assert!(html.contains("· settled</th>"));
+    assert!(!html.contains(">n/a<"));
+    // A run without a settled value (0) is n/a, never 0.
+    for c in &mut r.cells {
+        for run in &mut c.runs {
+            run.settled_rss_kib = None;
+        }
+        *c = make_cell(
+            &c.workload,
+            c.threads,
+            &c.allocator,
+            c.runs.clone(),
+            c.failures.clone(),
+        );
+    }
+    assert!(r
+        .cell("small", 1, "glibc")
+        .unwrap()
+        .summary
+        .as_ref()
+        .unwrap()
+        .settled_rss_kib
+        .is_none());
+    let md = markdown::render(&r);
+    assert!(md.contains(" / n/a |"), "{md}");
+    assert!(!md.contains(" / 0.00 |"));
+    assert!(RssMeasure::Settled
+        .ratio_ci_to_lowest_peer(&r, "hz3-fast", "mstress", 8)
+        .is_none());
+    let html = dashboard::render(&r);
+    assert!(html.contains(">n/a<"));
+    assert!(html.contains("settled n/a"));
+    // The gate can gate settled RSS, and fails a matched cell without data.
+    let cfg =
+        GateConfig::parse(&format!("{RSS_T8}max_ratio = 5\nmeasure = \"settled\"\n")).unwrap();
+    assert_eq!(evaluate(&r, &cfg).failures, 1);
+    assert_eq!(evaluate(&fixture(), &cfg).failures, 0);
 }

@@ -1,23 +1,26 @@
-//! A/B verdicts: GO / SOFT GO / NO-GO from the medians of interleaved runs.
+//! A/B verdicts: GO / SOFT GO / NO-GO from interleaved runs, with a
+//! confidence interval for every ratio.
 //!
-//! The rule, per (workload, threads) cell, with `t` the threshold (default 1 %):
+//! The rule, per (workload, threads) cell, with `t` the threshold (default 1 %)
+//! and the metric named on the page (ops per wall-clock second by default):
 //!
-//! * `delta = median(B) / median(A) - 1` (throughput, higher is better);
-//! * `noise = noise(A) + noise(B)`, where a side's noise is half its
-//!   relative range (fewer than 5 runs) or half its relative IQR (5 runs or
-//!   more); the sum, because both medians wobble (an A/A run on a loaded
-//!   machine must come out SOFT GO, not GO);
-//! * `band = max(t, noise)`;
-//! * **GO** if `delta >= +band`, **NO-GO** if `delta <= -band`, **SOFT GO** otherwise
-//!   (the difference is inside the threshold or inside the noise).
+//! * `ratio = median(B) / median(A)` (throughput, higher is better) and its 95 %
+//!   bootstrap interval `[lo, hi]`: 4000 resamples of the runs with a fixed
+//!   seed, in pairs (run r of A and of B ran back to back) — see
+//!   [`crate::stats::ratio_ci`]; fewer than 3 runs on a side give no interval;
+//! * **GO** if `lo >= 1 + t` (the whole interval clears the threshold),
+//!   **NO-GO** if `hi <= 1 - t`, **SOFT GO** otherwise (the difference is
+//!   inside the threshold or inside the noise);
+//! * **INVALID** if a side missed the asked remote share (not the same work).
 //!
 //! Overall: **NO-GO** if any cell is NO-GO or B failed/corrupted any run;
-//! **GO** if no cell is NO-GO and the geometric mean of B/A over all cells is
-//! at least `1 + t`; **SOFT GO** otherwise.
+//! **INVALID** if any cell is INVALID; **GO** if the interval of the geometric
+//! mean of B/A over the cells (each resample redraws every cell) lies at or
+//! above `1 + t`; **SOFT GO** otherwise.
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{geomean, Stat};
+use crate::stats::{geomean_ratio_ci, ratio_ci, RatioCi, Stat, CI_LEVEL, CI_MIN_RUNS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
@@ -27,6 +30,10 @@ pub enum Verdict {
     SoftGo,
     #[serde(rename = "NO-GO")]
     NoGo,
+    /// A side of the cell missed the asked remote share (the allocators did
+    /// not do the same work): not compared.
+    #[serde(rename = "INVALID")]
+    Invalid,
 }
 
 impl Verdict {
@@ -35,6 +42,7 @@ impl Verdict {
             Verdict::Go => "GO",
             Verdict::SoftGo => "SOFT GO",
             Verdict::NoGo => "NO-GO",
+            Verdict::Invalid => "INVALID",
         }
     }
 }
@@ -60,11 +68,13 @@ impl Default for Thresholds {
 impl Thresholds {
     pub fn describe(&self) -> String {
         let t = self.min_change * 100.0;
+        let level = CI_LEVEL * 100.0;
         format!(
-            "per cell: delta = median(B)/median(A) - 1, band = max({t:.1}%, noise(A) + noise(B)) where a side's \
-             noise = half its relative spread (range below 5 runs, IQR from 5 runs); \
-             GO if delta >= +band, NO-GO if delta <= -band, SOFT GO otherwise. Overall: NO-GO if any \
-             cell is NO-GO or B failed a run; GO if the geomean of B/A >= +{t:.1}%; SOFT GO otherwise."
+            "per cell: ratio = median(B)/median(A) with a {level:.0}% bootstrap interval [lo, hi] over the \
+             interleaved runs (paired by run, fixed seed; no interval below {CI_MIN_RUNS} runs); GO if lo >= 1 + {t:.1}%, \
+             NO-GO if hi <= 1 - {t:.1}%, SOFT GO otherwise; INVALID if a side missed the asked remote share. \
+             Overall: NO-GO if any cell is NO-GO or B failed a run; INVALID if any cell is; GO if the \
+             interval of the geomean of B/A over the cells lies at or above 1 + {t:.1}%; SOFT GO otherwise."
         )
     }
 }
@@ -75,108 +85,164 @@ pub struct CellVerdict {
     pub threads: u32,
     pub a: Stat,
     pub b: Stat,
+    /// median(B)/median(A) - 1.
     pub delta: f64,
-    pub noise: f64,
-    pub band: f64,
+    /// The ratio median(B)/median(A) with its interval; `None` for INVALID cells.
+    pub ci: Option<RatioCi>,
     pub verdict: Verdict,
+    /// Why the cell is INVALID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `(run index, value)` of every run of each side, under the metric.
+    pub a_runs: Vec<(u32, f64)>,
+    pub b_runs: Vec<(u32, f64)>,
 }
 
+/// The verdict of one cell from the runs of each side (`(run index, value)`).
+/// `None` when a side has no run.
 pub fn cell_verdict(
     workload: &str,
     threads: u32,
-    a: &Stat,
-    b: &Stat,
+    a_runs: &[(u32, f64)],
+    b_runs: &[(u32, f64)],
     th: &Thresholds,
-) -> CellVerdict {
-    let delta = if a.median > 0.0 {
-        b.median / a.median - 1.0
-    } else {
-        0.0
+) -> Option<CellVerdict> {
+    let vals = |r: &[(u32, f64)]| r.iter().map(|x| x.1).collect::<Vec<f64>>();
+    let a = Stat::of(&vals(a_runs))?;
+    let b = Stat::of(&vals(b_runs))?;
+    let ci = ratio_ci(a_runs, b_runs);
+    let verdict = match &ci {
+        Some(ci) if ci.clears_above(th.min_change) => Verdict::Go,
+        Some(ci) if ci.clears_below(th.min_change) => Verdict::NoGo,
+        _ => Verdict::SoftGo,
     };
-    let noise = a.rel_noise() + b.rel_noise();
-    let band = th.min_change.max(noise);
-    // A tiny epsilon so that exactly +1.0 % counts as reaching the threshold
-    // despite floating-point rounding.
-    let eps = 1e-12;
-    let verdict = if delta >= band - eps {
-        Verdict::Go
-    } else if delta <= -band + eps {
-        Verdict::NoGo
-    } else {
-        Verdict::SoftGo
-    };
-    CellVerdict {
+    Some(CellVerdict {
         workload: workload.into(),
         threads,
-        a: *a,
-        b: *b,
-        delta,
-        noise,
-        band,
+        a,
+        b,
+        delta: ci.map(|c| c.ratio - 1.0).unwrap_or(0.0),
+        ci,
         verdict,
-    }
+        note: None,
+        a_runs: a_runs.to_vec(),
+        b_runs: b_runs.to_vec(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overall {
     pub verdict: Verdict,
-    /// Geometric mean of median(B)/median(A) over all cells.
+    /// Geometric mean of median(B)/median(A) over the valid cells.
     pub geomean_ratio: Option<f64>,
+    /// Its bootstrap interval.
+    #[serde(default)]
+    pub geomean_ci: Option<RatioCi>,
     pub reason: String,
 }
 
+/// The verdict of a cell that cannot be compared: `why` says which side missed
+/// the asked remote share.
+pub fn invalid_cell(
+    workload: &str,
+    threads: u32,
+    a_runs: &[(u32, f64)],
+    b_runs: &[(u32, f64)],
+    why: &str,
+) -> CellVerdict {
+    let st = |r: &[(u32, f64)]| {
+        Stat::of(&r.iter().map(|x| x.1).collect::<Vec<f64>>()).unwrap_or_default()
+    };
+    CellVerdict {
+        workload: workload.into(),
+        threads,
+        a: st(a_runs),
+        b: st(b_runs),
+        delta: 0.0,
+        ci: None,
+        verdict: Verdict::Invalid,
+        note: Some(why.to_string()),
+        a_runs: a_runs.to_vec(),
+        b_runs: b_runs.to_vec(),
+    }
+}
+
 pub fn overall(cells: &[CellVerdict], b_failures: usize, th: &Thresholds) -> Overall {
-    let ratios: Vec<f64> = cells.iter().map(|c| 1.0 + c.delta).collect();
-    let gm = geomean(&ratios);
-    let nogo: Vec<String> = cells
+    let invalid: Vec<String> = cells
+        .iter()
+        .filter(|c| c.verdict == Verdict::Invalid)
+        .map(|c| format!("{} t{}", c.workload, c.threads))
+        .collect();
+    let valid: Vec<&CellVerdict> = cells
+        .iter()
+        .filter(|c| c.verdict != Verdict::Invalid)
+        .collect();
+    let gci = geomean_ratio_ci(
+        &valid
+            .iter()
+            .map(|c| (c.a_runs.clone(), c.b_runs.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let gm = gci.map(|g| g.ratio);
+    let nogo: Vec<String> = valid
         .iter()
         .filter(|c| c.verdict == Verdict::NoGo)
         .map(|c| format!("{} t{} ({:+.1}%)", c.workload, c.threads, c.delta * 100.0))
         .collect();
+    let out = |verdict, reason: String| Overall {
+        verdict,
+        geomean_ratio: gm,
+        geomean_ci: gci,
+        reason,
+    };
     if b_failures > 0 {
-        return Overall {
-            verdict: Verdict::NoGo,
-            geomean_ratio: gm,
-            reason: format!("B failed or corrupted {b_failures} run(s)"),
-        };
-    }
-    if cells.is_empty() {
-        return Overall {
-            verdict: Verdict::NoGo,
-            geomean_ratio: None,
-            reason: "no comparable cells".into(),
-        };
+        return out(
+            Verdict::NoGo,
+            format!("B failed or corrupted {b_failures} run(s)"),
+        );
     }
     if !nogo.is_empty() {
-        return Overall {
-            verdict: Verdict::NoGo,
-            geomean_ratio: gm,
-            reason: format!("regression beyond the band in: {}", nogo.join(", ")),
-        };
-    }
-    match gm {
-        Some(g) if g >= 1.0 + th.min_change - 1e-12 => Overall {
-            verdict: Verdict::Go,
-            geomean_ratio: gm,
-            reason: format!(
-                "geomean B/A = {:+.2}% and no cell regresses beyond its band",
-                (g - 1.0) * 100.0
+        return out(
+            Verdict::NoGo,
+            format!(
+                "the interval lies below -{:.1}% in: {}",
+                th.min_change * 100.0,
+                nogo.join(", ")
             ),
-        },
-        Some(g) => Overall {
-            verdict: Verdict::SoftGo,
-            geomean_ratio: gm,
-            reason: format!(
-                "no regression beyond the band, but geomean B/A = {:+.2}% < +{:.1}%",
-                (g - 1.0) * 100.0,
+        );
+    }
+    if !invalid.is_empty() {
+        return out(
+            Verdict::Invalid,
+            format!(
+                "INVALID cell(s), where a side missed the asked remote share and did other work: {}",
+                invalid.join(", ")
+            ),
+        );
+    }
+    if valid.is_empty() {
+        return out(Verdict::NoGo, "no comparable cells".into());
+    }
+    match gci {
+        Some(g) if g.clears_above(th.min_change) => out(
+            Verdict::Go,
+            format!(
+                "geomean B/A = {:+.2}%, interval {} clears +{:.1}%, and no cell regresses",
+                (g.ratio - 1.0) * 100.0,
+                g.describe(),
                 th.min_change * 100.0
             ),
-        },
-        None => Overall {
-            verdict: Verdict::SoftGo,
-            geomean_ratio: None,
-            reason: "no geomean (zero throughput)".into(),
-        },
+        ),
+        Some(g) => out(
+            Verdict::SoftGo,
+            format!(
+                "no cell regresses, but the geomean B/A = {:+.2}% has interval {}, which does not clear +{:.1}%",
+                (g.ratio - 1.0) * 100.0,
+                g.describe(),
+                th.min_change * 100.0
+            ),
+        ),
+        None => out(Verdict::SoftGo, "no geomean (zero throughput)".into()),
     }
 }
 
@@ -184,69 +250,73 @@ pub fn overall(cells: &[CellVerdict], b_failures: usize, th: &Thresholds) -> Ove
 mod tests {
     use super::*;
 
-    fn st(v: &[f64]) -> Stat {
-        Stat::of(v).unwrap()
+    fn runs(v: &[f64]) -> Vec<(u32, f64)> {
+        v.iter().enumerate().map(|(i, &x)| (i as u32, x)).collect()
+    }
+
+    fn v(a: &[f64], b: &[f64], th: &Thresholds) -> CellVerdict {
+        cell_verdict("w", 1, &runs(a), &runs(b), th).unwrap()
     }
 
     #[test]
     fn go_softgo_nogo_quiet_data() {
         let th = Thresholds::default();
-        let a = st(&[100.0, 100.0, 100.0]);
-        assert_eq!(
-            cell_verdict("w", 1, &a, &st(&[102.0, 102.0, 102.0]), &th).verdict,
-            Verdict::Go
-        );
-        assert_eq!(
-            cell_verdict("w", 1, &a, &st(&[101.0, 101.0, 101.0]), &th).verdict,
-            Verdict::Go
-        );
-        assert_eq!(
-            cell_verdict("w", 1, &a, &st(&[100.5, 100.5, 100.5]), &th).verdict,
-            Verdict::SoftGo
-        );
-        assert_eq!(
-            cell_verdict("w", 1, &a, &st(&[99.5, 99.5, 99.5]), &th).verdict,
-            Verdict::SoftGo
-        );
-        assert_eq!(
-            cell_verdict("w", 1, &a, &st(&[98.0, 98.0, 98.0]), &th).verdict,
-            Verdict::NoGo
-        );
+        let a = [100.0, 100.5, 99.5, 100.2, 99.8];
+        let up = |f: f64| a.map(|x| x * f);
+        assert_eq!(v(&a, &up(1.03), &th).verdict, Verdict::Go);
+        assert_eq!(v(&a, &up(1.005), &th).verdict, Verdict::SoftGo);
+        assert_eq!(v(&a, &up(0.995), &th).verdict, Verdict::SoftGo);
+        assert_eq!(v(&a, &up(0.97), &th).verdict, Verdict::NoGo);
+        // Exactly +1 % with identical noise on both sides: the interval is a
+        // point at 1.01 and reaches the threshold.
+        let c = v(&a, &up(1.01), &th);
+        assert_eq!(c.verdict, Verdict::Go, "{:?}", c.ci);
     }
 
     #[test]
-    fn noise_widens_the_band() {
+    fn go_needs_the_interval_to_clear_the_threshold() {
         let th = Thresholds::default();
-        // A spans 90..110: noise = 10 %, so +5 % is within noise.
-        let a = st(&[90.0, 100.0, 110.0]);
-        let v = cell_verdict("w", 8, &a, &st(&[105.0, 105.0, 105.0]), &th);
-        assert_eq!(v.verdict, Verdict::SoftGo);
-        assert!((v.band - 0.10).abs() < 1e-12);
-        let v = cell_verdict("w", 8, &a, &st(&[85.0, 85.0, 85.0]), &th);
-        assert_eq!(v.verdict, Verdict::NoGo);
-    }
-
-    #[test]
-    fn both_sides_noise_adds_up() {
-        let th = Thresholds::default();
-        let a = st(&[95.0, 100.0, 105.0]); // 5 %
-        let b = st(&[104.0, 108.0, 112.0]); // ~3.7 %
-        let v = cell_verdict("w", 1, &a, &b, &th);
-        assert!((v.noise - (0.05 + 4.0 / 108.0)).abs() < 1e-9);
-        assert_eq!(v.verdict, Verdict::SoftGo); // +8 % < 8.7 % band
+        // Medians differ by +5 %, far above the 1 % threshold, but the runs
+        // overlap: the interval straddles 1, so it is SOFT GO, not GO.
+        let a = [100.0, 80.0, 120.0, 100.0, 95.0];
+        let b = [105.0, 125.0, 85.0, 104.0, 110.0];
+        let c = v(&a, &b, &th);
+        assert!((c.delta - 0.05).abs() < 1e-9);
+        let ci = c.ci.unwrap();
+        assert!(ci.lo < 1.01 && ci.hi > 1.05, "{ci:?}");
+        assert_eq!(c.verdict, Verdict::SoftGo);
+        // The mirror image is not a NO-GO either.
+        assert_eq!(v(&b, &a, &th).verdict, Verdict::SoftGo);
+        // Two runs: no interval, never GO however large the change.
+        let c = v(&[100.0, 100.0], &[200.0, 200.0], &th);
+        assert_eq!(c.verdict, Verdict::SoftGo);
+        assert!(!c.ci.unwrap().bounded());
+        // A drift that hits both sides alike cancels out in pairs: B is 3 %
+        // faster in every back-to-back pair while the machine slows by 30 %.
+        let a = [100.0, 90.0, 80.0, 75.0, 70.0];
+        let b = a.map(|x| x * 1.03);
+        assert_eq!(v(&a, &b, &th).verdict, Verdict::Go);
     }
 
     #[test]
     fn overall_rules() {
         let th = Thresholds::default();
-        let a = st(&[100.0; 3]);
-        let up = cell_verdict("x", 1, &a, &st(&[103.0; 3]), &th);
-        let flat = cell_verdict("y", 1, &a, &st(&[100.0; 3]), &th);
-        let down = cell_verdict("z", 1, &a, &st(&[95.0; 3]), &th);
-        assert_eq!(
-            overall(&[up.clone(), flat.clone()], 0, &th).verdict,
-            Verdict::Go
-        );
+        let a = [100.0, 100.5, 99.5];
+        let up = v(&a, &a.map(|x| x * 1.03), &th);
+        let flat = v(&a, &a, &th);
+        let down = v(&a, &a.map(|x| x * 0.95), &th);
+        assert_eq!(up.verdict, Verdict::Go);
+        assert_eq!(down.verdict, Verdict::NoGo);
+        let o = overall(&[up.clone(), up.clone()], 0, &th);
+        assert_eq!(o.verdict, Verdict::Go);
+        assert!(o.geomean_ci.unwrap().lo >= 1.01);
+        // +3 % and a noisy 0 %: the geomean is +1.5 % (above the threshold),
+        // but its interval reaches below +1 %: SOFT GO.
+        let noisy = v(&a, &[97.0, 103.0, 100.0], &th);
+        assert_eq!(noisy.verdict, Verdict::SoftGo);
+        let o = overall(&[up.clone(), noisy], 0, &th);
+        assert!((o.geomean_ratio.unwrap() - 1.03f64.sqrt()).abs() < 1e-9);
+        assert_eq!(o.verdict, Verdict::SoftGo, "{}", o.reason);
         assert_eq!(
             overall(&[flat.clone(), flat.clone()], 0, &th).verdict,
             Verdict::SoftGo
@@ -260,9 +330,14 @@ mod tests {
             Verdict::NoGo
         );
         assert_eq!(overall(&[], 0, &th).verdict, Verdict::NoGo);
-        // Stricter threshold: +3 % is no longer a GO overall at 5 %.
+        let inv = invalid_cell("r", 8, &runs(&a), &runs(&a), "B: remote rate 0.45 vs 0.90");
+        let o = overall(&[up.clone(), inv.clone()], 0, &th);
+        assert_eq!(o.verdict, Verdict::Invalid);
+        assert!(o.reason.contains("r t8"));
+        assert_eq!(overall(&[down, inv], 0, &th).verdict, Verdict::NoGo);
+        // Stricter threshold: +3 % is no longer a GO at 5 %.
         let th5 = Thresholds { min_change: 0.05 };
-        let up5 = cell_verdict("x", 1, &a, &st(&[103.0; 3]), &th5);
+        let up5 = v(&a, &a.map(|x| x * 1.03), &th5);
         assert_eq!(up5.verdict, Verdict::SoftGo);
         assert_eq!(overall(&[up5], 0, &th5).verdict, Verdict::SoftGo);
     }
@@ -275,5 +350,9 @@ mod tests {
         );
         let v: Verdict = serde_json::from_str("\"NO-GO\"").unwrap();
         assert_eq!(v, Verdict::NoGo);
+        assert_eq!(
+            serde_json::to_string(&Verdict::Invalid).unwrap(),
+            "\"INVALID\""
+        );
     }
 }

@@ -48,8 +48,8 @@ options (defaults depend on the workload):
   --min B --max B   size range in bytes
   --remote-pct R    share of frees handed off (remote)     [50]
   --ring N          ring capacity per thread (power of 2)  [4096]
-  --settle-ms N     after freeing everything, light traffic for N ms, then
-                    record settled_rss_kib                 [0 = off]
+  --settle-ms N     after the result line, light traffic for N ms, then a
+                    second line {settled_rss_kib: K}       [0 = off]
   --live L          live blocks per thread (malloc_large)  [8]
   --touch-stride B  touch one byte every B (malloc_large)  [65536]
   --generations G   thread generations (mstress)           [5]
@@ -927,7 +927,6 @@ fn main() {
     let peak = rss::vm_hwm_kib().unwrap_or(stats.max_kib);
     let secs = wall.as_secs_f64().max(1e-9);
     let (min_size, max_size) = p.dist.bounds();
-    let settled = settle(p.settle_ms);
     let measured = Measured {
         threads: threads as u32,
         asked_remote_rate: if is_handoff(&p.workload) && threads > 1 {
@@ -937,7 +936,9 @@ fn main() {
         },
         remote_frees: total.remote,
         total_frees: total.frees,
-        settled_rss_kib: settled,
+        // Measured after the result line is out (below), so the runner can
+        // start the next run while this process settles.
+        settled_rss_kib: 0,
     };
     let mut out = DriverOutput {
         workload: p.workload.clone(),
@@ -993,5 +994,11 @@ fn main() {
             total.corrupt
         );
         std::process::exit(3);
+    }
+    if p.settle_ms > 0 {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let settled = settle(p.settle_ms);
+        println!("{{\"settled_rss_kib\":{settled}}}");
     }
 }
