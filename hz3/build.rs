@@ -29,9 +29,9 @@ const KEYS: &[(&str, &str, i64, i64, &str)] = &[
     ("tcache_kib", "int", 64, 1048576, "per-thread budget of all cached objects in KiB (enforced on slow-path events)"),
     ("tcache_total_mib", "int", 1, 65536, "budget of all threads' caches together in MiB (shared out per live thread)"),
     ("transfer_kib", "int", 0, 65536, "KiB of whole freed lists an owner's central caches keep for the next refills, all classes together (0 = off): refill and flush without walking spans"),
-    ("purge_owner_kib", "int", 0, 16777216, "free dirty KiB an owner keeps before madvise"),
-    ("purge_decay_ms", "int", 0, 3600000, "free dirty pages older than this go back to the OS, and cached large mappings unused this long are unmapped (0: only the size bounds)"),
-    ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB"),
+    ("purge_owner_kib", "int", 0, 16777216, "free dirty KiB an owner keeps before madvise; HZ3_PURGE_OWNER_KIB or mallopt(M_TRIM_THRESHOLD) overrides at run time"),
+    ("purge_decay_ms", "int", 0, 3600000, "free dirty pages older than this go back to the OS, and cached large mappings unused this long are unmapped (0: only the size bounds); HZ3_PURGE_DECAY_MS overrides at run time"),
+    ("large_cache_mib", "int", 0, 65536, "budget of the large-mapping cache in MiB; HZ3_LARGE_CACHE_MIB overrides at run time"),
     ("large_cache_entries", "int", 0, 1024, "slots of the large-mapping cache"),
     ("large_fit_pct", "int", 0, 400, "how much bigger than a request a cached large mapping may be and still serve it, in percent (more hits, more of a reused mapping left unused)"),
 ];

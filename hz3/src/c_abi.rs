@@ -166,14 +166,15 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     alloc::trim() as c_int
 }
 
-/// glibc's tuning parameters are accepted (returns 1) and have no effect: hz3 is
-/// tuned by its lane. Unknown parameters return 0.
+/// Returns 1 when the setting took effect: `M_TRIM_THRESHOLD` (the free dirty
+/// bytes an owner keeps) and `M_ARENA_MAX` (owners new threads use); 0 for
+/// every other parameter, `M_MMAP_THRESHOLD` included (glibc returns 1 for an
+/// unknown one; hz3 says it had no effect). See `options::mallopt`.
 #[no_mangle]
-pub extern "C" fn mallopt(param: c_int, _value: c_int) -> c_int {
-    // M_MXFAST=1, M_NLBLKS=2, M_GRAIN=3, M_KEEP=4, M_TRIM_THRESHOLD=-1, M_TOP_PAD=-2,
-    // M_MMAP_THRESHOLD=-3, M_MMAP_MAX=-4, M_CHECK_ACTION=-5, M_PERTURB=-6,
-    // M_ARENA_TEST=-7, M_ARENA_MAX=-8.
-    matches!(param, -8..=-1 | 1..=4) as c_int
+pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+    // M_TRIM_THRESHOLD=-1 and M_ARENA_MAX=-8 take effect (see options::mallopt);
+    // M_MMAP_THRESHOLD=-3 and all others return 0: no effect in hz3.
+    crate::options::mallopt(param, value) as c_int
 }
 
 /// glibc's `struct mallinfo2`.

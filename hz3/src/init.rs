@@ -29,6 +29,7 @@ use crate::config;
 use crate::env;
 use crate::glibc_abi;
 use crate::large;
+use crate::options;
 use crate::os;
 use crate::page_heap;
 use crate::stats;
@@ -105,6 +106,7 @@ fn run_init() {
         tcache::owners_in_use_for(None, cpus),
     );
     tcache::set_owners_in_use(tcache::owners_in_use_for(Some(owners), cpus));
+    options::read_env();
     // 0: nothing; 1: key=value lines; 2: one JSON object (stats_json).
     let print_stats = env::choice(c"HZ3_PRINT_STATS", &["0", "1", "json"], 0);
     PRINT_STATS.store(print_stats as u8, Ordering::Relaxed);
@@ -135,6 +137,14 @@ pub fn print_config() {
         .s(" (cpus ")
         .u(os::cpus_available() as u64)
         .s(")\n");
+    l.emit();
+    // The run-time options in effect (lane value unless HZ3_* or mallopt set them).
+    let mut l = os::Line::new();
+    l.s("hz3: options");
+    for o in &options::TABLE {
+        l.s(" ").s(o.key).s("=").u(o.get() as u64);
+    }
+    l.s("\n");
     l.emit();
     let mut l = os::Line::new();
     l.s("hz3: arena reserved ")

@@ -18,6 +18,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::config;
+use crate::options;
 use crate::os::{self, PAGE};
 use crate::stats;
 use crate::sync::Locked;
@@ -206,16 +207,15 @@ impl State {
     }
 }
 
-/// Decay period of the cache (the lane's `purge_decay_ms`; 0: no decay).
-const DECAY_MS: u64 = config::PURGE_DECAY_MS as u64;
-
 /// Unmaps cached mappings that sat unused for the decay period, at most
 /// EVICT_MAX per call. Cheap when nothing is due (one atomic load and a
 /// coarse clock read); called on large-block events and on every thread
 /// cache's scavenge check (each 64th slow-path event).
 pub fn decay_tick() {
     os::retry_unmaps();
-    if DECAY_MS == 0 {
+    // Decay period of the cache (`purge_decay_ms` in effect; 0: no decay).
+    let decay_ms = options::purge_decay_ms();
+    if decay_ms == 0 {
         return;
     }
     let due = NEXT_DECAY_MS.load(Ordering::Relaxed);
@@ -228,7 +228,7 @@ pub fn decay_tick() {
     }
     let mut evicted = [NO_ENTRY; EVICT_MAX];
     let n = STATE.with(|s| {
-        let (n, next) = s.take_decayed(now, DECAY_MS, &mut evicted);
+        let (n, next) = s.take_decayed(now, decay_ms, &mut evicted);
         NEXT_DECAY_MS.store(next, Ordering::Relaxed);
         n
     });
@@ -331,7 +331,7 @@ const EVICT_MAX: usize = 8;
 
 /// Frees a large block. Returns false when `p` is not a live large block.
 pub fn free(p: usize) -> bool {
-    let budget = config::LARGE_CACHE_MIB << 20;
+    let budget = options::large_cache_mib() << 20;
     let slots = config::LARGE_CACHE_ENTRIES.min(1024);
     let mut evicted = [NO_ENTRY; EVICT_MAX];
     let mut nev = 0;
@@ -364,10 +364,11 @@ pub fn free(p: usize) -> bool {
         };
         s.ncache += 1;
         s.cached_bytes += len;
-        if DECAY_MS > 0 && n == 0 {
+        let decay_ms = options::purge_decay_ms();
+        if decay_ms > 0 && n == 0 {
             // The cache was empty: this entry is the next to decay. (Otherwise
             // an older entry is due first and the deadline stands.)
-            NEXT_DECAY_MS.store(now.saturating_add(DECAY_MS), Ordering::Relaxed);
+            NEXT_DECAY_MS.store(now.saturating_add(decay_ms), Ordering::Relaxed);
         }
         Some((true, len))
     });

@@ -36,6 +36,7 @@ mod global_alloc;
 mod hardened;
 mod init;
 mod large;
+mod options;
 mod os;
 mod owner_stash;
 mod page_heap;

@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena::{self, NPAGES, NSEGS, SEG_PAGES};
 use crate::config;
+use crate::options;
 use crate::os::{self, PAGE};
 use crate::stats;
 use crate::sync::Locked;
@@ -277,7 +278,8 @@ fn count_span_pages(n: usize) {
 /// Returns a run of pages to its owner's page heap; purges when the owner holds
 /// more free dirty pages than its lane allows.
 pub fn free_run(owner: usize, page: usize, n: usize) {
-    let purge_limit = config::PURGE_OWNER_KIB * 1024 / PAGE;
+    let purge_limit = options::purge_owner_kib() * 1024 / PAGE;
+    let decay_ms = options::purge_decay_ms();
     HEAPS[owner].0.with(|h| {
         if n <= RUN_CACHE_MAX_PAGES {
             // SAFETY: owner's page-heap lock held; the run is ours and no longer a span.
@@ -302,10 +304,10 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
                 h.low_water = h.low_water.min(h.dirty_free_pages);
             }
         }
-        if config::PURGE_DECAY_MS > 0 {
+        if decay_ms > 0 {
             // Decay: pages that stayed free through a whole epoch go back.
             let now = os::now_ms();
-            if now.saturating_sub(h.epoch_ms) >= config::PURGE_DECAY_MS as u64 {
+            if now.saturating_sub(h.epoch_ms) >= decay_ms {
                 let idle = h.low_water.min(h.dirty_free_pages);
                 if idle > 0 {
                     purge_locked(h, h.dirty_free_pages - idle);

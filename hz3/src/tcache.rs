@@ -132,8 +132,10 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     free: ptr::null_mut(),
 });
 static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
-/// Owners new threads are spread over (the first N): set once at init from the
-/// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS.
+/// Owners new threads are spread over (the first N): set at init from the
+/// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS, and by
+/// mallopt(M_ARENA_MAX). Read only by `pick_owner` when a thread cache is
+/// created, so a change at any time is safe: threads keep the owner they have.
 static OWNERS_IN_USE: AtomicUsize = AtomicUsize::new(config::OWNERS);
 
 /// How many owners threads are spread over: `HZ3_OWNERS` if set (clamped to
@@ -150,7 +152,7 @@ pub fn owners_in_use_for(env: Option<usize>, cpus: usize) -> usize {
     n.clamp(1, config::OWNERS)
 }
 
-/// Called once from init.
+/// Called from init and mallopt(M_ARENA_MAX).
 pub fn set_owners_in_use(n: usize) {
     OWNERS_IN_USE.store(n.clamp(1, config::OWNERS), Ordering::Relaxed);
 }
