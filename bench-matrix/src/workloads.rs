@@ -308,7 +308,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         quick_total: 4 * M,
         full_total: 40 * M,
         min_per_thread: 100_000,
-        in_quick: false,
+        in_quick: true,
     },
     WorkloadDef {
         name: "leak",
@@ -319,7 +319,7 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         quick_total: 400_000,
         full_total: 4 * M,
         min_per_thread: 4_000,
-        in_quick: false,
+        in_quick: true,
     },
     WorkloadDef {
         name: "realloc",
