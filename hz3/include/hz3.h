@@ -137,9 +137,11 @@ struct mallinfo2 {
 struct mallinfo2 mallinfo2(void) HZ3_NOTHROW;
 
 /* glibc extensions hz3 also exports (malloc_trim hands cached memory back
- * to the OS; mallopt returns 1 only for M_TRIM_THRESHOLD (free dirty bytes
- * an owner keeps) and M_ARENA_MAX (owners new threads use), 0 for the rest,
- * M_MMAP_THRESHOLD included; malloc_stats prints hz3's statistics to stderr). */
+ * to the OS; mallopt acts on M_TRIM_THRESHOLD (free dirty bytes an owner
+ * keeps) and M_ARENA_MAX (owners new threads use), accepts and ignores
+ * glibc's other parameters (returns 1, as glibc), and returns 0 for an
+ * invalid value or an unknown parameter; malloc_stats prints hz3's
+ * statistics to stderr). */
 int malloc_trim(size_t pad) HZ3_NOTHROW;
 int mallopt(int param, int value) HZ3_NOTHROW;
 void malloc_stats(void) HZ3_NOTHROW;

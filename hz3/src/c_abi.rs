@@ -166,14 +166,12 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     alloc::trim() as c_int
 }
 
-/// Returns 1 when the setting took effect: `M_TRIM_THRESHOLD` (the free dirty
-/// bytes an owner keeps) and `M_ARENA_MAX` (owners new threads use); 0 for
-/// every other parameter, `M_MMAP_THRESHOLD` included (glibc returns 1 for an
-/// unknown one; hz3 says it had no effect). See `options::mallopt`.
+/// Returns 1 when the setting took effect, `M_TRIM_THRESHOLD` (the free dirty
+/// bytes an owner keeps) and `M_ARENA_MAX` (owners new threads use), and for
+/// glibc's other parameters, which hz3 accepts and ignores as glibc accepts
+/// them; 0 for an invalid value or an unknown parameter. See `options::mallopt`.
 #[no_mangle]
 pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
-    // M_TRIM_THRESHOLD=-1 and M_ARENA_MAX=-8 take effect (see options::mallopt);
-    // M_MMAP_THRESHOLD=-3 and all others return 0: no effect in hz3.
     crate::options::mallopt(param, value) as c_int
 }
 

@@ -120,9 +120,12 @@ const M_ARENA_MAX: i32 = -8;
 ///   HZ3_OWNERS, clamped to 1..=the lane's `owners`). Safe at any time: the
 ///   number is read only when a thread cache is created; threads that already
 ///   have an owner keep it.
-/// * `M_MMAP_THRESHOLD` and everything else: no effect, false. Blocks above the
-///   largest size class always get their own mapping, and the size classes are
-///   fixed at build time.
+/// * glibc's other parameters (`M_MMAP_THRESHOLD`, `M_MXFAST`, `M_TOP_PAD`,
+///   `M_MMAP_MAX`, `M_CHECK_ACTION`, `M_PERTURB`, `M_ARENA_TEST`): accepted
+///   (true, as glibc), no effect: blocks above the largest size class always
+///   get their own mapping, and the size classes are fixed at build time.
+/// * A negative `M_TRIM_THRESHOLD`, `M_ARENA_MAX` <= 0, an unknown parameter:
+///   false, no effect.
 ///
 /// Initialises first, so a value set before the first allocation is not
 /// overwritten by the environment read at init.
@@ -138,6 +141,11 @@ pub fn mallopt(param: i32, value: i32) -> bool {
             crate::tcache::set_owners_in_use(value as usize);
             true
         }
+        // glibc's other parameters (M_MXFAST 1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3,
+        // M_MMAP_MAX -4, M_CHECK_ACTION -5, M_PERTURB -6, M_ARENA_TEST -7):
+        // accepted and ignored, as glibc accepts them, so a program that
+        // checks the result does not take hz3 for a failure.
+        1 | -7..=-2 => true,
         _ => false,
     }
 }

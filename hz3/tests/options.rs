@@ -17,8 +17,9 @@
 //!   large_cached_bytes 0 after freeing large blocks; 1024 caches them.
 //! * `mallopt_trim_threshold_and_arena_max`: mallopt(M_TRIM_THRESHOLD, 1 MiB)
 //!   returns 1 and bounds free dirty memory like HZ3_PURGE_OWNER_KIB=1024;
-//!   M_ARENA_MAX=1 returns 1 and shows as owners_in_use=1; M_MMAP_THRESHOLD,
-//!   an unknown parameter and a negative threshold return 0.
+//!   M_ARENA_MAX=1 returns 1 and shows as owners_in_use=1; M_MMAP_THRESHOLD
+//!   returns 1 as in glibc (accepted, ignored); an unknown parameter and a
+//!   negative threshold return 0.
 
 mod common;
 
@@ -190,7 +191,7 @@ fn mallopt_trim_threshold_and_arena_max() {
     let c = probe("mallopt", &[("HZ3_PRINT_CONFIG", "1")]);
     assert!(
         c.stdout
-            .contains("mallopt trim=1 arena_max=1 mmap_threshold=0 unknown=0 trim_negative=0"),
+            .contains("mallopt trim=1 arena_max=1 mmap_threshold=1 unknown=0 trim_negative=0"),
         "{}",
         c.stdout
     );
