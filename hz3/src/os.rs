@@ -6,14 +6,14 @@ use core::ptr;
 
 pub const PAGE: usize = 4096;
 
-/// Reserves `len` bytes of zeroed, lazily committed memory. Null on failure.
-pub fn map(len: usize) -> *mut u8 {
+/// An anonymous private `MAP_NORESERVE` mapping of `len` bytes with `prot`; null on failure.
+fn map_anon(len: usize, prot: libc::c_int) -> *mut u8 {
     // SAFETY: anonymous private mapping; no existing memory is affected.
     let p = unsafe {
         libc::mmap(
             ptr::null_mut(),
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
@@ -26,25 +26,15 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// Reserves `len` bytes of zeroed, lazily committed memory. Null on failure.
+pub fn map(len: usize) -> *mut u8 {
+    map_anon(len, libc::PROT_READ | libc::PROT_WRITE)
+}
+
 /// Reserves `len` bytes of address space without access and without commit
 /// charge (PROT_NONE, MAP_NORESERVE): nothing is usable until `commit`. Null on failure.
 pub fn reserve(len: usize) -> *mut u8 {
-    // SAFETY: anonymous private mapping; no existing memory is affected.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        ptr::null_mut()
-    } else {
-        p as *mut u8
-    }
+    map_anon(len, libc::PROT_NONE)
 }
 
 /// Makes a page-aligned part of a `reserve`d range readable and writable
@@ -237,6 +227,19 @@ pub struct Line {
     len: usize,
 }
 
+/// The decimal digits of `v`, written at the end of `tmp` (no allocation).
+pub fn decimal(mut v: u64, tmp: &mut [u8; 20]) -> &[u8] {
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &tmp[i..];
+        }
+    }
+}
+
 impl Line {
     pub const fn new() -> Self {
         Line {
@@ -253,18 +256,9 @@ impl Line {
         }
         self
     }
-    pub fn u(&mut self, mut v: u64) -> &mut Self {
+    pub fn u(&mut self, v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for &b in &tmp[i..] {
+        for &b in decimal(v, &mut tmp) {
             if self.len < self.buf.len() {
                 self.buf[self.len] = b;
                 self.len += 1;

@@ -20,8 +20,8 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    fn s(&mut self, s: &str) -> &mut Self {
-        for &b in s.as_bytes() {
+    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
             // Keep the last byte for the NUL.
             if self.len + 1 < self.buf.len() {
                 self.buf[self.len] = b;
@@ -30,25 +30,12 @@ impl Out<'_> {
         }
         self
     }
-    fn u(&mut self, mut v: u64) -> &mut Self {
+    fn s(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+    fn u(&mut self, v: u64) -> &mut Self {
         let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        // SAFETY-free: ASCII digits are UTF-8.
-        for &b in &tmp[i..] {
-            if self.len + 1 < self.buf.len() {
-                self.buf[self.len] = b;
-            }
-            self.len += 1;
-        }
-        self
+        self.bytes(crate::os::decimal(v, &mut tmp))
     }
     /// `"name":value` with a leading comma unless `first`.
     fn field(&mut self, first: bool, name: &str, v: u64) -> &mut Self {
