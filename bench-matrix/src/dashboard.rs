@@ -4,8 +4,10 @@
 
 use std::fmt::Write;
 
+use crate::history::{Record, NOISE_BAND};
 use crate::markdown::{display_order, fmt_date, fmt_mib, fmt_rate, thread_label};
 use crate::schema::{AllocKind, Allocator, Cell, Results};
+use crate::view_model::{self, Measure};
 
 const LANE_COLORS: &[&str] = &[
     "#e8590c", "#f59f00", "#d6336c", "#a0522d", "#c92a2a", "#fd7e14",
@@ -100,6 +102,10 @@ p.lead{margin:0 0 12px;color:#495057}
 .card .sub{color:#868e96;font-size:12px;margin-bottom:4px}
 .card .miss{color:#c92a2a;font-size:12px;margin:2px 0 4px}
 .card .win{float:right;font-size:12px;font-weight:700;border-radius:9px;padding:1px 9px;color:#fff}
+.scroll{overflow-x:auto;max-width:100%}
+.side>div{min-width:0;max-width:100%}
+table.score th{white-space:nowrap}
+table.score td.w{white-space:nowrap}
 table.score{border-collapse:separate;border-spacing:3px;background:#fff;border-radius:10px;padding:8px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 table.score th{font-size:12px;color:#495057;padding:4px 8px;text-align:center}
 table.score th.w{text-align:left}
@@ -124,6 +130,21 @@ code{font-family:ui-monospace,Menlo,monospace;font-size:12px;background:#f1f3f5;
 "#;
 
 pub fn render(r: &Results) -> String {
+    render_with_history(r, &[])
+}
+
+/// The dashboard with the trend section drawn over `history` (oldest first);
+/// the run itself is added as the newest point unless the history already
+/// ends with it.
+pub fn render_with_history(r: &Results, history: &[Record]) -> String {
+    let rec = Record::from_results(&crate::programs::without_programs(r));
+    let mut hist: Vec<Record> = history.to_vec();
+    if hist
+        .last()
+        .is_none_or(|l| l.rev != rec.rev || l.date_unix != rec.date_unix)
+    {
+        hist.push(rec.clone());
+    }
     // Real programs have their own section; the charts are the driver's.
     let programs = crate::programs::render_html(r);
     let full = r;
@@ -171,7 +192,10 @@ pub fn render(r: &Results) -> String {
     for &t in &r.config.threads {
         let _ = write!(h, "<a href=\"#t{t}\">Throughput · {}</a>", thread_label(t));
     }
-    let _ = write!(h, "<a href=\"#mem\">Memory</a>");
+    let _ = write!(
+        h,
+        "<a href=\"#trends\">Trends</a><a href=\"#chooser\">Lane chooser</a><a href=\"#mem\">Memory</a>"
+    );
     if r.workloads.iter().any(|w| w.name == "mstress") {
         let _ = write!(h, "<a href=\"#mstress\">mstress RSS over time</a>");
     }
@@ -241,7 +265,10 @@ pub fn render(r: &Results) -> String {
         let _ = write!(h, "</ul></div>");
     }
 
-    scoreboard(&mut h, r, &allocs, &lanes);
+    scoreboard(&mut h, r, &rec, &allocs, &lanes);
+    let color = |n: &str| color_of(r, n);
+    crate::chooser::trends_html(&mut h, &hist, NOISE_BAND, &color);
+    crate::chooser::chooser_html(&mut h, &rec, &color);
 
     for &t in &r.config.threads {
         let _ = write!(
@@ -296,7 +323,13 @@ pub fn render(r: &Results) -> String {
     h
 }
 
-fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allocator]) {
+fn scoreboard(
+    h: &mut String,
+    r: &Results,
+    rec: &Record,
+    allocs: &[&Allocator],
+    lanes: &[&Allocator],
+) {
     let _ = write!(h, "<h2 id=\"score\">Scoreboard</h2>");
     // Win counts
     let mut wins: Vec<(String, usize)> = allocs
@@ -345,7 +378,7 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
         );
         let _ = write!(
             h,
-            "<div class=\"side\"><div><h3 style=\"margin:16px 0 6px\">hz3 ÷ best peer</h3><table class=\"score\"><tr><th class=\"w\">workload</th>"
+            "<div class=\"side\"><div class=\"scroll\"><h3 style=\"margin:16px 0 6px\">hz3 ÷ best peer</h3><table class=\"score\"><tr><th class=\"w\">workload</th>"
         );
         for l in lanes {
             for &t in &r.config.threads {
@@ -363,12 +396,14 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
             for l in lanes {
                 for &t in &r.config.threads {
-                    match r.ratio_ci_to_best_peer(&l.name, &w.name, t) {
+                    match view_model::ratio_cell(rec, &l.name, &w.name, t, Measure::Throughput)
+                        .map(|c| (c.peer, c.ci))
+                    {
                         Some((p, ci)) => {
-                            let x = ci.ratio;
                             let tip = format!(
-                                "{} ÷ {p} = {x:.3}, {:.0}% interval {} ({})",
+                                "{} ÷ {p} = {:.3}, {:.0}% interval {} ({})",
                                 l.name,
+                                ci.ratio,
                                 ci.level * 100.0,
                                 ci.describe(),
                                 if ci.significant() {
@@ -377,28 +412,12 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
                                     "includes 1: within noise"
                                 }
                             );
-                            if ci.significant() {
-                                let _ = write!(
-                                    h,
-                                    "<td style=\"background:{};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
-                                    ratio_color(x),
-                                    ratio_text_color(x),
-                                    esc(&tip),
-                                    esc(&p)
-                                );
-                            } else {
-                                let _ = write!(
-                                    h,
-                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · within noise</span></td>",
-                                    esc(&tip),
-                                    esc(&p)
-                                );
-                            }
+                            ratio_td(h, &ci, &p, &tip, true);
                         }
                         _ => {
                             let failed = r
                                 .cell(&w.name, t, &l.name)
-                                .is_some_and(|c| c.summary.is_none());
+                                .is_some_and(|c| c.summary.is_none() || !c.failures.is_empty());
                             if let Some(why) = r.invalid(&w.name, t, &l.name) {
                                 let _ = write!(h, "<td style=\"background:#495057;color:#fff\" title=\"{}\"><b>⛔ INVALID</b><span class=\"p\">not compared</span></td>", esc(&why));
                             } else if failed {
@@ -413,13 +432,13 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
             let _ = write!(h, "</tr>");
         }
         let _ = write!(h, "</table></div>");
-        rss_scoreboard(h, r, lanes);
+        rss_scoreboard(h, r, rec, lanes);
     }
 
     // Winner table, and beside it the overall standing per thread count.
     let _ = write!(
         h,
-        "<div><h3 style=\"margin:16px 0 6px\">Winner per cell <small style=\"font-weight:400;color:#868e96\">(lead over the runner-up)</small></h3><table class=\"score\"><tr><th class=\"w\">workload</th>"
+        "<div class=\"scroll\"><h3 style=\"margin:16px 0 6px\">Winner per cell <small style=\"font-weight:400;color:#868e96\">(lead over the runner-up)</small></h3><table class=\"score\"><tr><th class=\"w\">workload</th>"
     );
     for &t in &r.config.threads {
         let _ = write!(h, "<th>{}</th>", thread_label(t));
@@ -428,35 +447,20 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     for w in &r.workloads {
         let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
         for &t in &r.config.threads {
-            let mut meds: Vec<(String, f64)> = allocs
-                .iter()
-                .filter(|a| a.ok())
-                .filter_map(|a| {
-                    r.cell(&w.name, t, &a.name)
-                        .and_then(|c| r.median_of(c))
-                        .map(|m| (a.name.clone(), m))
-                })
-                .collect();
-            meds.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-            match meds.as_slice() {
-                [] => {
+            match view_model::winner(rec, &w.name, t) {
+                None => {
                     let _ = write!(h, "<td>–</td>");
                 }
-                [(n, v)] => {
-                    let _ = write!(h, "<td style=\"background:{};color:#fff\"><b>{}</b><span class=\"p\">{}</span></td>", color_of(r, n), esc(n), fmt_rate(*v));
-                }
-                [(n, v), (_, v2), ..] => {
-                    let lead = if *v2 > 0.0 {
-                        (v / v2 - 1.0) * 100.0
-                    } else {
-                        0.0
-                    };
+                Some(win) => {
                     let _ = write!(
                         h,
-                        "<td style=\"background:{};color:#fff\"><b>{}</b><span class=\"p\">{} · +{lead:.0}%</span></td>",
-                        color_of(r, n),
-                        esc(n),
-                        fmt_rate(*v)
+                        "<td style=\"background:{};color:#fff\"><b>{}</b><span class=\"p\">{}{}</span></td>",
+                        color_of(r, &win.name),
+                        esc(&win.name),
+                        fmt_rate(win.median),
+                        win.lead
+                            .map(|l| format!(" · +{:.0}%", l * 100.0))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -468,14 +472,40 @@ fn scoreboard(h: &mut String, r: &Results, allocs: &[&Allocator], lanes: &[&Allo
     let _ = write!(h, "</div>");
 }
 
+/// One ratio cell of a scoreboard (throughput or RSS): tinted only when the
+/// interval excludes 1, green when hz3 is better (`better_above`: a ratio
+/// above 1 is better, as for throughput; false for RSS, where lower is).
+fn ratio_td(h: &mut String, ci: &crate::stats::RatioCi, peer: &str, tip: &str, better_above: bool) {
+    let x = ci.ratio;
+    // The colour scale reads "above 1 = good": mirror RSS ratios.
+    let good = if better_above { x } else { 1.0 / x };
+    if ci.significant() {
+        let _ = write!(
+            h,
+            "<td style=\"background:{};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
+            ratio_color(good),
+            ratio_text_color(good),
+            esc(tip),
+            esc(peer)
+        );
+    } else {
+        let _ = write!(
+            h,
+            "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · {}</span></td>",
+            esc(tip),
+            esc(peer),
+            if ci.bounded() { "within noise" } else { "1 run: no interval" }
+        );
+    }
+}
+
 /// Each lane's peak and settled RSS ÷ the lowest peer's, side by side; a cell
 /// is tinted only when the interval of the ratio excludes 1; "n/a" when the
 /// value was not measured.
-fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
-    use crate::gate::RssMeasure;
+fn rss_scoreboard(h: &mut String, r: &Results, rec: &Record, lanes: &[&Allocator]) {
     let _ = write!(
         h,
-        "<div><h3 style=\"margin:16px 0 6px\">hz3 RSS ÷ lowest peer <small style=\"font-weight:400;color:#868e96\">peak | settled ({}); \
+        "<div class=\"scroll\"><h3 style=\"margin:16px 0 6px\">hz3 RSS ÷ lowest peer <small style=\"font-weight:400;color:#868e96\">peak | settled ({}); \
          green: hz3 lower, red: higher, only when significant</small></h3><table class=\"score\"><tr><th class=\"w\">workload</th>",
         esc(&crate::markdown::settle_desc(r))
     );
@@ -497,7 +527,7 @@ fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
         let _ = write!(h, "<tr><td class=\"w\">{}</td>", esc(&w.name));
         for l in lanes {
             for &t in &r.config.threads {
-                for m in [RssMeasure::Peak, RssMeasure::Settled] {
+                for m in [Measure::PeakRss, Measure::SettledRss] {
                     if r.invalid(&w.name, t, &l.name).is_some() {
                         let _ = write!(
                             h,
@@ -505,7 +535,9 @@ fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
                         );
                         continue;
                     }
-                    match m.ratio_ci_to_lowest_peer(r, &l.name, &w.name, t) {
+                    match view_model::ratio_cell(rec, &l.name, &w.name, t, m)
+                        .map(|c| (c.peer, c.ci))
+                    {
                         None => {
                             let _ = write!(
                                 h,
@@ -513,32 +545,14 @@ fn rss_scoreboard(h: &mut String, r: &Results, lanes: &[&Allocator]) {
                             );
                         }
                         Some((p, ci)) => {
-                            let x = ci.ratio;
                             let tip = format!(
-                                "{} {} RSS ÷ {p} = {x:.3}, interval {}",
+                                "{} {} RSS ÷ {p} = {:.3}, interval {}",
                                 l.name,
                                 m.name(),
+                                ci.ratio,
                                 ci.describe()
                             );
-                            if ci.significant() {
-                                // Lower RSS is better: mirror the ratio for the colour.
-                                let c = ratio_color(1.0 / x);
-                                let _ = write!(
-                                    h,
-                                    "<td style=\"background:{c};color:{}\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {}</span></td>",
-                                    ratio_text_color(1.0 / x),
-                                    esc(&tip),
-                                    esc(&p)
-                                );
-                            } else {
-                                let _ = write!(
-                                    h,
-                                    "<td style=\"background:#f8f9fa;color:#495057\" title=\"{}\"><b>{x:.2}×</b><span class=\"p\">vs {} · {}</span></td>",
-                                    esc(&tip),
-                                    esc(&p),
-                                    if ci.bounded() { "within noise" } else { "1 run: no interval" }
-                                );
-                            }
+                            ratio_td(h, &ci, &p, &tip, false);
                         }
                     }
                 }
@@ -572,7 +586,7 @@ fn overall_chart(h: &mut String, r: &Results, allocs: &[&Allocator]) {
         return;
     }
     // One panel per thread count, stacked, so the card fits beside the tables.
-    let (lw, bw) = (126.0, 120.0);
+    let (lw, bw) = (150.0, 120.0);
     let width = lw + bw + 56.0;
     let row = 20.0;
     let head = 22.0;
@@ -638,7 +652,8 @@ fn overall_chart(h: &mut String, r: &Results, allocs: &[&Allocator]) {
 }
 
 const CARD_W: f64 = 440.0;
-const LABEL_W: f64 = 118.0;
+/// Wide enough for the longest lane name (`hz3-mem_mstress`, bold) unclipped.
+const LABEL_W: f64 = 150.0;
 const VALUE_W: f64 = 96.0;
 const BAR_H: f64 = 18.0;
 const BAR_GAP: f64 = 7.0;

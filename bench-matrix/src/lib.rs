@@ -5,8 +5,10 @@
 //! the markdown and HTML renderers. `runner` is the part that spawns processes.
 
 pub mod ab;
+pub mod chooser;
 pub mod dashboard;
 pub mod gate;
+pub mod history;
 pub mod markdown;
 pub mod programs;
 pub mod runner;
@@ -14,6 +16,7 @@ pub mod schema;
 pub mod stats;
 pub mod trace;
 pub mod verdict;
+pub mod view_model;
 pub mod workloads;
 
 #[cfg(test)]
