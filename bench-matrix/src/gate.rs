@@ -191,6 +191,89 @@ pub struct GateConfig {
     pub rss: Vec<RssRule>,
     #[serde(default)]
     pub callgrind: CallgrindLimits,
+    /// The regression rule against the previous history point.
+    #[serde(default)]
+    pub regression: RegressionRule,
+}
+
+/// `[regression]`: a lane cell fails when its ratio to the best peer dropped
+/// from the previous history point (same metric, same machine, another
+/// commit) significantly — the bootstrap interval of (ratio now ÷ ratio
+/// then), over the per-run ratios, lies below 1 — and by more than
+/// `noise_band`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionRule {
+    #[serde(default = "default_noise_band")]
+    pub noise_band: f64,
+}
+
+fn default_noise_band() -> f64 {
+    crate::history::NOISE_BAND
+}
+
+impl Default for RegressionRule {
+    fn default() -> Self {
+        RegressionRule {
+            noise_band: default_noise_band(),
+        }
+    }
+}
+
+/// The regression checks of `cur` against `prev`: one per lane cell present,
+/// valid and comparable in both.
+pub fn evaluate_regression(
+    prev: &crate::history::Record,
+    cur: &crate::history::Record,
+    rule: &RegressionRule,
+) -> Vec<GateCheck> {
+    let mut out = Vec::new();
+    for lane in cur.lanes() {
+        for (w, t) in cur.cells_wt() {
+            let Some(ch) = crate::history::change(prev, cur, &lane, &w, t, rule.noise_band) else {
+                continue;
+            };
+            let before = prev.ratio_to_best_peer(&lane, &w, t).map(|x| x.1.ratio);
+            let now = cur.ratio_to_best_peer(&lane, &w, t);
+            let fail = ch.significant && ch.ci.ratio < 1.0;
+            out.push(GateCheck {
+                kind: CheckKind::Regression,
+                lane: lane.clone(),
+                workload: w.clone(),
+                threads: t,
+                ratio: Some(ch.ci.ratio),
+                best_peer: now.map(|x| x.0),
+                min_ratio: Some(1.0 - rule.noise_band),
+                max_ratio: None,
+                status: if fail {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Pass
+                },
+                note: format!(
+                    "regression vs {}: ratio to best peer {} -> {:.3}, change {:.3}x {}{}",
+                    &prev.rev[..prev.rev.len().min(7)],
+                    before
+                        .map(|b| format!("{b:.3}"))
+                        .unwrap_or_else(|| "-".into()),
+                    before.unwrap_or(0.0) * ch.ci.ratio,
+                    ch.ci.ratio,
+                    ch.ci.describe(),
+                    if fail {
+                        format!(
+                            " — significant drop beyond the {:.0}% noise band",
+                            rule.noise_band * 100.0
+                        )
+                    } else if ch.significant {
+                        " — significant rise".to_string()
+                    } else {
+                        " — within noise".to_string()
+                    }
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// "hz3-fast" and "fast" name the same lane.
@@ -352,6 +435,8 @@ pub enum CheckKind {
     Throughput,
     /// Lane median RSS / lowest peer median RSS, against `max_ratio`.
     Rss(RssMeasure),
+    /// Ratio to the best peer now ÷ at the previous history point.
+    Regression,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,7 @@
 
 pub mod ab;
 pub mod chooser;
+pub mod cli_history;
 pub mod dashboard;
 pub mod gate;
 pub mod history;
@@ -19,5 +20,7 @@ pub mod verdict;
 pub mod view_model;
 pub mod workloads;
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod tests;

@@ -21,9 +21,12 @@ USAGE:
                    [--pin] [--pin-cpus LIST] [--metric wall|cpu] [--settle-ms MS] [--out DIR]
   bench-matrix ab --a X --b Y [--quick|--full] [--runs N] [--workloads ..] [--threads ..]
                    [--threshold PCT] [--metric wall|cpu] [--settle-ms MS] [--pin] [--out DIR]
-  bench-matrix gate [--results FILE] [--thresholds FILE] [--metric wall|cpu]
+  bench-matrix gate [--results FILE] [--thresholds FILE] [--metric wall|cpu] [--history FILE|none]
+  bench-matrix history-append [--results FILE] [--history FILE]
+  bench-matrix readme [--write] [--history FILE] [--readme FILE]
+  bench-matrix readme-check [--history FILE] [--readme FILE] [--thresholds FILE]
   bench-matrix callgrind-gate [--lanes ..] [--peers ..] [--thresholds FILE] [--out DIR]
-  bench-matrix report [--results FILE] [--out DIR] [--metric wall|cpu]
+  bench-matrix report [--results FILE] [--out DIR] [--metric wall|cpu] [--history FILE]
   bench-matrix list
 
   X / Y for ab: a lane name (fast), a peer (glibc, jemalloc, mimalloc, tcmalloc)
@@ -32,6 +35,8 @@ USAGE:
   --settle-ms: after its result each run does light traffic this long, then records
   settled_rss_kib (run: 2000, longer than every lane's purge_decay_ms; quick settles the
   first run of each cell, full every run; ab: 0 = off). Settling overlaps the next runs.
+  History: bench-matrix/history/history.jsonl (one line per run; run and report draw its
+  trends into the dashboard; gate judges a regression against its previous point).
   Exit codes: run/report 0 when results were written; ab 0 for GO/SOFT GO, 3 for NO-GO/INVALID;
   gate/callgrind-gate 1 when a threshold is crossed; 2 for usage errors.
 ";
@@ -96,6 +101,9 @@ fn main() -> ExitCode {
         "gate" => cmd_gate(&mut args),
         "callgrind-gate" => cmd_callgrind(&mut args),
         "report" => cmd_report(&mut args),
+        "history-append" => bench_matrix::cli_history::append(&mut args.v),
+        "readme" => bench_matrix::cli_history::readme(&mut args.v),
+        "readme-check" => bench_matrix::cli_history::readme_check(&mut args.v),
         "list" => cmd_list(&mut args),
         // Internal: the runner measures real programs through it (programs.rs).
         "exec-measured" => {
@@ -232,7 +240,13 @@ fn write_outputs(results: &Results, out: &Path) -> Result<(), String> {
     };
     w("results.json", &results.to_json())?;
     w("results.md", &markdown::render(results))?;
-    w("dashboard.html", &dashboard::render(results))?;
+    // Trends over the repository's history (empty without one).
+    let root = Layout::discover(None).root;
+    let hist = bench_matrix::history::load(&bench_matrix::history::default_path(&root))?;
+    w(
+        "dashboard.html",
+        &dashboard::render_with_history(results, &hist),
+    )?;
     Ok(())
 }
 
@@ -422,6 +436,7 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| layout.gate_toml());
     let metric_flag = args.opt("--metric")?;
+    let hist_path = args.opt("--history")?;
     args.finish()?;
     let text = std::fs::read_to_string(&results_path)
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
@@ -437,7 +452,18 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
     } else if let Some(m) = cfg.metric {
         results.config.metric = m;
     }
-    let rep = gate::evaluate(&results, &cfg);
+    let mut rep = gate::evaluate(&results, &cfg);
+    let regression = bench_matrix::cli_history::regression_checks(
+        &results,
+        &cfg,
+        hist_path.as_deref(),
+        &layout.root,
+    )?;
+    rep.failures += regression
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count();
+    rep.checks.extend(regression);
     let color = {
         use std::io::IsTerminal;
         std::io::stdout().is_terminal()
@@ -676,10 +702,15 @@ fn cmd_report(args: &mut Args) -> Result<u8, String> {
             .to_path_buf()
     });
     let metric = args.opt("--metric")?;
+    let hist_path = args
+        .opt("--history")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bench_matrix::history::default_path(&layout.root));
     args.finish()?;
     let text = std::fs::read_to_string(&results_path)
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut results = Results::from_json(&text)?;
+    let hist = bench_matrix::history::load(&hist_path)?;
     if let Some(m) = metric {
         results.config.metric = Metric::parse(&m)?;
     }
@@ -691,8 +722,11 @@ fn cmd_report(args: &mut Args) -> Result<u8, String> {
     }
     std::fs::write(out.join("results.md"), markdown::render(&results))
         .map_err(|e| e.to_string())?;
-    std::fs::write(out.join("dashboard.html"), dashboard::render(&results))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        out.join("dashboard.html"),
+        dashboard::render_with_history(&results, &hist),
+    )
+    .map_err(|e| e.to_string())?;
     loud_missing(&results);
     println!("markdown:  {}", out.join("results.md").display());
     println!("dashboard: {}", out.join("dashboard.html").display());
