@@ -233,7 +233,7 @@ pub fn chooser_html(h: &mut String, rec: &Record, color: &dyn Fn(&str) -> &'stat
         h,
         "<div class=\"card scroll\"><h3>Which lane for which program</h3><div class=\"sub\">from this run ({}): \
          geometric means over the thread counts; \"on the front\" = on the Pareto front at every thread count</div>\
-         <table class=\"data\"><tr><th>workload</th><th>fastest lane (× best peer)</th><th>leanest lane (peak × lowest peer)</th><th>lanes on the front</th></tr>",
+         <table class=\"data\"><tr><th>workload</th><th class=\"l\">fastest lane (× best peer)</th><th class=\"l\">leanest lane (peak × lowest peer)</th><th class=\"l\">lanes on the front</th></tr>",
         esc(short_rev(&rec.rev))
     );
     for w in view_model::workloads(rec) {
@@ -312,11 +312,36 @@ fn scatter_card(h: &mut String, rec: &Record, w: &str, color: &dyn Fn(&str) -> &
             ml + pw / 2.0,
             mt + ph + 22.0,
             if settled { "settled" } else { "peak" },
-            ml - 18.0,
+            ml - 22.0,
             mt + ph / 2.0,
-            ml - 18.0,
+            ml - 22.0,
             mt + ph / 2.0
         );
+        // Tick labels on both log axes.
+        for g in [0.125f64, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+            let l = g.log2();
+            let txt = if g < 1.0 {
+                format!("{g}")
+            } else {
+                format!("{g:.0}")
+            };
+            if l >= xl && l <= xh {
+                let _ = write!(
+                    h,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#868e96\" font-size=\"8\">{txt}</text>",
+                    sx(g),
+                    mt + ph + 9.0
+                );
+            }
+            if l >= yl && l <= yh {
+                let _ = write!(
+                    h,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#868e96\" font-size=\"8\">{txt}</text>",
+                    ml - 2.0,
+                    sy(g) + 3.0
+                );
+            }
+        }
         // The Pareto front per thread count (by peak RSS), as a step line.
         if !settled {
             let mut ts: Vec<u32> = pts.iter().map(|p| p.threads).collect();

@@ -122,6 +122,7 @@ table.data{border-collapse:collapse;background:#fff;font-size:12px;width:100%}
 table.data th,table.data td{border-bottom:1px solid #e9ecef;padding:4px 8px;text-align:right;font-variant-numeric:tabular-nums}
 table.data th:first-child,table.data td:first-child{text-align:left}
 table.data td.l{text-align:left;white-space:normal}
+table.data th.l{text-align:left}
 footer{color:#868e96;font-size:12px;padding:20px 32px}
 dl.wl{display:grid;grid-template-columns:160px 1fr;gap:4px 12px;background:#fff;padding:12px 16px;border-radius:10px}
 dl.wl dt{font-weight:700;font-family:ui-monospace,Menlo,monospace}
@@ -651,10 +652,10 @@ fn overall_chart(h: &mut String, r: &Results, allocs: &[&Allocator]) {
     let _ = write!(h, "</svg></div>");
 }
 
-const CARD_W: f64 = 440.0;
+const CARD_W: f64 = 500.0;
 /// Wide enough for the longest lane name (`hz3-mem_mstress`, bold) unclipped.
 const LABEL_W: f64 = 150.0;
-const VALUE_W: f64 = 96.0;
+const VALUE_W: f64 = 150.0;
 const BAR_H: f64 = 18.0;
 const BAR_GAP: f64 = 7.0;
 
