@@ -560,3 +560,48 @@ pub fn parse_claims(block: &str) -> Claims {
     }
     c
 }
+
+/// Marker lines around gate.toml's generated throughput rules.
+pub const GATE_BEGIN: &str = "# generated-rules:begin (by `bench-matrix readme --write` from the README's lane figures: do not edit by hand)";
+pub const GATE_END: &str = "# generated-rules:end";
+
+/// gate.toml's rules for the README's claims: a rule at 1.0 for every
+/// claimed win, and for every stated trade a floor at 60 % of its ratio.
+pub fn gate_rules(rec: &Record) -> String {
+    let claims = parse_claims(&readme_block(rec));
+    let rev = short_rev(&rec.rev);
+    let key = |l: &str| crate::gate::lane_key(l).to_string();
+    let mut s = format!("{GATE_BEGIN}\n");
+    let _ = writeln!(
+        s,
+        "# Trades the README states (at {rev}): floor = 60 % of the stated ratio."
+    );
+    for (l, w, t, r) in &claims.trades {
+        let floor = ((r * 0.6 * 100.0).floor() / 100.0).max(0.01);
+        let _ = writeln!(
+            s,
+            "[[throughput]]\nlane = \"{}\"\nworkload = \"{w}\"\nthreads = {t}\nmin_ratio = {floor:.2}\nnote = \"README trade: {r:.2}x at {rev}\"\n",
+            key(l)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# Wins the README claims (at {rev}): at least the best peer."
+    );
+    for (l, w, t, r) in &claims.wins {
+        let _ = writeln!(
+            s,
+            "[[throughput]]\nlane = \"{}\"\nworkload = \"{w}\"\nthreads = {t}\nmin_ratio = 1.0\nnote = \"README claims a win: {r:.2}x at {rev}\"\n",
+            key(l)
+        );
+    }
+    s.push_str(GATE_END);
+    s
+}
+
+/// The generated section of a gate.toml, markers included.
+pub fn gate_current(toml: &str) -> Option<&str> {
+    let a = toml.find(GATE_BEGIN)?;
+    let b = toml[a..].find(GATE_END)? + a + GATE_END.len();
+    Some(&toml[a..b])
+}

@@ -91,7 +91,8 @@ fn last_record(path: &Path) -> Result<Record, String> {
 }
 
 /// `readme [--write]`: print (or write into the README between the markers)
-/// the lane figures generated from the history's last record.
+/// the lane figures generated from the history's last record, and with
+/// `--write` also gate.toml's generated rules for them.
 pub fn readme(v: &mut Vec<String>) -> Result<u8, String> {
     let p = paths(v)?;
     let write = flag(v, "--write");
@@ -117,6 +118,14 @@ pub fn readme(v: &mut Vec<String>) -> Result<u8, String> {
     let new = text.replacen(cur, &block, 1);
     std::fs::write(&readme, new).map_err(|e| format!("{}: {e}", readme.display()))?;
     println!("readme: lane figures written to {}", readme.display());
+    let gt = p.layout.gate_toml();
+    let toml = std::fs::read_to_string(&gt).map_err(|e| format!("{}: {e}", gt.display()))?;
+    let cur = chooser::gate_current(&toml)
+        .ok_or_else(|| format!("{}: no generated-rules markers", gt.display()))?;
+    let new = toml.replacen(cur, &chooser::gate_rules(&last_record(&p.history)?), 1);
+    GateConfig::parse(&new)?;
+    std::fs::write(&gt, new).map_err(|e| format!("{}: {e}", gt.display()))?;
+    println!("readme: gate rules for them written to {}", gt.display());
     Ok(0)
 }
 

@@ -163,6 +163,25 @@ fn readme_block_round_trips_and_drift_is_caught() {
     let bad = cli_history::check(&readme, &r, &cfg_low);
     assert!(bad.iter().any(|b| b.contains("claims hz3-fast wins")));
     assert!(bad.iter().any(|b| b.contains("< 0.5x")));
+    // The generated rules satisfy the check on their own, with a 0.5 catch-all.
+    let mut r2 = r.clone();
+    // Make one trade: hz3-fast on mstress at 8 threads at 0.3x jemalloc.
+    for c in r2
+        .cells
+        .iter_mut()
+        .filter(|c| c.allocator == "hz3-fast" && c.workload == "mstress" && c.threads == 8)
+    {
+        for x in &mut c.runs {
+            x.1 *= 0.3 / 0.55;
+        }
+        c.median *= 0.3 / 0.55;
+    }
+    let rules = chooser::gate_rules(&r2);
+    assert!(rules.contains("min_ratio = 0.18"), "{rules}");
+    let cfg = GateConfig::parse(&format!("[[throughput]]\nmin_ratio = 0.5\n\n{rules}")).unwrap();
+    let readme2 = format!("# x\n\n{}\n", chooser::readme_block(&r2));
+    let bad = cli_history::check(&readme2, &r2, &cfg);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 /// The repository's README figures are the ones its last history record
