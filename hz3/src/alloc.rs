@@ -8,7 +8,7 @@
 
 use core::ptr;
 
-use crate::arena::{self, NPAGES, PAGE_SHIFT, TAG_OWNER_MASK, TAG_VALID};
+use crate::arena::{self, Tag, NPAGES, PAGE_SHIFT};
 use crate::central;
 use crate::checks;
 use crate::hardened;
@@ -24,15 +24,6 @@ use crate::tls;
 
 /// Largest request the allocator will try (glibc: PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize - 2 * PAGE;
-
-#[inline(always)]
-fn tag_at(base: usize, page: usize) -> u32 {
-    // SAFETY: page < NPAGES and base is a reserved arena (see arena.rs layout).
-    unsafe {
-        (*((base - arena::TAG_BYTES) as *const core::sync::atomic::AtomicU32).add(page))
-            .load(core::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 /// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
 #[inline(always)]
@@ -129,13 +120,14 @@ pub unsafe fn free(p: *mut u8) {
     // `free_outside`, at no cost on this path.
     let page = (p as usize).wrapping_sub(base).rotate_right(4) >> (PAGE_SHIFT - 4);
     if page < NPAGES {
-        let tag = tag_at(base, page);
+        // SAFETY: page < NPAGES and `base` is `arena::base()`.
+        let tag = unsafe { arena::tag_in(base, page) };
         let t = tls::tc_raw();
         // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` never
-        // matches); a matching tag proves `p` is a block of this owner of class `tag & 0xff`.
+        // matches); a matching tag proves `p` is a block of this owner of class `tag.class()`.
         unsafe {
-            if tag & TAG_OWNER_MASK == (*t).expect {
-                let cls = arena::tag_class(tag);
+            if tag.owner_bits() == (*t).expect {
+                let cls = tag.class();
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
                 hardened::check_free(p, page, tag);
                 if checks::key_seen(t, p) {
@@ -168,13 +160,13 @@ pub unsafe fn free_sized(p: *mut u8, size: usize) {
 
 #[cold]
 #[inline(never)]
-fn free_arena_slow(p: *mut u8, tag: u32) {
+fn free_arena_slow(p: *mut u8, tag: Tag) {
     if arena::page_of(p as usize).is_none() {
         // In the arena's address range but beyond what could be reserved.
         return free_outside(p);
     }
-    if tag & TAG_VALID == 0 {
-        if tag & arena::TAG_ALIGNED != 0 {
+    if !tag.is_valid() {
+        if tag.is_aligned() {
             return free_aligned(p, tag);
         }
         os::fatal(
@@ -185,8 +177,8 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
     if let Some(page) = arena::page_of(p as usize) {
         hardened::check_free(p, page, tag);
     }
-    let owner = arena::tag_owner(tag);
-    let cls = arena::tag_class(tag);
+    let owner = tag.owner();
+    let cls = tag.class();
     let t = tcache::get_or_create();
     if t.is_null() {
         // SAFETY: `p` is a free block now; it becomes a one-element list.
@@ -212,17 +204,17 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
 /// Frees a block served as an aligned run (`aligned_run`): its whole run goes
 /// back to the page heap of the owner that made it.
 #[cold]
-fn free_aligned(p: *mut u8, tag: u32) {
+fn free_aligned(p: *mut u8, tag: Tag) {
     let Some(page) = arena::page_of(p as usize) else {
         return free_outside(p);
     };
-    if tag & arena::TAG_BLOCK_START == 0 || p as usize & (PAGE - 1) != 0 {
+    if !tag.is_block_start() || p as usize & (PAGE - 1) != 0 {
         os::fatal("free(): invalid pointer (inside a block)", p as usize);
     }
-    let n = arena::aligned_run_pages(tag);
-    let first = page - arena::tag_page_off(tag);
+    let n = tag.aligned_pages();
+    let first = page - tag.page_off();
     arena::clear_tags(first, n);
-    page_heap::free_run(arena::tag_owner(tag), first, n);
+    page_heap::free_run(tag.owner(), first, n);
 }
 
 /// A block of `size` bytes aligned to `align` (PAGE < align, a power of two)
@@ -250,9 +242,7 @@ fn aligned_run(size: usize, align: usize) -> *mut u8 {
     };
     let start = (arena::page_addr(first) + align - 1) & !(align - 1);
     let block_off = (start - arena::page_addr(first)) / PAGE;
-    for i in 0..n {
-        arena::set_tag(first + i, arena::make_aligned_tag(owner, n, i, block_off));
-    }
+    arena::set_aligned_tags(first, n, owner, block_off);
     start as *mut u8
 }
 
@@ -301,15 +291,14 @@ fn foreign_pointer(what: &str, p: usize) {
 
 /// Usable size of a live block (0 for null or unknown pointers).
 pub fn usable_size(p: *mut u8) -> usize {
-    if let Some(page) = arena::page_of(p as usize) {
-        let t = arena::tag(page);
-        if t & TAG_VALID == 0 {
-            if t & arena::TAG_ALIGNED != 0 && t & arena::TAG_BLOCK_START != 0 {
-                return (arena::aligned_run_pages(t) - arena::tag_page_off(t)) * PAGE;
+    if let Some((_, t)) = arena::lookup(p as usize) {
+        if !t.is_valid() {
+            if t.is_aligned() && t.is_block_start() {
+                return (t.aligned_pages() - t.page_off()) * PAGE;
             }
             return 0;
         }
-        return class_size(arena::tag_class(t));
+        return class_size(t.class());
     }
     if p.is_null() {
         return 0;
@@ -356,9 +345,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         os::set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    let old = if let Some(page) = arena::page_of(p as usize) {
-        let t = arena::tag(page);
-        let old = if t & TAG_VALID != 0 {
+    let old = if let Some((page, t)) = arena::lookup(p as usize) {
+        let old = if t.is_valid() {
             if p as usize & 15 != 0 {
                 os::fatal(
                     "realloc(): invalid pointer (not the start of a block)",
@@ -368,8 +356,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             hardened::check_realloc(p, page, t);
             // SAFETY: a 16-aligned pointer in a live span of the class is inside a
             // block of at least 16 bytes (its start, unless the hardened check is off).
-            unsafe { checks::check_realloc(p, arena::tag_class(t)) };
-            class_size(arena::tag_class(t))
+            unsafe { checks::check_realloc(p, t.class()) };
+            class_size(t.class())
         } else {
             // An aligned block (a tagged page run) or not a live block at all.
             match usable_size(p) {

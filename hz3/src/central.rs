@@ -264,25 +264,24 @@ pub fn flush(owner: usize, cls: usize, list: *mut u8) {
 /// The central lock of (owner, cls) is held (`c` is its cache).
 unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8) {
     let info = CLASSES[cls];
-    let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
+    let want = arena::Tag::span(owner, cls, 0);
     // Each object's tag is checked to be of (owner, cls) before its span is touched.
     while !list.is_null() {
         let obj = list;
         list = *(obj as *mut *mut u8);
-        let Some(page) = arena::page_of(obj as usize) else {
+        let Some((page, t)) = arena::lookup(obj as usize) else {
             os::fatal(
                 "free(): pointer outside the heap in a cache list (heap corruption)",
                 obj as usize,
             );
         };
-        let t = arena::tag(page);
-        if t & !(0xfff << 20) != want_tag {
+        if t.span_kind() != want {
             os::fatal(
                 "free(): invalid pointer (not a live hz3 block)",
                 obj as usize,
             );
         }
-        let first = page - arena::tag_page_off(t);
+        let first = page - t.page_off();
         let s = page_heap::span(first);
         let rel = obj as usize - arena::page_addr(first);
         if !rel.is_multiple_of(info.size as usize) {
@@ -315,24 +314,23 @@ unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8)
 /// (`checks`), a rare slow path: walks at most a span's and the transfer lists'
 /// objects under the central lock.
 pub fn holds_free(cls: usize, p: *mut u8) -> bool {
-    let Some(page) = arena::page_of(p as usize) else {
+    let Some((page, t)) = arena::lookup(p as usize) else {
         return false;
     };
-    let t = arena::tag(page);
-    if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls {
+    if !t.is_valid() || t.class() != cls {
         return false;
     }
-    let owner = arena::tag_owner(t);
+    let owner = t.owner();
     slot(owner, cls).with(|c| {
         // Under the lock the span cannot change hands: re-read its tag.
         let t = arena::tag(page);
-        if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls || arena::tag_owner(t) != owner {
+        if !t.is_valid() || t.class() != cls || t.owner() != owner {
             return false;
         }
         // SAFETY: central lock of (owner, cls) held; the span and the lists
         // hold free objects of (owner, cls), linked through their first word.
         unsafe {
-            let s = page_heap::span(page - arena::tag_page_off(t));
+            let s = page_heap::span(page - t.page_off());
             if list_holds(s.free, s.nfree as usize, p) {
                 return true;
             }

@@ -74,12 +74,11 @@ pub fn owners_in_use() -> usize {
 
 /// The owner of a live small block `p` (None for large blocks and foreign pointers).
 pub fn owner_of(p: *const u8) -> Option<usize> {
-    let page = arena::page_of(p as usize)?;
-    let t = arena::tag(page);
-    if t & arena::TAG_VALID == 0 {
+    let (_, t) = arena::lookup(p as usize)?;
+    if !t.is_valid() {
         return None;
     }
-    Some(((t & arena::TAG_OWNER_MASK & !arena::TAG_VALID) >> 8) as usize)
+    Some(t.owner())
 }
 
 /// The raw allocation API (what the C ABI exports), for tests and embedders.

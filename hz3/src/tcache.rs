@@ -75,7 +75,7 @@ impl Bin {
 #[repr(C)]
 pub struct TCache {
     pub bins: [Bin; NCLS],
-    /// `arena::expect_for_owner(owner)`: what a local object's tag shows under `TAG_OWNER_MASK`.
+    /// `arena::expect_for_owner(owner)`: what a local object's `Tag::owner_bits` shows.
     pub expect: u32,
     pub owner: u32,
     pub remote: Stash,
@@ -85,9 +85,9 @@ pub struct TCache {
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
-/// falls into its slow path) and `expect` 1, a value no tag shows under
-/// `TAG_OWNER_MASK` (bit 0 is outside the mask; 0 would match free pages), so
-/// free does too. Never written.
+/// falls into its slow path) and `expect` 1, a value no tag's `owner_bits`
+/// shows (bit 0 is outside them; 0 would match free pages), so free does too.
+/// Never written.
 pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
 // SAFETY: never written after construction; only read by the fast paths.
 unsafe impl Sync for EmptyCache {}
@@ -100,8 +100,7 @@ pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new({
 
 /// An `expect` that no tag matches.
 pub const NO_OWNER_EXPECT: u32 = 1;
-#[allow(clippy::bad_bit_mask)] // always true: that is what it checks
-const _: () = assert!(NO_OWNER_EXPECT & arena::TAG_OWNER_MASK != NO_OWNER_EXPECT);
+const _: () = assert!(arena::matches_no_tag(NO_OWNER_EXPECT));
 
 #[inline(always)]
 pub fn empty() -> *mut TCache {
