@@ -39,7 +39,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     // SAFETY: `t` is this thread's live cache or EMPTY (all bins empty, never
     // written); bins hold free blocks of their class; cls < NCLS.
     unsafe {
-        let h = (*t).bins.get_unchecked_mut(cls).pop(cls);
+        let h = tcache::pop(t, cls);
         if !h.is_null() {
             hardened::on_alloc(h, cls);
             checks::on_alloc(h);
@@ -80,7 +80,7 @@ fn alloc_class(cls: usize) -> *mut u8 {
     } else {
         // SAFETY: this thread's cache.
         unsafe {
-            let h = (*t).bins[cls].pop(cls);
+            let h = tcache::pop(t, cls);
             if h.is_null() {
                 tcache::refill(t, cls)
             } else {
@@ -126,17 +126,14 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` never
         // matches); a matching tag proves `p` is a block of this owner of class `tag.class()`.
         unsafe {
-            if tag.owner_bits() == (*t).expect {
+            if tcache::is_local(t, tag) {
                 let cls = tag.class();
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
                 hardened::check_free(p, page, tag);
                 if checks::key_seen(t, p) {
                     return checks::free_suspect(p, t);
                 }
-                if (*t).bins.get_unchecked_mut(cls).push(p) {
-                    // Passes `p` rather than `cls`: no register kept for the call.
-                    tcache::overflow_at(p, t);
-                }
+                tcache::free_local(t, p, cls);
                 return;
             }
         }
@@ -188,15 +185,13 @@ fn free_arena_slow(p: *mut u8, tag: Tag) {
     }
     // SAFETY: this thread's cache.
     unsafe {
-        if (*t).owner as usize == owner {
+        if tcache::owner(t) == owner {
             if checks::key_seen(t, p) {
                 return checks::free_suspect(p, t);
             }
-            if (*t).bins[cls].push(p) {
-                tcache::overflow(t, cls);
-            }
+            tcache::free_local(t, p, cls);
         } else {
-            (*t).remote.push(owner, cls, p);
+            tcache::free_remote(t, owner, cls, p);
         }
     }
 }
@@ -235,7 +230,7 @@ fn aligned_run(size: usize, align: usize) -> *mut u8 {
         tcache::direct_owner()
     } else {
         // SAFETY: this thread's cache.
-        unsafe { (*t).owner as usize }
+        unsafe { tcache::owner(t) }
     };
     let Some(first) = page_heap::alloc_run(owner, n) else {
         return ptr::null_mut();
@@ -437,9 +432,7 @@ pub fn trim() -> bool {
     }
     let mut released = large::trim();
     for o in 0..crate::config::OWNERS {
-        if crate::config::OWNER_STASH {
-            crate::owner_stash::drain_to_central(o);
-        }
+        crate::inbox::drain_to_central(o);
         central::release_empty(o);
         released += crate::page_heap::purge_owner(o);
     }

@@ -2,7 +2,8 @@
 //!
 //! One core, several lanes (build configurations chosen by a manifest in
 //! `lanes/`, see `config`). Front end (`alloc`): size classes
-//! (`size_class`), per-thread caches (`tcache`) and remote frees (`remote`);
+//! (`size_class`), per-thread caches (`tcache`) and remote frees (outgoing:
+//! `outbox`, incoming: `inbox`);
 //! middle: per-owner central caches (`central`); back end: page heaps and
 //! spans (`page_heap`) in one reserved arena with a page-tag table (`arena`),
 //! large mappings (`large`); platform: `os`, `sync`, `tls`; life cycle:
@@ -34,13 +35,13 @@ mod env;
 mod glibc_abi;
 mod global_alloc;
 mod hardened;
+mod inbox;
 mod init;
 mod large;
 mod options;
 mod os;
-mod owner_stash;
+mod outbox;
 mod page_heap;
-mod remote;
 mod size_class;
 mod stats;
 mod stats_json;
@@ -60,7 +61,7 @@ pub use stats_json::write as stats_json;
 /// True in the hardened build (feature `hardened`).
 pub const HARDENED: bool = hardened::ENABLED;
 
-/// Bytes of one thread's cache in this lane (bins and remote stash).
+/// Bytes of one thread's cache in this lane (bins and outbox).
 pub const fn thread_cache_bytes() -> usize {
     core::mem::size_of::<tcache::TCache>()
 }

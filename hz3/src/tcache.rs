@@ -1,5 +1,5 @@
 //! Thread caches: per-thread bins of free objects per size class, the thread's
-//! owner, its remote stash, and the thread life cycle (create on first slow
+//! owner, its outbox, and the thread life cycle (create on first slow
 //! path, hand everything back at thread exit through a pthread key destructor).
 //!
 //! Owns: the `TCache` structures and their pool (a reserved region, never
@@ -15,10 +15,10 @@ use crate::arena;
 use crate::central;
 use crate::config;
 use crate::hardened;
+use crate::inbox;
 use crate::init;
 use crate::os;
-use crate::owner_stash;
-use crate::remote::Stash;
+use crate::outbox::Outbox;
 use crate::size_class::{CLASSES, NCLS};
 use crate::stats;
 use crate::sync::Locked;
@@ -78,7 +78,7 @@ pub struct TCache {
     /// `arena::expect_for_owner(owner)`: what a local object's `Tag::owner_bits` shows.
     pub expect: u32,
     pub owner: u32,
-    pub remote: Stash,
+    pub outbox: Outbox,
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
@@ -245,7 +245,7 @@ pub fn get_or_create() -> *mut TCache {
             b.limit = CLASSES[c].limit;
             b.room = b.limit as i32;
         }
-        (*t).remote.init();
+        (*t).outbox.init();
         (*t).events = 0;
     }
     tls::set_tc(t);
@@ -267,9 +267,9 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    if OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed) == 1 && config::OWNER_STASH {
-        // The owner's last thread: nobody would drain its stash.
-        owner_stash::drain_to_central(owner);
+    if OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed) == 1 {
+        // The owner's last thread: nobody would drain its inboxes.
+        inbox::drain_to_central(owner);
     }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
@@ -292,7 +292,7 @@ pub unsafe fn drain(t: *mut TCache) {
             central::flush_counted(owner, c, h, n);
         }
     }
-    (*t).remote.flush_all();
+    (*t).outbox.flush_all();
 }
 
 /// Refills the bin of `cls` and returns one object, or null when the arena is exhausted.
@@ -301,14 +301,12 @@ pub unsafe fn drain(t: *mut TCache) {
 /// `t` is the calling thread's cache and its bin of `cls` is empty.
 #[cold]
 pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
-    (*t).remote.on_slow_event();
+    (*t).outbox.on_slow_event();
     on_event(t);
     let owner = (*t).owner as usize;
-    if config::OWNER_STASH {
-        let l = owner_stash::head(owner, cls).take_all();
-        if !l.is_null() {
-            return take_stashed(t, cls, l);
-        }
+    let l = inbox::take(owner, cls);
+    if !l.is_null() {
+        return take_inbox(t, cls, l);
     }
     let info = CLASSES[cls];
     let (head, n) = central::refill(owner, cls, info.batch as usize, info.limit as usize);
@@ -390,9 +388,9 @@ unsafe fn scavenge(t: *mut TCache) {
     }
 }
 
-/// Refills the empty bin of `cls` from a list taken from the owner's stash: up
+/// Refills the empty bin of `cls` from a list taken from the owner's inbox: up
 /// to the bin's limit goes into the bin, the rest to the central cache.
-unsafe fn take_stashed(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
+unsafe fn take_inbox(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
     let b = &mut (*t).bins[cls];
     let first = *(list as *mut *mut u8);
     let mut n = 0usize;
@@ -485,6 +483,57 @@ pub fn lock_pool() {
 }
 pub fn unlock_pool() {
     POOL.lock.unlock();
+}
+
+/// Pops a free block of `cls` from the bin (null when it is empty): the malloc fast path.
+///
+/// # Safety
+/// `t` is the calling thread's cache or `empty()`; cls < NCLS.
+#[inline(always)]
+pub unsafe fn pop(t: *mut TCache, cls: usize) -> *mut u8 {
+    debug_assert!(cls < NCLS);
+    (*t).bins.get_unchecked_mut(cls).pop(cls)
+}
+
+/// True when the page tag `tag` shows a block of `t`'s owner (never for `empty()`).
+///
+/// # Safety
+/// `t` is the calling thread's cache or `empty()`.
+#[inline(always)]
+pub unsafe fn is_local(t: *mut TCache, tag: arena::Tag) -> bool {
+    tag.owner_bits() == (*t).expect
+}
+
+/// The owner of `t`.
+///
+/// # Safety
+/// `t` is the calling thread's (live) cache.
+#[inline(always)]
+pub unsafe fn owner(t: *mut TCache) -> usize {
+    (*t).owner as usize
+}
+
+/// Frees `p`, a block of `cls` of `t`'s owner, into its bin (sends a batch
+/// back when the bin overflows): the free fast path.
+///
+/// # Safety
+/// `t` is the calling thread's live cache; `p` is a block of class `cls` of its owner.
+#[inline(always)]
+pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
+    debug_assert!(cls < NCLS);
+    if (*t).bins.get_unchecked_mut(cls).push(p) {
+        // Passes `p` rather than `cls`: no register kept for the call.
+        overflow_at(p, t);
+    }
+}
+
+/// Frees `p`, a block of (owner, cls) of another owner: into `t`'s outbox.
+///
+/// # Safety
+/// `t` is the calling thread's live cache; `p` is a free block of (owner, cls).
+#[inline]
+pub unsafe fn free_remote(t: *mut TCache, owner: usize, cls: usize, p: *mut u8) {
+    (*t).outbox.push(owner, cls, p);
 }
 
 /// Which owner uncached calls use.
