@@ -15,6 +15,7 @@ use crate::hardened;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
+use crate::owner;
 use crate::page_heap;
 use crate::size_class::{
     class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY,
@@ -430,11 +431,6 @@ pub fn trim() -> bool {
         // SAFETY: our own cache.
         unsafe { tcache::drain(t) };
     }
-    let mut released = large::trim();
-    for o in 0..crate::config::OWNERS {
-        crate::inbox::drain_to_central(o);
-        central::release_empty(o);
-        released += crate::page_heap::purge_owner(o);
-    }
+    let released = large::trim() + owner::collect_all();
     released > 0
 }

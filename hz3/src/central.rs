@@ -13,6 +13,9 @@
 //! are flushed (bad pointers) and spans that would hold more free objects than
 //! they have (double frees), and aborts with a message; objects that travel in
 //! transfer lists are checked when they reach their spans.
+//! The caches and the transfer-list byte counts live in the owner records
+//! (`owner`); only this module reads or writes them (`owner` takes their locks
+//! for fork).
 //! Must not touch thread caches.
 
 use core::ptr;
@@ -21,8 +24,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::arena;
 use crate::config;
 use crate::os;
+use crate::owner;
 use crate::page_heap::{self, Span};
-use crate::size_class::{CLASSES, NCLS};
+use crate::size_class::CLASSES;
 use crate::stats;
 use crate::sync::Locked;
 
@@ -42,11 +46,6 @@ const XFER_BYTES: usize = if crate::hardened::ENABLED {
 } else {
     config::TRANSFER_KIB * 1024
 };
-
-/// Bytes in each owner's transfer lists (checked before a list is kept; two
-/// classes racing may overshoot by a list each).
-static XFER_OWNER_BYTES: [AtomicUsize; config::OWNERS] =
-    [const { AtomicUsize::new(0) }; config::OWNERS];
 
 #[derive(Clone, Copy)]
 struct Xfer {
@@ -74,11 +73,13 @@ pub struct Central {
 // this (owner, class), touched only under its lock.
 unsafe impl Send for Central {}
 
+/// One central cache with its lock, on a cache line of its own (an owner's
+/// record holds one per class, see `owner`).
 #[repr(align(64))]
-struct Slot(Locked<Central>);
+pub struct Slot(pub Locked<Central>);
 
-static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
-    [const {
+impl Slot {
+    pub const fn new() -> Slot {
         Slot(Locked::new(Central {
             partial: 0,
             xfer: [Xfer {
@@ -92,12 +93,19 @@ static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
             refills: 0,
             flushes: 0,
         }))
-    }; NCLS]
-}; config::OWNERS];
+    }
+}
 
 #[inline]
 fn slot(owner: usize, cls: usize) -> &'static Locked<Central> {
-    &CENTRAL[owner][cls].0
+    &owner::of(owner).central[cls].0
+}
+
+/// Bytes in `owner`'s transfer lists, all classes together (checked before a
+/// list is kept; two classes racing may overshoot by a list each).
+#[inline]
+fn xfer_bytes(owner: usize) -> &'static AtomicUsize {
+    &owner::of(owner).xfer_bytes
 }
 
 unsafe fn unlink(c: &mut Central, s: &mut Span) {
@@ -216,7 +224,7 @@ fn pop_xfer(c: &mut Central, owner: usize, size: usize) -> Xfer {
     c.nxfer -= 1;
     let x = c.xfer[c.nxfer as usize];
     c.xfer_objs -= x.n;
-    XFER_OWNER_BYTES[owner].fetch_sub(x.n as usize * size, Ordering::Relaxed);
+    xfer_bytes(owner).fetch_sub(x.n as usize * size, Ordering::Relaxed);
     x
 }
 
@@ -232,9 +240,9 @@ pub fn flush_counted(owner: usize, cls: usize, list: *mut u8, n: usize) {
         c.flushes += 1;
         let bytes = n * size;
         if (c.nxfer as usize) < XFER_SLOTS
-            && XFER_OWNER_BYTES[owner].load(Ordering::Relaxed) + bytes <= XFER_BYTES
+            && xfer_bytes(owner).load(Ordering::Relaxed) + bytes <= XFER_BYTES
         {
-            XFER_OWNER_BYTES[owner].fetch_add(bytes, Ordering::Relaxed);
+            xfer_bytes(owner).fetch_add(bytes, Ordering::Relaxed);
             c.xfer[c.nxfer as usize] = Xfer {
                 head: list,
                 n: n as u32,
@@ -393,24 +401,4 @@ pub fn counters(owner: usize, cls: usize) -> (u32, u64, u64, u64) {
             c.flushes,
         )
     })
-}
-
-/// Fork support.
-pub fn lock_all() {
-    for o in CENTRAL.iter() {
-        for s in o.iter() {
-            s.0.lock.lock();
-        }
-    }
-}
-pub fn unlock_all(child: bool) {
-    for o in CENTRAL.iter() {
-        for s in o.iter() {
-            if child {
-                s.0.lock.reset_after_fork();
-            } else {
-                s.0.lock.unlock();
-            }
-        }
-    }
 }

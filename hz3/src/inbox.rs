@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::central;
 use crate::config;
+use crate::owner;
 use crate::size_class::NCLS;
 
 /// The atomic pointer a [`Head`] is built on: `AtomicPtr<u8>` in the allocator;
@@ -108,18 +109,23 @@ impl Default for Head {
     }
 }
 
+/// One inbox head on a cache line of its own (an owner's record holds one
+/// per class, see `owner`).
 #[repr(align(64))]
-struct Slot(Head);
+pub struct Slot(Head);
 
-static INBOX: [[Slot; NCLS]; config::OWNERS] =
-    [const { [const { Slot(Head::new()) }; NCLS] }; config::OWNERS];
+impl Slot {
+    pub const fn new() -> Slot {
+        Slot(Head::new())
+    }
+}
 
 /// The lane keeps lock-free inboxes (else remote batches go to the central cache).
 const ENABLED: bool = config::OWNER_STASH;
 
 #[inline]
 fn head(owner: usize, cls: usize) -> &'static Head {
-    &INBOX[owner][cls].0
+    &owner::of(owner).inbox[cls].0
 }
 
 /// Hands a batch `first ..= last` of (owner, cls) objects, linked through

@@ -41,6 +41,7 @@ mod large;
 mod options;
 mod os;
 mod outbox;
+mod owner;
 mod page_heap;
 mod size_class;
 mod stats;

@@ -8,14 +8,16 @@
 //! except while the span is being created or released under the page-heap lock.
 //! Invariant: a page is in exactly one state: free in its segment's bitmap, or
 //! part of one live span whose pages all carry that span's tag.
+//! The page heaps live in the owner records (`owner`); only this module reads
+//! or writes them (`owner` takes their locks for fork).
 //! Must not touch thread caches.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena::{self, NPAGES, NSEGS, SEG_PAGES};
-use crate::config;
 use crate::options;
 use crate::os::{self, PAGE};
+use crate::owner;
 use crate::stats;
 use crate::sync::Locked;
 
@@ -61,7 +63,7 @@ struct Pool {
     free_head: u32,
 }
 
-struct PageHeap {
+pub struct PageHeap {
     segs: u32,
     /// Free pages that may be resident: free-and-dirty bitmap pages plus the run cache.
     dirty_free_pages: usize,
@@ -86,19 +88,28 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     free_head: 0,
 });
 
+/// One owner's page heap with its lock, on a cache line of its own (in the
+/// owner's record, see `owner`).
 #[repr(align(64))]
-struct HeapSlot(Locked<PageHeap>);
+pub struct HeapSlot(pub Locked<PageHeap>);
 
-static HEAPS: [HeapSlot; config::OWNERS] = [const {
-    HeapSlot(Locked::new(PageHeap {
-        segs: 0,
-        dirty_free_pages: 0,
-        last_purge_ms: 0,
-        epoch_ms: 0,
-        low_water: 0,
-        runs: [0; RUN_CACHE_MAX_PAGES + 1],
-    }))
-}; config::OWNERS];
+impl HeapSlot {
+    pub const fn new() -> HeapSlot {
+        HeapSlot(Locked::new(PageHeap {
+            segs: 0,
+            dirty_free_pages: 0,
+            last_purge_ms: 0,
+            epoch_ms: 0,
+            low_water: 0,
+            runs: [0; RUN_CACHE_MAX_PAGES + 1],
+        }))
+    }
+}
+
+#[inline]
+fn heap(owner: usize) -> &'static Locked<PageHeap> {
+    &owner::of(owner).heap.0
+}
 
 /// Reserves the metadata tables (without access: a segment's slices are
 /// committed with the segment, see `commit_segment`). Called once during init; false on failure.
@@ -210,7 +221,7 @@ fn commit_segment(i: usize) -> bool {
 
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
 pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
-    HEAPS[owner].0.with(|h| {
+    heap(owner).with(|h| {
         // SAFETY: the owner's page-heap lock guards its segments' metadata and run cache.
         unsafe {
             if n <= RUN_CACHE_MAX_PAGES && h.runs[n] != 0 {
@@ -280,7 +291,7 @@ fn count_span_pages(n: usize) {
 pub fn free_run(owner: usize, page: usize, n: usize) {
     let purge_limit = options::purge_owner_kib() * 1024 / PAGE;
     let decay_ms = options::purge_decay_ms();
-    HEAPS[owner].0.with(|h| {
+    heap(owner).with(|h| {
         if n <= RUN_CACHE_MAX_PAGES {
             // SAFETY: owner's page-heap lock held; the run is ours and no longer a span.
             unsafe { span(page).next = h.runs[n] };
@@ -346,7 +357,7 @@ fn spill_runs(h: &mut PageHeap) {
 /// Hands every free dirty page of `owner` back to the OS and returns its wholly
 /// free segments to the pool. Returns the bytes purged.
 pub fn purge_owner(owner: usize) -> usize {
-    HEAPS[owner].0.with(|h| purge_locked(h, 0))
+    heap(owner).with(|h| purge_locked(h, 0))
 }
 
 /// Purges free dirty pages, segment by segment, until at most `keep` free
@@ -398,38 +409,30 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
 
 /// Free dirty bytes all page heaps hold right now (RSS that a purge would return).
 pub fn dirty_free_bytes() -> usize {
-    HEAPS
+    owner::all()
         .iter()
-        .map(|h| h.0.with(|h| h.dirty_free_pages))
+        .map(|o| o.heap.0.with(|h| h.dirty_free_pages))
         .sum::<usize>()
         * PAGE
 }
 
-/// Fork support: take / release every page-heap lock and the pool lock.
-pub fn lock_all() {
-    for h in HEAPS.iter() {
-        h.0.lock.lock();
-    }
+/// Fork support (`owner::lock_all`): the segment pool's lock (the page
+/// heaps' locks are taken by `owner`).
+pub fn lock_pool() {
     POOL.lock.lock();
 }
-pub fn unlock_all(child: bool) {
+pub fn unlock_pool(child: bool) {
     if child {
         POOL.lock.reset_after_fork();
     } else {
         POOL.lock.unlock();
-    }
-    for h in HEAPS.iter() {
-        if child {
-            h.0.lock.reset_after_fork();
-        } else {
-            h.0.lock.unlock();
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
 
     #[test]
     fn find_run_finds_first_fit() {

@@ -9,7 +9,7 @@
 //! Must not touch another thread's cache or any span directly.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena;
 use crate::central;
@@ -19,6 +19,7 @@ use crate::inbox;
 use crate::init;
 use crate::os;
 use crate::outbox::Outbox;
+use crate::owner;
 use crate::size_class::{CLASSES, NCLS};
 use crate::stats;
 use crate::sync::Locked;
@@ -130,7 +131,6 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     total: 0,
     free: ptr::null_mut(),
 });
-static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
 /// Owners new threads are spread over (the first N): set at init from the
 /// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS, and by
 /// mallopt(M_ARENA_MAX). Read only by `pick_owner` when a thread cache is
@@ -202,8 +202,8 @@ fn pool_put(t: *mut TCache) {
 fn pick_owner() -> usize {
     let mut best = 0;
     let mut best_n = u32::MAX;
-    for (o, live) in OWNER_LIVE[..owners_in_use()].iter().enumerate() {
-        let n = live.load(Ordering::Relaxed);
+    for (o, rec) in owner::all()[..owners_in_use()].iter().enumerate() {
+        let n = rec.live.load(Ordering::Relaxed);
         if n < best_n {
             best = o;
             best_n = n;
@@ -233,7 +233,7 @@ pub fn get_or_create() -> *mut TCache {
         return t;
     }
     let owner = pick_owner();
-    OWNER_LIVE[owner].fetch_add(1, Ordering::Relaxed);
+    owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
     LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
     stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `t` is a fresh slot owned by this thread from now on.
@@ -267,7 +267,7 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    if OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed) == 1 {
+    if owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1 {
         // The owner's last thread: nobody would drain its inboxes.
         inbox::drain_to_central(owner);
     }
@@ -463,15 +463,15 @@ unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
 /// Fork child: only the forking thread survives; the other threads' caches are
 /// abandoned (their cached objects stay allocated in the child).
 pub fn after_fork_child() {
-    for o in OWNER_LIVE.iter() {
-        o.store(0, Ordering::Relaxed);
+    for o in owner::all() {
+        o.live.store(0, Ordering::Relaxed);
     }
     let t = tls::tc();
     let mut live = 0;
     if !t.is_null() {
         // SAFETY: our own cache.
         let owner = unsafe { (*t).owner } as usize;
-        OWNER_LIVE[owner].store(1, Ordering::Relaxed);
+        owner::of(owner).live.store(1, Ordering::Relaxed);
         live = 1;
     }
     LIVE_CACHES.store(live, Ordering::Relaxed);
