@@ -4,7 +4,46 @@
 //! computation and a pop from the thread's bin; a free is a range check, one
 //! page-tag load, an owner compare and a push. Everything else is `#[cold]`.
 //!
-//! Owns no state. Must not take locks on the fast paths.
+//! Owns no state. Must not take locks on the fast paths. Must not touch span
+//! records, inboxes, outboxes or locks directly (`span`, `inbox`, `outbox`,
+//! `sync`). They are reached through the thread cache and the central caches.
+//!
+//! The call tree (fast paths first; `[cold]` marks a function out of line):
+//!
+//! ```text
+//! malloc(size)
+//! ├─ size <= MAX_SMALL: class (tiny: (size+15)>>4, else class_of_big)
+//! │  └─ tcache::pop(tls::tc_raw(), cls)          -> the block           (fast path)
+//! └─ malloc_slow [cold]
+//!    ├─ size > MAX_SMALL: large_alloc -> large::alloc (cache, else mmap)
+//!    └─ alloc_class(cls)
+//!       ├─ tcache::get_or_create        (first call of a thread: init::ensure, pick an owner)
+//!       ├─ tcache::pop
+//!       └─ tcache::refill [cold]
+//!          ├─ outbox::on_slow_event, scavenge every 64 events (large::decay_tick)
+//!          ├─ inbox::take(owner, cls)   -> bin            (lane with inboxes)
+//!          └─ central::refill(owner, cls)
+//!             ├─ a whole transfer list, O(1)
+//!             └─ span::carve from the partial list, else span::create
+//!                -> page_heap::alloc_run (run cache, bitmaps, pool segment)
+//!
+//! free(p)
+//! ├─ page of p in the arena (one subtract and rotate), tag = arena::tag_in
+//! │  ├─ tcache::is_local(t, tag): checks::key_seen, then
+//! │  │  └─ tcache::free_local -> bin push                                   (fast path)
+//! │  │     └─ overflow_at [cold] -> flush one batch -> central::flush_counted
+//! │  │        (a transfer list, else central::to_spans -> span::put,
+//! │  │         a wholly free span -> span::release -> page_heap::free_run)
+//! │  └─ free_arena_slow [cold]
+//! │     ├─ aligned run: free_aligned -> page_heap::free_run
+//! │     ├─ own owner: tcache::free_local
+//! │     ├─ other owner: tcache::free_remote -> outbox (a batch -> inbox::deliver:
+//! │     │  the owner's lock-free inbox, or central::flush under its lock)
+//! │     └─ no thread cache: central::flush
+//! └─ free_outside [cold]: null, large::free, else a foreign pointer (reported)
+//!
+//! trim -> tcache::drain (own cache), large::trim, owner::collect_all
+//! ```
 
 use core::ptr;
 

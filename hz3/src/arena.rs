@@ -16,8 +16,11 @@
 //! only for what it uses): the tag table is made readable at once (it reads as
 //! zero, so a stray pointer's tag read finds "no block" and is not charged)
 //! and a segment's pages and its slice of the table become writable when the
-//! segment is first taken (`commit_segment`).
-//! Must not touch thread caches or central caches.
+//! segment is first taken (`commit_segment`). The span-record table
+//! (`SPAN_RECORD_BYTES` per page, whose contents belong to `span`) is reserved
+//! beside it and committed with each segment too.
+//! Must not touch thread caches, central caches or span records' contents
+//! (`tcache`, `central`, `span`).
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -145,6 +148,11 @@ pub const fn matches_no_tag(e: u32) -> bool {
     e & TAG_OWNER_MASK != e
 }
 
+/// Bytes of one span record (`span::Span`, checked there).
+pub const SPAN_RECORD_BYTES: usize = 32;
+/// The span-record table: NPAGES records (0 until reserved).
+static SPAN_RECORDS: AtomicUsize = AtomicUsize::new(0);
+
 /// Base of the arena (DISABLED_BASE until initialised or when disabled).
 pub static BASE: AtomicUsize = AtomicUsize::new(DISABLED_BASE);
 /// Pages actually reserved (<= NPAGES).
@@ -153,6 +161,11 @@ pub static RESERVED_PAGES: AtomicUsize = AtomicUsize::new(0);
 /// Reserves the arena. Called once, under the init lock. Returns false when
 /// no arena could be had (the allocator then runs on the large path alone).
 pub fn reserve() -> bool {
+    let records = os::reserve(NPAGES * SPAN_RECORD_BYTES);
+    if records.is_null() {
+        return false;
+    }
+    SPAN_RECORDS.store(records as usize, Ordering::Release);
     let mut pages = NPAGES;
     let min_pages = SEG_PAGES * 4;
     while pages >= min_pages {
@@ -186,9 +199,13 @@ pub fn commit_segment(i: usize) -> bool {
     let tags = b - TAG_BYTES + i * SEG_PAGES * 4;
     let tags_start = tags & !(PAGE - 1);
     let tags_end = (tags + SEG_PAGES * 4 + PAGE - 1) & !(PAGE - 1);
-    // SAFETY: segment i and its table slice lie inside the reservation (i < reserved segments).
+    let recs = SPAN_RECORDS.load(Ordering::Relaxed) + i * SEG_PAGES * SPAN_RECORD_BYTES;
+    // SAFETY: segment i and its table slices lie inside the reservations (i < reserved
+    // segments; the record slice is page-aligned: SEG_PAGES * SPAN_RECORD_BYTES is
+    // a multiple of PAGE).
     unsafe {
-        os::commit(tags_start as *mut u8, tags_end - tags_start)
+        os::commit(recs as *mut u8, SEG_PAGES * SPAN_RECORD_BYTES)
+            && os::commit(tags_start as *mut u8, tags_end - tags_start)
             && os::commit((b + i * SEG_BYTES) as *mut u8, SEG_BYTES)
     }
 }
@@ -271,6 +288,13 @@ pub fn clear_tags(first: usize, n: usize) {
 pub fn class_at(p: usize) -> usize {
     let page = (p - base()) >> PAGE_SHIFT;
     tag(page).class()
+}
+
+/// The span record of `page` (raw memory; `span` gives it its type).
+#[inline(always)]
+pub fn span_record(page: usize) -> *mut u8 {
+    debug_assert!(page < NPAGES);
+    (SPAN_RECORDS.load(Ordering::Relaxed) + page * SPAN_RECORD_BYTES) as *mut u8
 }
 
 #[inline(always)]

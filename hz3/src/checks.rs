@@ -17,6 +17,7 @@
 //!
 //! Owns no state. Must not change allocation state except the key word of the
 //! block being freed or allocated.
+//! Must not touch spans or page heaps (`span`, `page_heap`).
 
 use crate::arena;
 use crate::central;

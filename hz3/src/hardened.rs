@@ -14,6 +14,7 @@
 //! from a span are stamped by `central::refill`. Foreign pointers given to free
 //! abort, and sized deletes are checked against the block.
 //! Owns no state; must not change allocation state.
+//! Must not touch caches or spans (`tcache`, `central`, `span`).
 
 use crate::arena::{self, Tag};
 use crate::os;

@@ -13,7 +13,8 @@
 //! observed head, then CAS(head: observed -> batch head, Release); take swaps
 //! the head with null (Acquire). There is no pop of a single node, so no ABA.
 //! Objects in an inbox belong to its (owner, class) and are reachable from
-//! exactly one head. Must not touch spans or thread caches.
+//! exactly one head. Must not touch spans, page heaps or thread caches
+//! (`span`, `page_heap`, `tcache`).
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};

@@ -18,8 +18,9 @@
 //! allocator; a child that still inherits an init in progress (a fork without
 //! hz3's handlers: a raw fork system call, or one before they were registered)
 //! sees a foreign pid and initialises again (the parent's half-done mappings are
-//! left unused). Must not touch allocation data structures: the fork handlers
-//! take and release every lock through `owner::lock_all` / `unlock_all`.
+//! left unused). Must not touch allocation data structures (`central`, `span`,
+//! `inbox`, `outbox`, `large`). The fork handlers take and release every lock
+//! through `owner::lock_all` / `unlock_all`.
 
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 

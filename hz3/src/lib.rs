@@ -1,14 +1,28 @@
 //! hz3: a multi-lane memory allocator.
 //!
 //! One core, several lanes (build configurations chosen by a manifest in
-//! `lanes/`, see `config`). Front end (`alloc`): size classes
-//! (`size_class`), per-thread caches (`tcache`) and remote frees (outgoing:
-//! `outbox`, incoming: `inbox`);
-//! middle: per-owner central caches (`central`); back end: page heaps and
-//! spans (`page_heap`) in one reserved arena with a page-tag table (`arena`),
-//! large mappings (`large`); platform: `os`, `sync`, `tls`; life cycle:
-//! `init`; `stats`. The C ABI (`c_abi`, feature `c-abi`) and `Hz3`
-//! (`GlobalAlloc`) are thin wrappers over `alloc`.
+//! `lanes/`, see `config`). `alloc` has the call tree of malloc and free.
+//!
+//! Module order (layer order, lower first; a module calls down, and up only
+//! where its head comment says so). Each module's head comment says what it
+//! owns and what it must not touch; `tests/layers.rs` checks the "must not
+//! touch" lists against the imports and that this list names every module.
+//! 1. platform: `config` (lane constants), `os` (system calls), `sync`
+//!    (futex lock), `tls` (thread pointer), `env` (HZ3_* parsing), `options`
+//!    (run-time knobs), `glibc_abi` (versioned glibc symbols)
+//! 2. `size_class` (class geometry), `stats` (global counters)
+//! 3. `arena` (the reservation, the page-tag `Tag`, span-record memory)
+//! 4. `page_heap` (page runs per owner, the segment pool, purging)
+//! 5. `span` (span records, partial lists, carving)
+//! 6. `central` (per (owner, class) caches and transfer lists)
+//! 7. `inbox` (per-owner incoming remote frees)
+//! 8. `owner` (the per-owner record; collect, fork locks)
+//! 9. `outbox` (per-thread outgoing remote frees), `tcache` (thread caches)
+//! 10. `hardened`, `checks` (integrity and misuse checks on the paths)
+//! 11. `large` (mappings of their own for big blocks)
+//! 12. `init` (life cycle: init, thread exit, fork)
+//! 13. `alloc` (malloc, free and the rest: the front end)
+//! 14. `stats_json`, `global_alloc` (`Hz3`), `c_abi` (the C symbols, feature `c-abi`)
 //!
 //! The allocator never allocates: no `Vec`, `Box`, `format!` or panicking
 //! formatting anywhere below; errors go out through write(2).
@@ -44,6 +58,7 @@ mod outbox;
 mod owner;
 mod page_heap;
 mod size_class;
+mod span;
 mod stats;
 mod stats_json;
 mod sync;

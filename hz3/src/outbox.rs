@@ -13,7 +13,8 @@
 //!   entries, grouped by (owner, class) when drained. Per-thread size does not
 //!   depend on the owner count.
 //!
-//! Must not touch another thread's cache, central caches or spans.
+//! Must not touch another thread's cache, central caches or spans (`central`,
+//! `span`, `page_heap`).
 
 use crate::config;
 use crate::inbox;

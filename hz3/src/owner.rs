@@ -12,7 +12,7 @@
 //! takes and releases their locks, in the one lock order: every central lock,
 //! then every page-heap lock, the segment pool, the large cache, the
 //! thread-cache pool.
-//! Must not touch thread caches, spans or the objects in any list.
+//! Must not touch spans or the objects in any list (`span`, `outbox`).
 
 use core::sync::atomic::{AtomicU32, AtomicUsize};
 

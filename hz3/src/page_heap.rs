@@ -1,43 +1,27 @@
-//! Page heaps: segments of the arena handed to owners, page runs (spans) carved
-//! from them, span metadata, and handing free pages back to the OS.
+//! Page heaps: segments of the arena handed to owners, page runs handed out
+//! from them (to `span`, and to `alloc` for aligned blocks), and handing free
+//! pages back to the OS. A run is a number of pages, nothing more: this module
+//! knows no spans.
 //!
 //! Owns: the global segment pool, one page heap per owner (its segments with a
-//! free-page bitmap and a dirty-page bitmap each), the span metadata table.
-//! Locking: the pool lock and each owner's page-heap lock; a span's fields are
-//! guarded by the central-cache lock of its (owner, class) (see `central`),
-//! except while the span is being created or released under the page-heap lock.
-//! Invariant: a page is in exactly one state: free in its segment's bitmap, or
-//! part of one live span whose pages all carry that span's tag.
+//! free-page bitmap and a dirty-page bitmap each, and its run cache, linked
+//! through the segment records' `run_next`).
+//! Locking: the pool lock and each owner's page-heap lock (order: heap -> pool).
+//! Invariant: a page is in exactly one state: free in its segment's bitmap,
+//! in a run of the run cache, or in one run handed out.
 //! The page heaps live in the owner records (`owner`); only this module reads
 //! or writes them (`owner` takes their locks for fork).
-//! Must not touch thread caches.
+//! Must not touch thread caches, central caches or span records (`tcache`,
+//! `central`, `span`).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::arena::{self, NPAGES, NSEGS, SEG_PAGES};
+use crate::arena::{self, NSEGS, SEG_PAGES};
 use crate::options;
 use crate::os::{self, PAGE};
 use crate::owner;
 use crate::stats;
 use crate::sync::Locked;
-
-/// Metadata of one span, stored at the index of its first page.
-#[repr(C)]
-pub struct Span {
-    /// Free objects returned to this span (intrusive list through each object's first word).
-    pub free: *mut u8,
-    /// Objects of the span never handed out yet (carved from the end on demand).
-    pub bump: u32,
-    /// Free objects in the span (on `free` plus not yet carved).
-    pub nfree: u32,
-    pub cls: u8,
-    pub owner: u8,
-    pub in_partial: bool,
-    pub npages: u16,
-    /// Neighbours in the owner's partial list of this class: page index + 1, 0 for none.
-    pub prev: u32,
-    pub next: u32,
-}
 
 #[repr(C)]
 struct SegMeta {
@@ -48,12 +32,14 @@ struct SegMeta {
     free: [u64; SEG_PAGES / 64],
     /// 1 = page may hold data (touched since the last purge).
     dirty: [u64; SEG_PAGES / 64],
+    /// Run-cache link of the run starting at each page (first page + 1 of the
+    /// next cached run of the same length, 0 for none).
+    run_next: [u32; SEG_PAGES],
 }
 
 /// Least time between two purges triggered by the size bound.
 const PURGE_MIN_INTERVAL_MS: u64 = 10;
 
-static SPAN_META: AtomicUsize = AtomicUsize::new(0);
 static SEG_META: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
@@ -74,7 +60,7 @@ pub struct PageHeap {
     epoch_ms: u64,
     low_water: usize,
     /// Run cache: freed runs of n pages (n <= RUN_CACHE_MAX_PAGES) kept whole in
-    /// LIFO lists (first page + 1, linked through `Span::next` of the first page),
+    /// LIFO lists (first page + 1, linked through `run_next`),
     /// still marked used in the bitmaps; reused by an allocation of the same size
     /// in O(1). Spilled into the bitmaps before any purge.
     runs: [u32; RUN_CACHE_MAX_PAGES + 1],
@@ -111,33 +97,28 @@ fn heap(owner: usize) -> &'static Locked<PageHeap> {
     &owner::of(owner).heap.0
 }
 
-/// Reserves the metadata tables (without access: a segment's slices are
+/// Reserves the segment-record table (without access: a segment's record is
 /// committed with the segment, see `commit_segment`). Called once during init; false on failure.
 pub fn init() -> bool {
-    let span_bytes = NPAGES * core::mem::size_of::<Span>();
     let seg_bytes = NSEGS * core::mem::size_of::<SegMeta>();
-    let s = os::reserve(span_bytes);
     let g = os::reserve(seg_bytes);
-    if s.is_null() || g.is_null() {
+    if g.is_null() {
         return false;
     }
-    SPAN_META.store(s as usize, Ordering::Release);
     SEG_META.store(g as usize, Ordering::Release);
     true
 }
 
-/// The span metadata slot of `page`.
-///
-/// # Safety
-/// `page` < NPAGES and the tables are initialised; the caller holds the lock guarding the span.
-#[inline]
-#[allow(clippy::mut_from_ref)]
-pub unsafe fn span(page: usize) -> &'static mut Span {
-    &mut *(SPAN_META.load(Ordering::Relaxed) as *mut Span).add(page)
-}
-
 unsafe fn seg(i: usize) -> &'static mut SegMeta {
     &mut *(SEG_META.load(Ordering::Relaxed) as *mut SegMeta).add(i)
+}
+
+/// The run-cache link of the run starting at `page`.
+///
+/// # Safety
+/// The owner's page-heap lock is held and `page` starts a run of that owner.
+unsafe fn run_next(page: usize) -> &'static mut u32 {
+    &mut seg(page / SEG_PAGES).run_next[page % SEG_PAGES]
 }
 
 fn bit(map: &[u64], i: usize) -> bool {
@@ -196,19 +177,13 @@ fn take_segment() -> Option<usize> {
 }
 
 /// Makes a segment never used so far writable: its pages, its tags, its span
-/// records and its segment record. False when the system refuses.
+/// records (`arena::commit_segment`) and its segment record. False when the system refuses.
 fn commit_segment(i: usize) -> bool {
     let range = |table: usize, each: usize, first: usize, n: usize| {
         let start = (table + first * each) & !(PAGE - 1);
         let end = (table + (first + n) * each + PAGE - 1) & !(PAGE - 1);
         (start as *mut u8, end - start)
     };
-    let (s, slen) = range(
-        SPAN_META.load(Ordering::Relaxed),
-        core::mem::size_of::<Span>(),
-        i * SEG_PAGES,
-        SEG_PAGES,
-    );
     let (g, glen) = range(
         SEG_META.load(Ordering::Relaxed),
         core::mem::size_of::<SegMeta>(),
@@ -216,7 +191,7 @@ fn commit_segment(i: usize) -> bool {
         1,
     );
     // SAFETY: the slices of segment i < NSEGS lie inside the tables reserved by `init`.
-    unsafe { os::commit(s, slen) && os::commit(g, glen) && arena::commit_segment(i) }
+    unsafe { os::commit(g, glen) && arena::commit_segment(i) }
 }
 
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
@@ -226,7 +201,7 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
         unsafe {
             if n <= RUN_CACHE_MAX_PAGES && h.runs[n] != 0 {
                 let page = h.runs[n] as usize - 1;
-                h.runs[n] = span(page).next;
+                h.runs[n] = *run_next(page);
                 h.dirty_free_pages -= n;
                 h.low_water = h.low_water.min(h.dirty_free_pages);
                 count_span_pages(n);
@@ -293,8 +268,8 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
     let decay_ms = options::purge_decay_ms();
     heap(owner).with(|h| {
         if n <= RUN_CACHE_MAX_PAGES {
-            // SAFETY: owner's page-heap lock held; the run is ours and no longer a span.
-            unsafe { span(page).next = h.runs[n] };
+            // SAFETY: owner's page-heap lock held; the run is the owner's and no longer used.
+            unsafe { *run_next(page) = h.runs[n] };
             h.runs[n] = page as u32 + 1;
         } else {
             // SAFETY: owner's page-heap lock held.
@@ -347,7 +322,7 @@ fn spill_runs(h: &mut PageHeap) {
             let page = h.runs[n] as usize - 1;
             // SAFETY: owner's page-heap lock held; cached runs are the owner's.
             unsafe {
-                h.runs[n] = span(page).next;
+                h.runs[n] = *run_next(page);
                 release_to_bitmap(page, n);
             }
         }

@@ -6,7 +6,8 @@
 //! malloc), owner assignment. A cache is touched only by its thread, except by
 //! the fork child (which abandons other threads' caches). Refill and flush go
 //! to the owner's central cache in batches.
-//! Must not touch another thread's cache or any span directly.
+//! Must not touch another thread's cache or any span or page run directly
+//! (`span`, `page_heap`).
 
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -539,4 +540,104 @@ pub unsafe fn free_remote(t: *mut TCache, owner: usize, cls: usize, p: *mut u8) 
 /// Which owner uncached calls use.
 pub fn direct_owner() -> usize {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    #[repr(align(16))]
+    struct Block([u8; 64]);
+
+    /// A bin is a LIFO whose `room` is always `limit - count`; a push reports
+    /// overflow exactly when the count goes past the limit; a pop of an empty
+    /// bin changes nothing.
+    #[test]
+    fn bin_counts_and_overflow() {
+        let mut blocks: std::vec::Vec<Block> = (0..5).map(|_| Block([0; 64])).collect();
+        let mut b = Bin {
+            head: ptr::null_mut(),
+            room: 3,
+            limit: 3,
+        };
+        // SAFETY: the blocks are ours and at least 16 bytes; class 0 is never checked.
+        unsafe {
+            assert!(b.pop(0).is_null());
+            assert_eq!((b.count(), b.room), (0, 3));
+            let ps: std::vec::Vec<*mut u8> = blocks.iter_mut().map(|x| x.0.as_mut_ptr()).collect();
+            for (i, &p) in ps.iter().enumerate() {
+                let over = b.push(p);
+                assert_eq!(b.count(), i + 1);
+                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
+                assert_eq!(over, i + 1 > 3, "overflow reported at count {}", i + 1);
+            }
+            for &p in ps.iter().rev() {
+                assert_eq!(b.pop(0), p, "not LIFO");
+            }
+            assert!(b.pop(0).is_null());
+            assert_eq!((b.count(), b.room), (0, 3));
+        }
+    }
+
+    /// The cache of threads without one never serves a malloc nor claims a
+    /// block: every bin empty and no valid tag of any owner matches it.
+    #[test]
+    fn empty_cache_matches_nothing() {
+        let t = empty();
+        for c in 0..NCLS {
+            // SAFETY: EMPTY is never written; pop of an empty bin reads only its head.
+            assert!(unsafe { (*t).bins[c].head.is_null() });
+        }
+        for o in 0..config::OWNERS {
+            for c in [1, NCLS - 1] {
+                let tag = arena::Tag::span(o, c, 0);
+                // SAFETY: EMPTY is a valid cache to compare against.
+                assert!(!unsafe { is_local(t, tag) });
+            }
+        }
+    }
+
+    #[test]
+    fn owners_in_use_is_clamped() {
+        assert_eq!(owners_in_use_for(Some(0), 4), 1);
+        assert_eq!(owners_in_use_for(Some(usize::MAX), 4), config::OWNERS);
+        let n = owners_in_use_for(None, 1);
+        assert!((1..=config::OWNERS).contains(&n));
+    }
+
+    /// A live cache: a refill fills the bin with the rest of a batch (room =
+    /// limit - count), a local free goes to the own bin, and `drain` hands
+    /// every cached object back (all bins empty, room = limit, nothing cached).
+    #[test]
+    fn refill_free_and_drain() {
+        std::thread::spawn(|| {
+            let t = get_or_create();
+            assert!(!t.is_null());
+            let cls = class_of(1500);
+            // SAFETY: this thread's cache; the bin of `cls` is empty on a fresh cache.
+            unsafe {
+                let p = refill(t, cls);
+                assert!(!p.is_null());
+                let b = &(*t).bins[cls];
+                assert!(b.count() >= 1 && b.count() < CLASSES[cls].batch as usize);
+                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
+                let before = b.count();
+                let (_, tag) = arena::lookup(p as usize).unwrap();
+                assert!(is_local(t, tag), "a block of the own owner is not local");
+                free_local(t, p, cls);
+                assert_eq!((*t).bins[cls].count(), before + 1);
+                assert!(cached_bytes(t) > 0);
+                drain(t);
+                for b in (*t).bins.iter() {
+                    assert!(b.head.is_null());
+                    assert_eq!(b.room, b.limit as i32);
+                }
+                assert_eq!(cached_bytes(t), 0);
+                destroy(t);
+            }
+        })
+        .join()
+        .unwrap();
+    }
 }
