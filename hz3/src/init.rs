@@ -95,8 +95,8 @@ fn init_slow() -> bool {
 }
 
 fn run_init() {
-    if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") {
-        arena::reserve();
+    if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") && arena::reserve() {
+        page_heap::init_run_links();
     }
     let cpus = os::cpus_available();
     let owners = env::number(

@@ -5,7 +5,7 @@
 //!
 //! Owns: the global segment pool, one page heap per owner (its segments with a
 //! free-page bitmap and a dirty-page bitmap each, and its run cache, linked
-//! through the segment records' `run_next`).
+//! through a table of its own, `RUN_LINKS`).
 //! Locking: the pool lock and each owner's page-heap lock (order: heap -> pool).
 //! Invariant: a page is in exactly one state: free in its segment's bitmap,
 //! in a run of the run cache, or in one run handed out.
@@ -32,15 +32,18 @@ struct SegMeta {
     free: [u64; SEG_PAGES / 64],
     /// 1 = page may hold data (touched since the last purge).
     dirty: [u64; SEG_PAGES / 64],
-    /// Run-cache link of the run starting at each page (first page + 1 of the
-    /// next cached run of the same length, 0 for none).
-    run_next: [u32; SEG_PAGES],
 }
 
 /// Least time between two purges triggered by the size bound.
 const PURGE_MIN_INTERVAL_MS: u64 = 10;
 
 static SEG_META: AtomicUsize = AtomicUsize::new(0);
+/// The run cache's links: one u32 per reserved arena page (the first page + 1
+/// of the next cached run of the same length, 0 for none), read only at the
+/// first page of a cached run. Reserved after the arena, for the pages it got
+/// (`init_run_links`), so it takes no address space from the arena; committed
+/// with each segment. 0 when refused: the run cache is then off.
+static RUN_LINKS: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
     /// Segments never used so far start here.
@@ -113,12 +116,34 @@ unsafe fn seg(i: usize) -> &'static mut SegMeta {
     &mut *(SEG_META.load(Ordering::Relaxed) as *mut SegMeta).add(i)
 }
 
+/// Reserves the run cache's links for the pages the arena got (after
+/// `arena::reserve`). False when refused (the run cache then stays off).
+pub fn init_run_links() -> bool {
+    let pages = arena::RESERVED_PAGES.load(Ordering::Relaxed);
+    if pages == 0 {
+        return false;
+    }
+    let l = os::reserve(pages * 4);
+    if l.is_null() {
+        return false;
+    }
+    RUN_LINKS.store(l as usize, Ordering::Release);
+    true
+}
+
+/// True when the run cache has its links.
+#[inline]
+fn run_cache_on() -> bool {
+    RUN_LINKS.load(Ordering::Relaxed) != 0
+}
+
 /// The run-cache link of the run starting at `page`.
 ///
 /// # Safety
-/// The owner's page-heap lock is held and `page` starts a run of that owner.
+/// The owner's page-heap lock is held, `page` starts a run of that owner and
+/// `run_cache_on()`.
 unsafe fn run_next(page: usize) -> &'static mut u32 {
-    &mut seg(page / SEG_PAGES).run_next[page % SEG_PAGES]
+    &mut *(RUN_LINKS.load(Ordering::Relaxed) as *mut u32).add(page)
 }
 
 fn bit(map: &[u64], i: usize) -> bool {
@@ -177,7 +202,8 @@ fn take_segment() -> Option<usize> {
 }
 
 /// Makes a segment never used so far writable: its pages, its tags, its span
-/// records (`arena::commit_segment`) and its segment record. False when the system refuses.
+/// records (`arena::commit_segment`), its segment record and its run-cache
+/// links. False when the system refuses.
 fn commit_segment(i: usize) -> bool {
     let range = |table: usize, each: usize, first: usize, n: usize| {
         let start = (table + first * each) & !(PAGE - 1);
@@ -191,7 +217,11 @@ fn commit_segment(i: usize) -> bool {
         1,
     );
     // SAFETY: the slices of segment i < NSEGS lie inside the tables reserved by `init`.
-    unsafe { os::commit(g, glen) && arena::commit_segment(i) }
+    unsafe {
+        let links = RUN_LINKS.load(Ordering::Relaxed);
+        let (l, llen) = range(links, 4, i * SEG_PAGES, SEG_PAGES);
+        os::commit(g, glen) && (links == 0 || os::commit(l, llen)) && arena::commit_segment(i)
+    }
 }
 
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
@@ -267,7 +297,7 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
     let purge_limit = options::purge_owner_kib() * 1024 / PAGE;
     let decay_ms = options::purge_decay_ms();
     heap(owner).with(|h| {
-        if n <= RUN_CACHE_MAX_PAGES {
+        if n <= RUN_CACHE_MAX_PAGES && run_cache_on() {
             // SAFETY: owner's page-heap lock held; the run is the owner's and no longer used.
             unsafe { *run_next(page) = h.runs[n] };
             h.runs[n] = page as u32 + 1;
