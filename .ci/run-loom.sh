@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # loom model tests (every test named loom_* in the hz3 library): the lock-free
-# owner-shared stash (hz3/src/owner_stash.rs), every interleaving of a few
+# owner-shared stash (hz3/src/inbox.rs), every interleaving of a few
 # producers and consumers under loom's weak-memory model, and the futex Mutex
 # (hz3/src/sync.rs) where its loom tests are present. Own target dir: --cfg loom
 # must not reach the normal build. See hz3/tests/HARDENING.md.

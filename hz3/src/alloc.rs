@@ -4,17 +4,57 @@
 //! computation and a pop from the thread's bin; a free is a range check, one
 //! page-tag load, an owner compare and a push. Everything else is `#[cold]`.
 //!
-//! Owns no state. Must not take locks on the fast paths.
+//! Owns no state. Must not take locks on the fast paths. Must not touch span
+//! records, inboxes, outboxes or locks directly (`span`, `inbox`, `outbox`,
+//! `sync`). They are reached through the thread cache and the central caches.
+//!
+//! The call tree (fast paths first; `[cold]` marks a function out of line):
+//!
+//! ```text
+//! malloc(size)
+//! ├─ size <= MAX_SMALL: class (tiny: (size+15)>>4, else class_of_big)
+//! │  └─ tcache::pop(tls::tc_raw(), cls)          -> the block           (fast path)
+//! └─ malloc_slow [cold]
+//!    ├─ size > MAX_SMALL: large_alloc -> large::alloc (cache, else mmap)
+//!    └─ alloc_class(cls)
+//!       ├─ tcache::get_or_create        (first call of a thread: init::ensure, pick an owner)
+//!       ├─ tcache::pop
+//!       └─ tcache::refill [cold]
+//!          ├─ outbox::on_slow_event, scavenge every 64 events (large::decay_tick)
+//!          ├─ inbox::take(owner, cls)   -> bin            (lane with inboxes)
+//!          └─ central::refill(owner, cls)
+//!             ├─ a whole transfer list, O(1)
+//!             └─ span::carve from the partial list, else span::create
+//!                -> page_heap::alloc_run (run cache, bitmaps, pool segment)
+//!
+//! free(p)
+//! ├─ page of p in the arena (one subtract and rotate), tag = arena::tag_in
+//! │  ├─ tcache::is_local(t, tag): checks::key_seen, then
+//! │  │  └─ tcache::free_local -> bin push                                   (fast path)
+//! │  │     └─ overflow_at [cold] -> flush one batch -> central::flush_counted
+//! │  │        (a transfer list, else central::to_spans -> span::put,
+//! │  │         a wholly free span -> span::release -> page_heap::free_run)
+//! │  └─ free_arena_slow [cold]
+//! │     ├─ aligned run: free_aligned -> page_heap::free_run
+//! │     ├─ own owner: tcache::free_local
+//! │     ├─ other owner: tcache::free_remote -> outbox (a batch -> inbox::deliver:
+//! │     │  the owner's lock-free inbox, or central::flush under its lock)
+//! │     └─ no thread cache: central::flush
+//! └─ free_outside [cold]: null, large::free, else a foreign pointer (reported)
+//!
+//! trim -> tcache::drain (own cache), large::trim, owner::collect_all
+//! ```
 
 use core::ptr;
 
-use crate::arena::{self, NPAGES, PAGE_SHIFT, TAG_OWNER_MASK, TAG_VALID};
+use crate::arena::{self, Tag, NPAGES, PAGE_SHIFT};
 use crate::central;
 use crate::checks;
 use crate::hardened;
 use crate::init;
 use crate::large;
 use crate::os::{self, PAGE};
+use crate::owner;
 use crate::page_heap;
 use crate::size_class::{
     class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY,
@@ -24,15 +64,6 @@ use crate::tls;
 
 /// Largest request the allocator will try (glibc: PTRDIFF_MAX).
 const MAX_REQUEST: usize = isize::MAX as usize - 2 * PAGE;
-
-#[inline(always)]
-fn tag_at(base: usize, page: usize) -> u32 {
-    // SAFETY: page < NPAGES and base is a reserved arena (see arena.rs layout).
-    unsafe {
-        (*((base - arena::TAG_BYTES) as *const core::sync::atomic::AtomicU32).add(page))
-            .load(core::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 /// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
 #[inline(always)]
@@ -48,7 +79,7 @@ pub fn malloc(size: usize) -> *mut u8 {
     // SAFETY: `t` is this thread's live cache or EMPTY (all bins empty, never
     // written); bins hold free blocks of their class; cls < NCLS.
     unsafe {
-        let h = (*t).bins.get_unchecked_mut(cls).pop(cls);
+        let h = tcache::pop(t, cls);
         if !h.is_null() {
             hardened::on_alloc(h, cls);
             checks::on_alloc(h);
@@ -89,7 +120,7 @@ fn alloc_class(cls: usize) -> *mut u8 {
     } else {
         // SAFETY: this thread's cache.
         unsafe {
-            let h = (*t).bins[cls].pop(cls);
+            let h = tcache::pop(t, cls);
             if h.is_null() {
                 tcache::refill(t, cls)
             } else {
@@ -129,22 +160,20 @@ pub unsafe fn free(p: *mut u8) {
     // `free_outside`, at no cost on this path.
     let page = (p as usize).wrapping_sub(base).rotate_right(4) >> (PAGE_SHIFT - 4);
     if page < NPAGES {
-        let tag = tag_at(base, page);
+        // SAFETY: page < NPAGES and `base` is `arena::base()`.
+        let tag = unsafe { arena::tag_in(base, page) };
         let t = tls::tc_raw();
         // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` never
-        // matches); a matching tag proves `p` is a block of this owner of class `tag & 0xff`.
+        // matches); a matching tag proves `p` is a block of this owner of class `tag.class()`.
         unsafe {
-            if tag & TAG_OWNER_MASK == (*t).expect {
-                let cls = arena::tag_class(tag);
+            if tcache::is_local(t, tag) {
+                let cls = tag.class();
                 // A VALID tag holds a class id < NCLS (set only by `central::refill`).
                 hardened::check_free(p, page, tag);
                 if checks::key_seen(t, p) {
                     return checks::free_suspect(p, t);
                 }
-                if (*t).bins.get_unchecked_mut(cls).push(p) {
-                    // Passes `p` rather than `cls`: no register kept for the call.
-                    tcache::overflow_at(p, t);
-                }
+                tcache::free_local(t, p, cls);
                 return;
             }
         }
@@ -168,13 +197,13 @@ pub unsafe fn free_sized(p: *mut u8, size: usize) {
 
 #[cold]
 #[inline(never)]
-fn free_arena_slow(p: *mut u8, tag: u32) {
+fn free_arena_slow(p: *mut u8, tag: Tag) {
     if arena::page_of(p as usize).is_none() {
         // In the arena's address range but beyond what could be reserved.
         return free_outside(p);
     }
-    if tag & TAG_VALID == 0 {
-        if tag & arena::TAG_ALIGNED != 0 {
+    if !tag.is_valid() {
+        if tag.is_aligned() {
             return free_aligned(p, tag);
         }
         os::fatal(
@@ -185,8 +214,8 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
     if let Some(page) = arena::page_of(p as usize) {
         hardened::check_free(p, page, tag);
     }
-    let owner = arena::tag_owner(tag);
-    let cls = arena::tag_class(tag);
+    let owner = tag.owner();
+    let cls = tag.class();
     let t = tcache::get_or_create();
     if t.is_null() {
         // SAFETY: `p` is a free block now; it becomes a one-element list.
@@ -196,15 +225,13 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
     }
     // SAFETY: this thread's cache.
     unsafe {
-        if (*t).owner as usize == owner {
+        if tcache::owner(t) == owner {
             if checks::key_seen(t, p) {
                 return checks::free_suspect(p, t);
             }
-            if (*t).bins[cls].push(p) {
-                tcache::overflow(t, cls);
-            }
+            tcache::free_local(t, p, cls);
         } else {
-            (*t).remote.push(owner, cls, p);
+            tcache::free_remote(t, owner, cls, p);
         }
     }
 }
@@ -212,17 +239,17 @@ fn free_arena_slow(p: *mut u8, tag: u32) {
 /// Frees a block served as an aligned run (`aligned_run`): its whole run goes
 /// back to the page heap of the owner that made it.
 #[cold]
-fn free_aligned(p: *mut u8, tag: u32) {
+fn free_aligned(p: *mut u8, tag: Tag) {
     let Some(page) = arena::page_of(p as usize) else {
         return free_outside(p);
     };
-    if tag & arena::TAG_BLOCK_START == 0 || p as usize & (PAGE - 1) != 0 {
+    if !tag.is_block_start() || p as usize & (PAGE - 1) != 0 {
         os::fatal("free(): invalid pointer (inside a block)", p as usize);
     }
-    let n = arena::aligned_run_pages(tag);
-    let first = page - arena::tag_page_off(tag);
+    let n = tag.aligned_pages();
+    let first = page - tag.page_off();
     arena::clear_tags(first, n);
-    page_heap::free_run(arena::tag_owner(tag), first, n);
+    page_heap::free_run(tag.owner(), first, n);
 }
 
 /// A block of `size` bytes aligned to `align` (PAGE < align, a power of two)
@@ -243,16 +270,14 @@ fn aligned_run(size: usize, align: usize) -> *mut u8 {
         tcache::direct_owner()
     } else {
         // SAFETY: this thread's cache.
-        unsafe { (*t).owner as usize }
+        unsafe { tcache::owner(t) }
     };
     let Some(first) = page_heap::alloc_run(owner, n) else {
         return ptr::null_mut();
     };
     let start = (arena::page_addr(first) + align - 1) & !(align - 1);
     let block_off = (start - arena::page_addr(first)) / PAGE;
-    for i in 0..n {
-        arena::set_tag(first + i, arena::make_aligned_tag(owner, n, i, block_off));
-    }
+    arena::set_aligned_tags(first, n, owner, block_off);
     start as *mut u8
 }
 
@@ -301,15 +326,14 @@ fn foreign_pointer(what: &str, p: usize) {
 
 /// Usable size of a live block (0 for null or unknown pointers).
 pub fn usable_size(p: *mut u8) -> usize {
-    if let Some(page) = arena::page_of(p as usize) {
-        let t = arena::tag(page);
-        if t & TAG_VALID == 0 {
-            if t & arena::TAG_ALIGNED != 0 && t & arena::TAG_BLOCK_START != 0 {
-                return (arena::aligned_run_pages(t) - arena::tag_page_off(t)) * PAGE;
+    if let Some((_, t)) = arena::lookup(p as usize) {
+        if !t.is_valid() {
+            if t.is_aligned() && t.is_block_start() {
+                return (t.aligned_pages() - t.page_off()) * PAGE;
             }
             return 0;
         }
-        return class_size(arena::tag_class(t));
+        return class_size(t.class());
     }
     if p.is_null() {
         return 0;
@@ -356,9 +380,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         os::set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    let old = if let Some(page) = arena::page_of(p as usize) {
-        let t = arena::tag(page);
-        let old = if t & TAG_VALID != 0 {
+    let old = if let Some((page, t)) = arena::lookup(p as usize) {
+        let old = if t.is_valid() {
             if p as usize & 15 != 0 {
                 os::fatal(
                     "realloc(): invalid pointer (not the start of a block)",
@@ -368,8 +391,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             hardened::check_realloc(p, page, t);
             // SAFETY: a 16-aligned pointer in a live span of the class is inside a
             // block of at least 16 bytes (its start, unless the hardened check is off).
-            unsafe { checks::check_realloc(p, arena::tag_class(t)) };
-            class_size(arena::tag_class(t))
+            unsafe { checks::check_realloc(p, t.class()) };
+            class_size(t.class())
         } else {
             // An aligned block (a tagged page run) or not a live block at all.
             match usable_size(p) {
@@ -447,13 +470,6 @@ pub fn trim() -> bool {
         // SAFETY: our own cache.
         unsafe { tcache::drain(t) };
     }
-    let mut released = large::trim();
-    for o in 0..crate::config::OWNERS {
-        if crate::config::OWNER_STASH {
-            crate::owner_stash::drain_to_central(o);
-        }
-        central::release_empty(o);
-        released += crate::page_heap::purge_owner(o);
-    }
+    let released = large::trim() + owner::collect_all();
     released > 0
 }

@@ -16,8 +16,11 @@
 //! only for what it uses): the tag table is made readable at once (it reads as
 //! zero, so a stray pointer's tag read finds "no block" and is not charged)
 //! and a segment's pages and its slice of the table become writable when the
-//! segment is first taken (`commit_segment`).
-//! Must not touch thread caches or central caches.
+//! segment is first taken (`commit_segment`). The span-record table
+//! (`SPAN_RECORD_BYTES` per page, whose contents belong to `span`) is reserved
+//! beside it and committed with each segment too.
+//! Must not touch thread caches, central caches or span records' contents
+//! (`tcache`, `central`, `span`).
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -36,63 +39,119 @@ pub const NSEGS: usize = NPAGES / SEG_PAGES;
 /// Base used when no arena could be reserved: `p - base` exceeds the arena for every user address.
 pub const DISABLED_BASE: usize = 0usize.wrapping_sub(1usize << 44);
 
-// Tag layout: bits 0..8 class, 8..16 owner, bit 16 VALID, bits 20..32 page offset in the span.
-// An aligned run (a block with an alignment above a page, see `alloc::aligned_alloc`)
-// is tagged ALIGNED instead of VALID (so the free fast path never matches it):
-// bits 0..8 its pages - 1, 8..16 owner, bit 18 on the block's first page only.
-pub const TAG_VALID: u32 = 1 << 16;
-pub const TAG_CLASS_MASK: u32 = 0xff;
-/// Mask of the bits the free fast path compares against the thread's `expect`.
-pub const TAG_OWNER_MASK: u32 = TAG_VALID | 0xff00;
-const TAG_OFF_SHIFT: u32 = 20;
-pub const TAG_ALIGNED: u32 = 1 << 17;
-pub const TAG_BLOCK_START: u32 = 1 << 18;
 /// Longest aligned run (its page count - 1 is kept in 8 bits).
 pub const ALIGNED_MAX_PAGES: usize = 256;
 
-#[inline(always)]
-pub const fn make_tag(owner: usize, cls: usize, page_off: usize) -> u32 {
-    TAG_VALID | ((owner as u32) << 8) | cls as u32 | ((page_off as u32) << TAG_OFF_SHIFT)
+/// A page tag: what the table says about one arena page. The only place that
+/// knows the bit layout (nothing outside this module masks or shifts a tag).
+///
+/// Layout: bits 0..8 class, 8..16 owner, bit 16 VALID, bits 20..32 page offset
+/// in the span. An aligned run (a block with an alignment above a page, see
+/// `alloc::aligned_alloc`) is tagged ALIGNED instead of VALID (so the free fast
+/// path never matches it): bits 0..8 its pages - 1, 8..16 owner, bit 18 on the
+/// block's first page only. A free page's tag is 0 (`Tag::NONE`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Tag(u32);
+
+const TAG_VALID: u32 = 1 << 16;
+const TAG_CLASS_MASK: u32 = 0xff;
+/// Mask of the bits the free fast path compares against the thread's `expect`.
+const TAG_OWNER_MASK: u32 = TAG_VALID | 0xff00;
+const TAG_OFF_SHIFT: u32 = 20;
+/// The bits that hold the page offset (cleared by `Tag::span_kind`).
+const TAG_OFF_MASK: u32 = 0xfff << TAG_OFF_SHIFT;
+const TAG_ALIGNED: u32 = 1 << 17;
+const TAG_BLOCK_START: u32 = 1 << 18;
+
+impl Tag {
+    /// The tag of a page that belongs to no block.
+    pub const NONE: Tag = Tag(0);
+
+    /// Page `page_off` of a span of (owner, cls).
+    #[inline(always)]
+    pub const fn span(owner: usize, cls: usize, page_off: usize) -> Tag {
+        Tag(TAG_VALID | ((owner as u32) << 8) | cls as u32 | ((page_off as u32) << TAG_OFF_SHIFT))
+    }
+
+    /// Page `page_off` of an aligned run of `npages` pages whose block starts at `block_off`.
+    pub const fn aligned(owner: usize, npages: usize, page_off: usize, block_off: usize) -> Tag {
+        let start = if page_off == block_off {
+            TAG_BLOCK_START
+        } else {
+            0
+        };
+        Tag(TAG_ALIGNED
+            | start
+            | ((owner as u32) << 8)
+            | (npages as u32 - 1)
+            | ((page_off as u32) << TAG_OFF_SHIFT))
+    }
+
+    /// A page of a span of size-class blocks.
+    #[inline(always)]
+    pub const fn is_valid(self) -> bool {
+        self.0 & TAG_VALID != 0
+    }
+    /// A page of an aligned run (never `is_valid`).
+    #[inline(always)]
+    pub const fn is_aligned(self) -> bool {
+        self.0 & TAG_ALIGNED != 0
+    }
+    /// The page of an aligned run where its block starts.
+    #[inline(always)]
+    pub const fn is_block_start(self) -> bool {
+        self.0 & TAG_BLOCK_START != 0
+    }
+    #[inline(always)]
+    pub const fn owner(self) -> usize {
+        ((self.0 >> 8) & 0xff) as usize
+    }
+    /// The size class (of a valid tag).
+    #[inline(always)]
+    pub const fn class(self) -> usize {
+        (self.0 & TAG_CLASS_MASK) as usize
+    }
+    /// This page's offset from the first page of its span or run.
+    #[inline(always)]
+    pub const fn page_off(self) -> usize {
+        (self.0 >> TAG_OFF_SHIFT) as usize
+    }
+    /// Pages of the aligned run (of an `is_aligned` tag).
+    #[inline(always)]
+    pub const fn aligned_pages(self) -> usize {
+        (self.0 & TAG_CLASS_MASK) as usize + 1
+    }
+    /// The bits the free fast path compares with a thread's `expect` (see
+    /// `expect_for_owner`): equal exactly when the tag is valid and of that owner.
+    #[inline(always)]
+    pub const fn owner_bits(self) -> u32 {
+        self.0 & TAG_OWNER_MASK
+    }
+    /// The tag without its page offset: equal for every page of every span of
+    /// one (owner, class).
+    #[inline(always)]
+    pub const fn span_kind(self) -> Tag {
+        Tag(self.0 & !TAG_OFF_MASK)
+    }
 }
-/// Tag of page `page_off` of an aligned run of `npages` pages whose block starts at `block_off`.
-pub const fn make_aligned_tag(
-    owner: usize,
-    npages: usize,
-    page_off: usize,
-    block_off: usize,
-) -> u32 {
-    let start = if page_off == block_off {
-        TAG_BLOCK_START
-    } else {
-        0
-    };
-    TAG_ALIGNED
-        | start
-        | ((owner as u32) << 8)
-        | (npages as u32 - 1)
-        | ((page_off as u32) << TAG_OFF_SHIFT)
-}
-/// Pages of the aligned run a tag with TAG_ALIGNED belongs to.
-#[inline(always)]
-pub const fn aligned_run_pages(t: u32) -> usize {
-    (t & TAG_CLASS_MASK) as usize + 1
-}
-#[inline(always)]
-pub const fn tag_owner(t: u32) -> usize {
-    ((t >> 8) & 0xff) as usize
-}
-#[inline(always)]
-pub const fn tag_class(t: u32) -> usize {
-    (t & TAG_CLASS_MASK) as usize
-}
-#[inline(always)]
-pub const fn tag_page_off(t: u32) -> usize {
-    (t >> TAG_OFF_SHIFT) as usize
-}
+
+/// What `Tag::owner_bits` shows for a valid tag of `owner`.
 #[inline(always)]
 pub const fn expect_for_owner(owner: usize) -> u32 {
     TAG_VALID | ((owner as u32) << 8)
 }
+
+/// True when no tag's `owner_bits` can equal `e` (an `expect` for threads
+/// without a cache: it has a bit outside the compared ones).
+pub const fn matches_no_tag(e: u32) -> bool {
+    e & TAG_OWNER_MASK != e
+}
+
+/// Bytes of one span record (`span::Span`, checked there).
+pub const SPAN_RECORD_BYTES: usize = 32;
+/// The span-record table: NPAGES records (0 until reserved).
+static SPAN_RECORDS: AtomicUsize = AtomicUsize::new(0);
 
 /// Base of the arena (DISABLED_BASE until initialised or when disabled).
 pub static BASE: AtomicUsize = AtomicUsize::new(DISABLED_BASE);
@@ -102,6 +161,11 @@ pub static RESERVED_PAGES: AtomicUsize = AtomicUsize::new(0);
 /// Reserves the arena. Called once, under the init lock. Returns false when
 /// no arena could be had (the allocator then runs on the large path alone).
 pub fn reserve() -> bool {
+    let records = os::reserve(NPAGES * SPAN_RECORD_BYTES);
+    if records.is_null() {
+        return false;
+    }
+    SPAN_RECORDS.store(records as usize, Ordering::Release);
     let mut pages = NPAGES;
     let min_pages = SEG_PAGES * 4;
     while pages >= min_pages {
@@ -135,9 +199,13 @@ pub fn commit_segment(i: usize) -> bool {
     let tags = b - TAG_BYTES + i * SEG_PAGES * 4;
     let tags_start = tags & !(PAGE - 1);
     let tags_end = (tags + SEG_PAGES * 4 + PAGE - 1) & !(PAGE - 1);
-    // SAFETY: segment i and its table slice lie inside the reservation (i < reserved segments).
+    let recs = SPAN_RECORDS.load(Ordering::Relaxed) + i * SEG_PAGES * SPAN_RECORD_BYTES;
+    // SAFETY: segment i and its table slices lie inside the reservations (i < reserved
+    // segments; the record slice is page-aligned: SEG_PAGES * SPAN_RECORD_BYTES is
+    // a multiple of PAGE).
     unsafe {
-        os::commit(tags_start as *mut u8, tags_end - tags_start)
+        os::commit(recs as *mut u8, SEG_PAGES * SPAN_RECORD_BYTES)
+            && os::commit(tags_start as *mut u8, tags_end - tags_start)
             && os::commit((b + i * SEG_BYTES) as *mut u8, SEG_BYTES)
     }
 }
@@ -162,6 +230,17 @@ pub fn page_of(p: usize) -> Option<usize> {
     }
 }
 
+/// The tag of page `page` of the arena at `base`, for the free fast path
+/// (which has loaded `base` already and checked `page < NPAGES`).
+///
+/// # Safety
+/// `page < NPAGES` and `base` is `base()` (a reservation or DISABLED_BASE,
+/// with which no page passes the check).
+#[inline(always)]
+pub unsafe fn tag_in(base: usize, page: usize) -> Tag {
+    Tag((*((base - TAG_BYTES) as *const AtomicU32).add(page)).load(Ordering::Relaxed))
+}
+
 #[inline(always)]
 fn tag_slot(page: usize) -> &'static AtomicU32 {
     debug_assert!(page < NPAGES);
@@ -170,25 +249,37 @@ fn tag_slot(page: usize) -> &'static AtomicU32 {
     unsafe { &*((base() - TAG_BYTES) as *const AtomicU32).add(page) }
 }
 
+/// The tag of page `page` (< the reserved pages).
 #[inline(always)]
-pub fn tag(page: usize) -> u32 {
-    tag_slot(page).load(Ordering::Relaxed)
+pub fn tag(page: usize) -> Tag {
+    Tag(tag_slot(page).load(Ordering::Relaxed))
+}
+
+/// The page of `p` and its tag, or None when `p` is outside the arena: the one
+/// way from a pointer to its metadata.
+#[inline(always)]
+pub fn lookup(p: usize) -> Option<(usize, Tag)> {
+    let page = page_of(p)?;
+    Some((page, tag(page)))
 }
 
 /// Tags every page of a span `[first, first + n)`.
 pub fn set_span_tags(first: usize, n: usize, owner: usize, cls: usize) {
     for i in 0..n {
-        tag_slot(first + i).store(make_tag(owner, cls, i), Ordering::Relaxed);
+        tag_slot(first + i).store(Tag::span(owner, cls, i).0, Ordering::Relaxed);
     }
 }
 
-pub fn set_tag(page: usize, t: u32) {
-    tag_slot(page).store(t, Ordering::Relaxed);
+/// Tags every page of an aligned run `[first, first + n)` whose block starts at page `block_off`.
+pub fn set_aligned_tags(first: usize, n: usize, owner: usize, block_off: usize) {
+    for i in 0..n {
+        tag_slot(first + i).store(Tag::aligned(owner, n, i, block_off).0, Ordering::Relaxed);
+    }
 }
 
 pub fn clear_tags(first: usize, n: usize) {
     for i in 0..n {
-        tag_slot(first + i).store(0, Ordering::Relaxed);
+        tag_slot(first + i).store(Tag::NONE.0, Ordering::Relaxed);
     }
 }
 
@@ -196,7 +287,14 @@ pub fn clear_tags(first: usize, n: usize) {
 #[inline(always)]
 pub fn class_at(p: usize) -> usize {
     let page = (p - base()) >> PAGE_SHIFT;
-    tag_class(tag(page))
+    tag(page).class()
+}
+
+/// The span record of `page` (raw memory; `span` gives it its type).
+#[inline(always)]
+pub fn span_record(page: usize) -> *mut u8 {
+    debug_assert!(page < NPAGES);
+    (SPAN_RECORDS.load(Ordering::Relaxed) + page * SPAN_RECORD_BYTES) as *mut u8
 }
 
 #[inline(always)]
@@ -213,13 +311,21 @@ mod tests {
         for owner in [0usize, 1, 7, 31, 255] {
             for cls in [1usize, 64, 65, 128] {
                 for off in [0usize, 1, 255, 511] {
-                    let t = make_tag(owner, cls, off);
-                    assert_eq!(tag_owner(t), owner);
-                    assert_eq!(tag_class(t), cls);
-                    assert_eq!(tag_page_off(t), off);
-                    assert_eq!(t & TAG_OWNER_MASK, expect_for_owner(owner));
-                    let free_page_tag: u32 = 0;
-                    assert_ne!(free_page_tag & TAG_OWNER_MASK, expect_for_owner(owner));
+                    let t = Tag::span(owner, cls, off);
+                    assert!(t.is_valid() && !t.is_aligned());
+                    assert_eq!(t.owner(), owner);
+                    assert_eq!(t.class(), cls);
+                    assert_eq!(t.page_off(), off);
+                    assert_eq!(t.owner_bits(), expect_for_owner(owner));
+                    assert!(t.span_kind() == Tag::span(owner, cls, 0));
+                    assert_ne!(Tag::NONE.owner_bits(), expect_for_owner(owner));
+                    let a = Tag::aligned(owner, 4, off % 4, 1);
+                    assert!(!a.is_valid() && a.is_aligned());
+                    assert_eq!(a.owner(), owner);
+                    assert_eq!(a.aligned_pages(), 4);
+                    assert_eq!(a.page_off(), off % 4);
+                    assert_eq!(a.is_block_start(), off % 4 == 1);
+                    assert_ne!(a.owner_bits(), expect_for_owner(owner));
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! through frames with correct CFI. The library has no C++ dependency: both
 //! libstdc++ functions are looked up when an allocation fails (`cxx_sym`), so a
 //! C host that loads libstdc++ later with dlopen still gets them.
+//! Must not touch caches or spans (`tcache`, `central`, `span`).
 
 use core::ffi::{c_int, c_void};
 use core::ptr;

@@ -3,9 +3,9 @@
 //! their owner's central cache in batches; remote frees reach the object's owner
 //! here too, in batches.
 //!
-//! Owns: the partial-span lists and the span fields (`free`, `bump`, `nfree`,
-//! `prev`, `next`, `in_partial`) of every span of the (owner, class), under that
-//! central lock, and the transfer lists: whole lists a thread cache flushed,
+//! Owns: the central caches, each holding under its lock the partial list of
+//! its (owner, class) (`span::Partial`: the list and the span records belong
+//! to `span`, which the lock guards) and the transfer lists: whole lists a thread cache flushed,
 //! kept (up to the lane's `transfer_kib`) for the next refill, which takes one
 //! in O(1) without walking objects back into and out of their spans. Releases
 //! wholly free spans to the owner's page heap (lock order: central -> page heap
@@ -13,7 +13,11 @@
 //! are flushed (bad pointers) and spans that would hold more free objects than
 //! they have (double frees), and aborts with a message; objects that travel in
 //! transfer lists are checked when they reach their spans.
-//! Must not touch thread caches.
+//! The caches and the transfer-list byte counts live in the owner records
+//! (`owner`); only this module reads or writes them (`owner` takes their locks
+//! for fork).
+//! Must not touch thread caches or page heaps (`tcache`, `page_heap`). Spans
+//! come and go through `span`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +25,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::arena;
 use crate::config;
 use crate::os;
-use crate::page_heap::{self, Span};
-use crate::size_class::{CLASSES, NCLS};
+use crate::owner;
+use crate::size_class::CLASSES;
+use crate::span::{self, Partial, Span};
 use crate::stats;
 use crate::sync::Locked;
 
@@ -43,11 +48,6 @@ const XFER_BYTES: usize = if crate::hardened::ENABLED {
     config::TRANSFER_KIB * 1024
 };
 
-/// Bytes in each owner's transfer lists (checked before a list is kept; two
-/// classes racing may overshoot by a list each).
-static XFER_OWNER_BYTES: [AtomicUsize; config::OWNERS] =
-    [const { AtomicUsize::new(0) }; config::OWNERS];
-
 #[derive(Clone, Copy)]
 struct Xfer {
     head: *mut u8,
@@ -55,8 +55,8 @@ struct Xfer {
 }
 
 pub struct Central {
-    /// Head of the partial list (first page + 1), 0 when empty.
-    partial: u32,
+    /// Spans of this (owner, class) with free objects.
+    partial: Partial,
     /// Transfer lists (a stack: the last flushed, warmest, is taken first).
     xfer: [Xfer; XFER_SLOTS],
     nxfer: u32,
@@ -74,13 +74,15 @@ pub struct Central {
 // this (owner, class), touched only under its lock.
 unsafe impl Send for Central {}
 
+/// One central cache with its lock, on a cache line of its own (an owner's
+/// record holds one per class, see `owner`).
 #[repr(align(64))]
-struct Slot(Locked<Central>);
+pub struct Slot(pub Locked<Central>);
 
-static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
-    [const {
+impl Slot {
+    pub const fn new() -> Slot {
         Slot(Locked::new(Central {
-            partial: 0,
+            partial: Partial::new(),
             xfer: [Xfer {
                 head: ptr::null_mut(),
                 n: 0,
@@ -92,51 +94,31 @@ static CENTRAL: [[Slot; NCLS]; config::OWNERS] = [const {
             refills: 0,
             flushes: 0,
         }))
-    }; NCLS]
-}; config::OWNERS];
+    }
+}
 
 #[inline]
 fn slot(owner: usize, cls: usize) -> &'static Locked<Central> {
-    &CENTRAL[owner][cls].0
+    &owner::of(owner).central[cls].0
 }
 
-unsafe fn unlink(c: &mut Central, s: &mut Span) {
-    if s.prev != 0 {
-        page_heap::span(s.prev as usize - 1).next = s.next;
-    } else {
-        c.partial = s.next;
-    }
-    if s.next != 0 {
-        page_heap::span(s.next as usize - 1).prev = s.prev;
-    }
-    s.prev = 0;
-    s.next = 0;
-    s.in_partial = false;
+/// Bytes in `owner`'s transfer lists, all classes together (checked before a
+/// list is kept; two classes racing may overshoot by a list each).
+#[inline]
+fn xfer_bytes(owner: usize) -> &'static AtomicUsize {
+    &owner::of(owner).xfer_bytes
 }
 
-unsafe fn push_partial(c: &mut Central, page: usize, s: &mut Span) {
-    s.prev = 0;
-    s.next = c.partial;
-    if c.partial != 0 {
-        page_heap::span(c.partial as usize - 1).prev = page as u32 + 1;
-    }
-    c.partial = page as u32 + 1;
-    s.in_partial = true;
-}
-
-/// Gives a wholly free span (first page `first`, `objs` objects) back to the
-/// owner's page heap.
+/// Takes a wholly free span (first page `first`, `objs` objects) off its
+/// partial list and gives it back to the owner's page heap.
 ///
 /// # Safety
 /// The central lock of the span's (owner, class) is held and `s` is that span.
 unsafe fn release_span(c: &mut Central, owner: usize, first: usize, s: &mut Span, objs: u32) {
-    unlink(c, s);
+    c.partial.unlink(s);
     c.spans -= 1;
     c.free_objs -= objs as u64;
-    let pages = s.npages as usize;
-    arena::clear_tags(first, pages);
-    page_heap::free_run(owner, first, pages);
-    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
+    span::release(owner, first, s);
 }
 
 /// Takes objects of (owner, cls): a whole transfer list if one holds at most
@@ -157,52 +139,24 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
         // SAFETY: this central lock guards every span of (owner, cls).
         unsafe {
             while got < want {
-                if c.partial == 0 {
-                    let pages = info.span_pages as usize;
-                    let Some(page) = page_heap::alloc_run(owner, pages) else {
-                        break;
-                    };
-                    arena::set_span_tags(page, pages, owner, cls);
-                    let s = page_heap::span(page);
-                    *s = Span {
-                        free: ptr::null_mut(),
-                        bump: 0,
-                        nfree: info.span_objs,
-                        cls: cls as u8,
-                        owner: owner as u8,
-                        in_partial: false,
-                        npages: pages as u16,
-                        prev: 0,
-                        next: 0,
-                    };
-                    push_partial(c, page, s);
-                    c.spans += 1;
-                    c.free_objs += info.span_objs as u64;
-                }
-                let page = c.partial as usize - 1;
-                let s = page_heap::span(page);
-                let base = arena::page_addr(page);
-                let before = got;
-                while got < want && s.nfree > 0 {
-                    let obj = if !s.free.is_null() {
-                        let o = s.free;
-                        s.free = *(o as *mut *mut u8);
-                        o
-                    } else {
-                        let o = (base + s.bump as usize * size) as *mut u8;
-                        s.bump += 1;
-                        // Fresh blocks carry the free canary like freed ones.
-                        crate::hardened::stamp(o, cls);
-                        o
-                    };
-                    *(obj as *mut *mut u8) = head;
-                    head = obj;
-                    s.nfree -= 1;
-                    got += 1;
-                }
-                c.free_objs -= (got - before) as u64;
-                if s.nfree == 0 {
-                    unlink(c, s);
+                let page = match c.partial.first() {
+                    Some(page) => page,
+                    None => {
+                        let Some(page) = span::create(owner, cls) else {
+                            break;
+                        };
+                        c.partial.push(page, span::record(page));
+                        c.spans += 1;
+                        c.free_objs += info.span_objs as u64;
+                        page
+                    }
+                };
+                let s = span::record(page);
+                let n = s.carve(page, cls, want - got, &mut head);
+                got += n;
+                c.free_objs -= n as u64;
+                if s.nfree() == 0 {
+                    c.partial.unlink(s);
                 }
             }
         }
@@ -216,7 +170,7 @@ fn pop_xfer(c: &mut Central, owner: usize, size: usize) -> Xfer {
     c.nxfer -= 1;
     let x = c.xfer[c.nxfer as usize];
     c.xfer_objs -= x.n;
-    XFER_OWNER_BYTES[owner].fetch_sub(x.n as usize * size, Ordering::Relaxed);
+    xfer_bytes(owner).fetch_sub(x.n as usize * size, Ordering::Relaxed);
     x
 }
 
@@ -232,9 +186,9 @@ pub fn flush_counted(owner: usize, cls: usize, list: *mut u8, n: usize) {
         c.flushes += 1;
         let bytes = n * size;
         if (c.nxfer as usize) < XFER_SLOTS
-            && XFER_OWNER_BYTES[owner].load(Ordering::Relaxed) + bytes <= XFER_BYTES
+            && xfer_bytes(owner).load(Ordering::Relaxed) + bytes <= XFER_BYTES
         {
-            XFER_OWNER_BYTES[owner].fetch_add(bytes, Ordering::Relaxed);
+            xfer_bytes(owner).fetch_add(bytes, Ordering::Relaxed);
             c.xfer[c.nxfer as usize] = Xfer {
                 head: list,
                 n: n as u32,
@@ -264,45 +218,32 @@ pub fn flush(owner: usize, cls: usize, list: *mut u8) {
 /// The central lock of (owner, cls) is held (`c` is its cache).
 unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8) {
     let info = CLASSES[cls];
-    let want_tag = arena::make_tag(owner, cls, 0) & !(0xfff << 20);
+    let want = arena::Tag::span(owner, cls, 0);
     // Each object's tag is checked to be of (owner, cls) before its span is touched.
     while !list.is_null() {
         let obj = list;
         list = *(obj as *mut *mut u8);
-        let Some(page) = arena::page_of(obj as usize) else {
+        let Some((page, t)) = arena::lookup(obj as usize) else {
             os::fatal(
                 "free(): pointer outside the heap in a cache list (heap corruption)",
                 obj as usize,
             );
         };
-        let t = arena::tag(page);
-        if t & !(0xfff << 20) != want_tag {
+        if t.span_kind() != want {
             os::fatal(
                 "free(): invalid pointer (not a live hz3 block)",
                 obj as usize,
             );
         }
-        let first = page - arena::tag_page_off(t);
-        let s = page_heap::span(first);
-        let rel = obj as usize - arena::page_addr(first);
-        if !rel.is_multiple_of(info.size as usize) {
-            os::fatal(
-                "free(): invalid pointer (not the start of a block)",
-                obj as usize,
-            );
-        }
-        if s.nfree >= info.span_objs {
-            os::fatal("free(): double free detected", obj as usize);
-        }
-        *(obj as *mut *mut u8) = s.free;
-        s.free = obj;
-        s.nfree += 1;
+        let first = page - t.page_off();
+        let s = span::record(first);
+        s.put(first, cls, obj);
         c.free_objs += 1;
-        if !s.in_partial {
-            push_partial(c, first, s);
+        if !s.in_partial() {
+            c.partial.push(first, s);
         }
-        if s.nfree == info.span_objs
-            && (s.prev != 0 || s.next != 0 || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
+        if s.nfree() == info.span_objs
+            && (s.has_neighbours() || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
         {
             // Wholly free and not the only (small) partial span: give the pages back.
             release_span(c, owner, first, s, info.span_objs);
@@ -315,48 +256,30 @@ unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8)
 /// (`checks`), a rare slow path: walks at most a span's and the transfer lists'
 /// objects under the central lock.
 pub fn holds_free(cls: usize, p: *mut u8) -> bool {
-    let Some(page) = arena::page_of(p as usize) else {
+    let Some((page, t)) = arena::lookup(p as usize) else {
         return false;
     };
-    let t = arena::tag(page);
-    if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls {
+    if !t.is_valid() || t.class() != cls {
         return false;
     }
-    let owner = arena::tag_owner(t);
+    let owner = t.owner();
     slot(owner, cls).with(|c| {
         // Under the lock the span cannot change hands: re-read its tag.
         let t = arena::tag(page);
-        if t & arena::TAG_VALID == 0 || arena::tag_class(t) != cls || arena::tag_owner(t) != owner {
+        if !t.is_valid() || t.class() != cls || t.owner() != owner {
             return false;
         }
         // SAFETY: central lock of (owner, cls) held; the span and the lists
         // hold free objects of (owner, cls), linked through their first word.
         unsafe {
-            let s = page_heap::span(page - arena::tag_page_off(t));
-            if list_holds(s.free, s.nfree as usize, p) {
+            if span::record(page - t.page_off()).holds_free(p) {
                 return true;
             }
             c.xfer[..c.nxfer as usize]
                 .iter()
-                .any(|x| list_holds(x.head, x.n as usize, p))
+                .any(|x| span::list_holds(x.head, x.n as usize, p))
         }
     })
-}
-
-/// `p` is among the first `max` objects of the list at `head`.
-///
-/// # Safety
-/// The list is a valid list of free objects (null-terminated or at least `max` long).
-unsafe fn list_holds(mut head: *mut u8, max: usize, p: *mut u8) -> bool {
-    let mut n = 0;
-    while !head.is_null() && n < max {
-        if head == p {
-            return true;
-        }
-        head = *(head as *const *mut u8);
-        n += 1;
-    }
-    false
 }
 
 /// Puts the transfer lists back into their spans and releases every wholly
@@ -370,12 +293,11 @@ pub fn release_empty(owner: usize) {
                     let x = pop_xfer(c, owner, info.size as usize);
                     to_spans(c, owner, cls, x.head);
                 }
-                let mut p = c.partial;
-                while p != 0 {
-                    let first = p as usize - 1;
-                    let s = page_heap::span(first);
-                    p = s.next;
-                    if s.nfree == info.span_objs {
+                let mut next = c.partial.first();
+                while let Some(first) = next {
+                    let s = span::record(first);
+                    next = s.next_on_list();
+                    if s.nfree() == info.span_objs {
                         release_span(c, owner, first, s, info.span_objs);
                     }
                 }
@@ -397,22 +319,81 @@ pub fn counters(owner: usize, cls: usize) -> (u32, u64, u64, u64) {
     })
 }
 
-/// Fork support.
-pub fn lock_all() {
-    for o in CENTRAL.iter() {
-        for s in o.iter() {
-            s.0.lock.lock();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    /// The objects of a list, in order.
+    fn walk(mut l: *mut u8, max: usize) -> std::vec::Vec<*mut u8> {
+        let mut v = std::vec::Vec::new();
+        while !l.is_null() && v.len() <= max {
+            v.push(l);
+            // SAFETY: a list of free objects handed out by `refill`.
+            l = unsafe { *(l as *mut *mut u8) };
         }
+        v
     }
-}
-pub fn unlock_all(child: bool) {
-    for o in CENTRAL.iter() {
-        for s in o.iter() {
-            if child {
-                s.0.lock.reset_after_fork();
-            } else {
-                s.0.lock.unlock();
-            }
+
+    /// Invariants of one (owner, class): a refill hands out exactly `n`
+    /// distinct objects of (owner, class), counted out of the cache's free
+    /// objects (spans x objects per span = free + handed out); flushing them
+    /// back counts them in again, and `release_empty` gives every wholly free
+    /// span back (no span and no free object left).
+    #[test]
+    fn refill_and_flush_keep_the_counts() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 1;
+        let cls = class_of(3000); // a class no other unit test uses
+        let info = CLASSES[cls];
+        let want = info.span_objs as usize + 3; // spans two spans
+        let (head, n) = refill(owner, cls, want, 0);
+        assert_eq!(n, want);
+        let objs = walk(head, want);
+        assert_eq!(objs.len(), n, "list length differs from the count");
+        let mut sorted = objs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), n, "an object was handed out twice");
+        for &o in &objs {
+            let (_, t) = arena::lookup(o as usize).expect("object in the arena");
+            assert!(t.is_valid() && t.owner() == owner && t.class() == cls);
         }
+        let (spans, free, _, _) = counters(owner, cls);
+        assert_eq!(spans, 2);
+        assert_eq!(
+            spans as u64 * info.span_objs as u64,
+            free + n as u64,
+            "spans x objects != free + handed out"
+        );
+        flush(owner, cls, head);
+        let (spans, free, _, _) = counters(owner, cls);
+        assert_eq!(spans as u64 * info.span_objs as u64, free);
+        release_empty(owner);
+        assert_eq!(counters(owner, cls).0, 0, "a wholly free span was kept");
+        assert_eq!(counters(owner, cls).1, 0);
+    }
+
+    /// A flushed list is kept whole as a transfer list (where the lane keeps
+    /// them) and the next refill that can take it gets that same list back.
+    #[test]
+    fn transfer_list_comes_back_whole() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 2; // not the other test's: release_empty is per owner
+        let cls = class_of(2500);
+        let n = (CLASSES[cls].limit as usize).min(4);
+        let (head, got) = refill(owner, cls, n, 0);
+        assert_eq!(got, n);
+        flush_counted(owner, cls, head, n);
+        let (h2, n2) = refill(owner, cls, 1, n);
+        if XFER_BYTES > 0 {
+            assert_eq!((h2, n2), (head, n), "the transfer list was not taken whole");
+        } else {
+            assert_eq!(n2, 1);
+        }
+        flush(owner, cls, h2);
+        release_empty(owner);
+        assert_eq!(counters(owner, cls).0, 0);
+        assert_eq!(xfer_bytes(owner).load(Ordering::Relaxed), 0);
     }
 }

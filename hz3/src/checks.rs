@@ -17,6 +17,7 @@
 //!
 //! Owns no state. Must not change allocation state except the key word of the
 //! block being freed or allocated.
+//! Must not touch spans or page heaps (`span`, `page_heap`).
 
 use crate::arena;
 use crate::central;
@@ -57,9 +58,7 @@ pub unsafe fn key_seen(t: *mut TCache, p: *mut u8) -> bool {
 pub unsafe fn free_suspect(p: *mut u8, t: *mut TCache) {
     let cls = arena::class_at(p as usize);
     confirm_double_free(t, cls, p, "free(): double free detected");
-    if (*t).bins[cls].push(p) {
-        tcache::overflow(t, cls);
-    }
+    tcache::free_local(t, p, cls);
 }
 
 /// `p` is being handed out by malloc: clears its key word.

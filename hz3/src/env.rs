@@ -7,6 +7,7 @@
 //! the setting falls back to its default (a number out of range is clamped).
 //! Invariants: never allocates (getenv and write(2) only; the value is read in
 //! place); each call reports at most one line, and init reads each variable once.
+//! Must not touch allocator state (`arena`, `tcache`, `central`).
 
 use core::ffi::CStr;
 

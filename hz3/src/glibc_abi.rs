@@ -14,6 +14,7 @@
 //!
 //! `hz3/tests/lanes.rs` reads the version needs of every lane `.so` and fails on
 //! anything above `GLIBC_2.17`.
+//! Must not touch allocator state (`arena`, `tcache`).
 
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 macro_rules! old_version {

@@ -1,5 +1,6 @@
 //! `hz3::Hz3`, the Rust `GlobalAlloc`. Small alignments take the plain
 //! malloc/free fast paths; larger ones the aligned path. Owns no state.
+//! Must not touch the allocator's internals (`tcache`, `arena`, `central`).
 
 use core::alloc::{GlobalAlloc, Layout};
 

@@ -14,8 +14,9 @@
 //! from a span are stamped by `central::refill`. Foreign pointers given to free
 //! abort, and sized deletes are checked against the block.
 //! Owns no state; must not change allocation state.
+//! Must not touch caches or spans (`tcache`, `central`, `span`).
 
-use crate::arena;
+use crate::arena::{self, Tag};
 use crate::os;
 use crate::size_class::class_size;
 
@@ -25,12 +26,9 @@ pub const ENABLED: bool = cfg!(feature = "hardened");
 #[inline(always)]
 pub fn check_link(cls: usize, next: *mut u8) {
     if ENABLED && !next.is_null() {
-        let ok = match arena::page_of(next as usize) {
-            Some(page) => {
-                let t = arena::tag(page);
-                t & arena::TAG_VALID != 0
-                    && arena::tag_class(t) == cls
-                    && is_block_start(next as usize, page, t)
+        let ok = match arena::lookup(next as usize) {
+            Some((page, t)) => {
+                t.is_valid() && t.class() == cls && is_block_start(next as usize, page, t)
             }
             None => false,
         };
@@ -52,7 +50,7 @@ fn canary(p: *mut u8) -> usize {
 
 /// `p` (in the arena, tag `t`, page `page`) is about to be freed.
 #[inline(always)]
-pub fn check_free(p: *mut u8, page: usize, t: u32) {
+pub fn check_free(p: *mut u8, page: usize, t: Tag) {
     if ENABLED {
         if !is_block_start(p as usize, page, t) {
             os::fatal("free(): invalid pointer (inside a block)", p as usize);
@@ -62,7 +60,7 @@ pub fn check_free(p: *mut u8, page: usize, t: u32) {
         if *w == canary(p) {
             os::fatal("free(): double free detected", p as usize);
         }
-        stamp(p, arena::tag_class(t));
+        stamp(p, t.class());
     }
 }
 
@@ -82,7 +80,7 @@ pub fn stamp(p: *mut u8, cls: usize) {
 /// `p` (in the arena, tag `t`, page `page`) is passed to realloc: it must be
 /// a block start that is not free.
 #[inline(always)]
-pub fn check_realloc(p: *mut u8, page: usize, t: u32) {
+pub fn check_realloc(p: *mut u8, page: usize, t: Tag) {
     if ENABLED {
         if !is_block_start(p as usize, page, t) {
             os::fatal("realloc(): invalid pointer (inside a block)", p as usize);
@@ -116,7 +114,7 @@ pub fn on_alloc(p: *mut u8, cls: usize) {
 }
 
 #[inline(always)]
-fn is_block_start(p: usize, page: usize, t: u32) -> bool {
-    let first = page - arena::tag_page_off(t);
-    (p - arena::page_addr(first)).is_multiple_of(class_size(arena::tag_class(t)))
+fn is_block_start(p: usize, page: usize, t: Tag) -> bool {
+    let first = page - t.page_off();
+    (p - arena::page_addr(first)).is_multiple_of(class_size(t.class()))
 }

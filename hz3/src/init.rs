@@ -18,19 +18,19 @@
 //! allocator; a child that still inherits an init in progress (a fork without
 //! hz3's handlers: a raw fork system call, or one before they were registered)
 //! sees a foreign pid and initialises again (the parent's half-done mappings are
-//! left unused). Must not touch allocation data structures except through their
-//! lock_all / unlock_all functions in the fork handlers.
+//! left unused). Must not touch allocation data structures (`central`, `span`,
+//! `inbox`, `outbox`, `large`). The fork handlers take and release every lock
+//! through `owner::lock_all` / `unlock_all`.
 
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crate::arena;
-use crate::central;
 use crate::config;
 use crate::env;
 use crate::glibc_abi;
-use crate::large;
 use crate::options;
 use crate::os;
+use crate::owner;
 use crate::page_heap;
 use crate::stats;
 use crate::tcache;
@@ -95,8 +95,8 @@ fn init_slow() -> bool {
 }
 
 fn run_init() {
-    if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") {
-        arena::reserve();
+    if page_heap::init() && !env::flag(c"HZ3_DISABLE_ARENA") && arena::reserve() {
+        page_heap::init_run_links();
     }
     let cpus = os::cpus_available();
     let owners = env::number(
@@ -231,10 +231,7 @@ extern "C" fn fork_prepare() {
         // SAFETY: plain syscall wrapper.
         unsafe { libc::sched_yield() };
     }
-    central::lock_all();
-    page_heap::lock_all();
-    large::lock();
-    tcache::lock_pool();
+    owner::lock_all();
     FORK_LOCKED.store(true, Ordering::Relaxed);
 }
 
@@ -242,20 +239,14 @@ extern "C" fn fork_parent() {
     if !FORK_LOCKED.swap(false, Ordering::Relaxed) {
         return;
     }
-    tcache::unlock_pool();
-    large::unlock(false);
-    page_heap::unlock_all(false);
-    central::unlock_all(false);
+    owner::unlock_all(false);
 }
 
 extern "C" fn fork_child() {
     if !FORK_LOCKED.swap(false, Ordering::Relaxed) {
         return;
     }
-    tcache::after_fork_child();
-    large::unlock(true);
-    page_heap::unlock_all(true);
-    central::unlock_all(true);
+    owner::unlock_all(true);
     stats::after_fork_child();
 }
 

@@ -12,7 +12,8 @@
 //! thread-cache scavenge check after that (`decay_tick`), so a big cache buys
 //! reuse while a program allocates large blocks and holds no memory once it
 //! stops. A mapping the system refuses is retried once after emptying the cache.
-//! Must not touch the arena, thread caches or central caches.
+//! Must not touch the arena, thread caches or central caches (`arena`,
+//! `tcache`, `central`).
 
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,13 +1,28 @@
 //! hz3: a multi-lane memory allocator.
 //!
 //! One core, several lanes (build configurations chosen by a manifest in
-//! `lanes/`, see `config`). Front end (`alloc`): size classes
-//! (`size_class`), per-thread caches (`tcache`) and remote frees (`remote`);
-//! middle: per-owner central caches (`central`); back end: page heaps and
-//! spans (`page_heap`) in one reserved arena with a page-tag table (`arena`),
-//! large mappings (`large`); platform: `os`, `sync`, `tls`; life cycle:
-//! `init`; `stats`. The C ABI (`c_abi`, feature `c-abi`) and `Hz3`
-//! (`GlobalAlloc`) are thin wrappers over `alloc`.
+//! `lanes/`, see `config`). `alloc` has the call tree of malloc and free.
+//!
+//! Module order (layer order, lower first; a module calls down, and up only
+//! where its head comment says so). Each module's head comment says what it
+//! owns and what it must not touch; `tests/layers.rs` checks the "must not
+//! touch" lists against the imports and that this list names every module.
+//! 1. platform: `config` (lane constants), `os` (system calls), `sync`
+//!    (futex lock), `tls` (thread pointer), `env` (HZ3_* parsing), `options`
+//!    (run-time knobs), `glibc_abi` (versioned glibc symbols)
+//! 2. `size_class` (class geometry), `stats` (global counters)
+//! 3. `arena` (the reservation, the page-tag `Tag`, span-record memory)
+//! 4. `page_heap` (page runs per owner, the segment pool, purging)
+//! 5. `span` (span records, partial lists, carving)
+//! 6. `central` (per (owner, class) caches and transfer lists)
+//! 7. `inbox` (per-owner incoming remote frees)
+//! 8. `owner` (the per-owner record; collect, fork locks)
+//! 9. `outbox` (per-thread outgoing remote frees), `tcache` (thread caches)
+//! 10. `hardened`, `checks` (integrity and misuse checks on the paths)
+//! 11. `large` (mappings of their own for big blocks)
+//! 12. `init` (life cycle: init, thread exit, fork)
+//! 13. `alloc` (malloc, free and the rest: the front end)
+//! 14. `stats_json`, `global_alloc` (`Hz3`), `c_abi` (the C symbols, feature `c-abi`)
 //!
 //! The allocator never allocates: no `Vec`, `Box`, `format!` or panicking
 //! formatting anywhere below; errors go out through write(2).
@@ -34,14 +49,16 @@ mod env;
 mod glibc_abi;
 mod global_alloc;
 mod hardened;
+mod inbox;
 mod init;
 mod large;
 mod options;
 mod os;
-mod owner_stash;
+mod outbox;
+mod owner;
 mod page_heap;
-mod remote;
 mod size_class;
+mod span;
 mod stats;
 mod stats_json;
 mod sync;
@@ -60,7 +77,7 @@ pub use stats_json::write as stats_json;
 /// True in the hardened build (feature `hardened`).
 pub const HARDENED: bool = hardened::ENABLED;
 
-/// Bytes of one thread's cache in this lane (bins and remote stash).
+/// Bytes of one thread's cache in this lane (bins and outbox).
 pub const fn thread_cache_bytes() -> usize {
     core::mem::size_of::<tcache::TCache>()
 }
@@ -74,12 +91,11 @@ pub fn owners_in_use() -> usize {
 
 /// The owner of a live small block `p` (None for large blocks and foreign pointers).
 pub fn owner_of(p: *const u8) -> Option<usize> {
-    let page = arena::page_of(p as usize)?;
-    let t = arena::tag(page);
-    if t & arena::TAG_VALID == 0 {
+    let (_, t) = arena::lookup(p as usize)?;
+    if !t.is_valid() {
         return None;
     }
-    Some(((t & arena::TAG_OWNER_MASK & !arena::TAG_VALID) >> 8) as usize)
+    Some(t.owner())
 }
 
 /// The raw allocation API (what the C ABI exports), for tests and embedders.

@@ -10,6 +10,7 @@
 //! thread runs a slow path takes effect at that thread's next slow-path event;
 //! every value in range is valid at any time, so no ordering is needed.
 //! Invariants: never allocates.
+//! Must not touch allocation data structures (`arena`, `central`, `span`).
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! The platform layer (Linux): virtual memory, diagnostics through write(2), abort.
 //! Owns every system call the allocator makes except futex (see `sync`).
-//! Must not touch allocator state and must never allocate.
+//! Must not touch allocator state and must never allocate (`arena`, `tcache`,
+//! `central`, `page_heap`).
 
 use core::ptr;
 

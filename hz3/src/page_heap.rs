@@ -1,41 +1,27 @@
-//! Page heaps: segments of the arena handed to owners, page runs (spans) carved
-//! from them, span metadata, and handing free pages back to the OS.
+//! Page heaps: segments of the arena handed to owners, page runs handed out
+//! from them (to `span`, and to `alloc` for aligned blocks), and handing free
+//! pages back to the OS. A run is a number of pages, nothing more: this module
+//! knows no spans.
 //!
 //! Owns: the global segment pool, one page heap per owner (its segments with a
-//! free-page bitmap and a dirty-page bitmap each), the span metadata table.
-//! Locking: the pool lock and each owner's page-heap lock; a span's fields are
-//! guarded by the central-cache lock of its (owner, class) (see `central`),
-//! except while the span is being created or released under the page-heap lock.
-//! Invariant: a page is in exactly one state: free in its segment's bitmap, or
-//! part of one live span whose pages all carry that span's tag.
-//! Must not touch thread caches.
+//! free-page bitmap and a dirty-page bitmap each, and its run cache, linked
+//! through a table of its own, `RUN_LINKS`).
+//! Locking: the pool lock and each owner's page-heap lock (order: heap -> pool).
+//! Invariant: a page is in exactly one state: free in its segment's bitmap,
+//! in a run of the run cache, or in one run handed out.
+//! The page heaps live in the owner records (`owner`); only this module reads
+//! or writes them (`owner` takes their locks for fork).
+//! Must not touch thread caches, central caches or span records (`tcache`,
+//! `central`, `span`).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::arena::{self, NPAGES, NSEGS, SEG_PAGES};
-use crate::config;
+use crate::arena::{self, NSEGS, SEG_PAGES};
 use crate::options;
 use crate::os::{self, PAGE};
+use crate::owner;
 use crate::stats;
 use crate::sync::Locked;
-
-/// Metadata of one span, stored at the index of its first page.
-#[repr(C)]
-pub struct Span {
-    /// Free objects returned to this span (intrusive list through each object's first word).
-    pub free: *mut u8,
-    /// Objects of the span never handed out yet (carved from the end on demand).
-    pub bump: u32,
-    /// Free objects in the span (on `free` plus not yet carved).
-    pub nfree: u32,
-    pub cls: u8,
-    pub owner: u8,
-    pub in_partial: bool,
-    pub npages: u16,
-    /// Neighbours in the owner's partial list of this class: page index + 1, 0 for none.
-    pub prev: u32,
-    pub next: u32,
-}
 
 #[repr(C)]
 struct SegMeta {
@@ -51,8 +37,13 @@ struct SegMeta {
 /// Least time between two purges triggered by the size bound.
 const PURGE_MIN_INTERVAL_MS: u64 = 10;
 
-static SPAN_META: AtomicUsize = AtomicUsize::new(0);
 static SEG_META: AtomicUsize = AtomicUsize::new(0);
+/// The run cache's links: one u32 per reserved arena page (the first page + 1
+/// of the next cached run of the same length, 0 for none), read only at the
+/// first page of a cached run. Reserved after the arena, for the pages it got
+/// (`init_run_links`), so it takes no address space from the arena; committed
+/// with each segment. 0 when refused: the run cache is then off.
+static RUN_LINKS: AtomicUsize = AtomicUsize::new(0);
 
 struct Pool {
     /// Segments never used so far start here.
@@ -61,7 +52,7 @@ struct Pool {
     free_head: u32,
 }
 
-struct PageHeap {
+pub struct PageHeap {
     segs: u32,
     /// Free pages that may be resident: free-and-dirty bitmap pages plus the run cache.
     dirty_free_pages: usize,
@@ -72,7 +63,7 @@ struct PageHeap {
     epoch_ms: u64,
     low_water: usize,
     /// Run cache: freed runs of n pages (n <= RUN_CACHE_MAX_PAGES) kept whole in
-    /// LIFO lists (first page + 1, linked through `Span::next` of the first page),
+    /// LIFO lists (first page + 1, linked through `run_next`),
     /// still marked used in the bitmaps; reused by an allocation of the same size
     /// in O(1). Spilled into the bitmaps before any purge.
     runs: [u32; RUN_CACHE_MAX_PAGES + 1],
@@ -86,47 +77,73 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     free_head: 0,
 });
 
+/// One owner's page heap with its lock, on a cache line of its own (in the
+/// owner's record, see `owner`).
 #[repr(align(64))]
-struct HeapSlot(Locked<PageHeap>);
+pub struct HeapSlot(pub Locked<PageHeap>);
 
-static HEAPS: [HeapSlot; config::OWNERS] = [const {
-    HeapSlot(Locked::new(PageHeap {
-        segs: 0,
-        dirty_free_pages: 0,
-        last_purge_ms: 0,
-        epoch_ms: 0,
-        low_water: 0,
-        runs: [0; RUN_CACHE_MAX_PAGES + 1],
-    }))
-}; config::OWNERS];
+impl HeapSlot {
+    pub const fn new() -> HeapSlot {
+        HeapSlot(Locked::new(PageHeap {
+            segs: 0,
+            dirty_free_pages: 0,
+            last_purge_ms: 0,
+            epoch_ms: 0,
+            low_water: 0,
+            runs: [0; RUN_CACHE_MAX_PAGES + 1],
+        }))
+    }
+}
 
-/// Reserves the metadata tables (without access: a segment's slices are
+#[inline]
+fn heap(owner: usize) -> &'static Locked<PageHeap> {
+    &owner::of(owner).heap.0
+}
+
+/// Reserves the segment-record table (without access: a segment's record is
 /// committed with the segment, see `commit_segment`). Called once during init; false on failure.
 pub fn init() -> bool {
-    let span_bytes = NPAGES * core::mem::size_of::<Span>();
     let seg_bytes = NSEGS * core::mem::size_of::<SegMeta>();
-    let s = os::reserve(span_bytes);
     let g = os::reserve(seg_bytes);
-    if s.is_null() || g.is_null() {
+    if g.is_null() {
         return false;
     }
-    SPAN_META.store(s as usize, Ordering::Release);
     SEG_META.store(g as usize, Ordering::Release);
     true
 }
 
-/// The span metadata slot of `page`.
-///
-/// # Safety
-/// `page` < NPAGES and the tables are initialised; the caller holds the lock guarding the span.
-#[inline]
-#[allow(clippy::mut_from_ref)]
-pub unsafe fn span(page: usize) -> &'static mut Span {
-    &mut *(SPAN_META.load(Ordering::Relaxed) as *mut Span).add(page)
-}
-
 unsafe fn seg(i: usize) -> &'static mut SegMeta {
     &mut *(SEG_META.load(Ordering::Relaxed) as *mut SegMeta).add(i)
+}
+
+/// Reserves the run cache's links for the pages the arena got (after
+/// `arena::reserve`). False when refused (the run cache then stays off).
+pub fn init_run_links() -> bool {
+    let pages = arena::RESERVED_PAGES.load(Ordering::Relaxed);
+    if pages == 0 {
+        return false;
+    }
+    let l = os::reserve(pages * 4);
+    if l.is_null() {
+        return false;
+    }
+    RUN_LINKS.store(l as usize, Ordering::Release);
+    true
+}
+
+/// True when the run cache has its links.
+#[inline]
+fn run_cache_on() -> bool {
+    RUN_LINKS.load(Ordering::Relaxed) != 0
+}
+
+/// The run-cache link of the run starting at `page`.
+///
+/// # Safety
+/// The owner's page-heap lock is held, `page` starts a run of that owner and
+/// `run_cache_on()`.
+unsafe fn run_next(page: usize) -> &'static mut u32 {
+    &mut *(RUN_LINKS.load(Ordering::Relaxed) as *mut u32).add(page)
 }
 
 fn bit(map: &[u64], i: usize) -> bool {
@@ -185,19 +202,14 @@ fn take_segment() -> Option<usize> {
 }
 
 /// Makes a segment never used so far writable: its pages, its tags, its span
-/// records and its segment record. False when the system refuses.
+/// records (`arena::commit_segment`), its segment record and its run-cache
+/// links. False when the system refuses.
 fn commit_segment(i: usize) -> bool {
     let range = |table: usize, each: usize, first: usize, n: usize| {
         let start = (table + first * each) & !(PAGE - 1);
         let end = (table + (first + n) * each + PAGE - 1) & !(PAGE - 1);
         (start as *mut u8, end - start)
     };
-    let (s, slen) = range(
-        SPAN_META.load(Ordering::Relaxed),
-        core::mem::size_of::<Span>(),
-        i * SEG_PAGES,
-        SEG_PAGES,
-    );
     let (g, glen) = range(
         SEG_META.load(Ordering::Relaxed),
         core::mem::size_of::<SegMeta>(),
@@ -205,17 +217,21 @@ fn commit_segment(i: usize) -> bool {
         1,
     );
     // SAFETY: the slices of segment i < NSEGS lie inside the tables reserved by `init`.
-    unsafe { os::commit(s, slen) && os::commit(g, glen) && arena::commit_segment(i) }
+    unsafe {
+        let links = RUN_LINKS.load(Ordering::Relaxed);
+        let (l, llen) = range(links, 4, i * SEG_PAGES, SEG_PAGES);
+        os::commit(g, glen) && (links == 0 || os::commit(l, llen)) && arena::commit_segment(i)
+    }
 }
 
 /// Allocates a run of `n` pages (n <= SEG_PAGES) for `owner`. Returns its first page index.
 pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
-    HEAPS[owner].0.with(|h| {
+    heap(owner).with(|h| {
         // SAFETY: the owner's page-heap lock guards its segments' metadata and run cache.
         unsafe {
             if n <= RUN_CACHE_MAX_PAGES && h.runs[n] != 0 {
                 let page = h.runs[n] as usize - 1;
-                h.runs[n] = span(page).next;
+                h.runs[n] = *run_next(page);
                 h.dirty_free_pages -= n;
                 h.low_water = h.low_water.min(h.dirty_free_pages);
                 count_span_pages(n);
@@ -280,10 +296,10 @@ fn count_span_pages(n: usize) {
 pub fn free_run(owner: usize, page: usize, n: usize) {
     let purge_limit = options::purge_owner_kib() * 1024 / PAGE;
     let decay_ms = options::purge_decay_ms();
-    HEAPS[owner].0.with(|h| {
-        if n <= RUN_CACHE_MAX_PAGES {
-            // SAFETY: owner's page-heap lock held; the run is ours and no longer a span.
-            unsafe { span(page).next = h.runs[n] };
+    heap(owner).with(|h| {
+        if n <= RUN_CACHE_MAX_PAGES && run_cache_on() {
+            // SAFETY: owner's page-heap lock held; the run is the owner's and no longer used.
+            unsafe { *run_next(page) = h.runs[n] };
             h.runs[n] = page as u32 + 1;
         } else {
             // SAFETY: owner's page-heap lock held.
@@ -336,7 +352,7 @@ fn spill_runs(h: &mut PageHeap) {
             let page = h.runs[n] as usize - 1;
             // SAFETY: owner's page-heap lock held; cached runs are the owner's.
             unsafe {
-                h.runs[n] = span(page).next;
+                h.runs[n] = *run_next(page);
                 release_to_bitmap(page, n);
             }
         }
@@ -346,7 +362,7 @@ fn spill_runs(h: &mut PageHeap) {
 /// Hands every free dirty page of `owner` back to the OS and returns its wholly
 /// free segments to the pool. Returns the bytes purged.
 pub fn purge_owner(owner: usize) -> usize {
-    HEAPS[owner].0.with(|h| purge_locked(h, 0))
+    heap(owner).with(|h| purge_locked(h, 0))
 }
 
 /// Purges free dirty pages, segment by segment, until at most `keep` free
@@ -398,38 +414,30 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
 
 /// Free dirty bytes all page heaps hold right now (RSS that a purge would return).
 pub fn dirty_free_bytes() -> usize {
-    HEAPS
+    owner::all()
         .iter()
-        .map(|h| h.0.with(|h| h.dirty_free_pages))
+        .map(|o| o.heap.0.with(|h| h.dirty_free_pages))
         .sum::<usize>()
         * PAGE
 }
 
-/// Fork support: take / release every page-heap lock and the pool lock.
-pub fn lock_all() {
-    for h in HEAPS.iter() {
-        h.0.lock.lock();
-    }
+/// Fork support (`owner::lock_all`): the segment pool's lock (the page
+/// heaps' locks are taken by `owner`).
+pub fn lock_pool() {
     POOL.lock.lock();
 }
-pub fn unlock_all(child: bool) {
+pub fn unlock_pool(child: bool) {
     if child {
         POOL.lock.reset_after_fork();
     } else {
         POOL.lock.unlock();
-    }
-    for h in HEAPS.iter() {
-        if child {
-            h.0.lock.reset_after_fork();
-        } else {
-            h.0.lock.unlock();
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
 
     #[test]
     fn find_run_finds_first_fit() {

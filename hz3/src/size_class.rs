@@ -12,6 +12,7 @@
 //! per-thread bin stays empty and `malloc(0)` drops into the slow path.
 //! Internal fragmentation: at most 15 B for requests up to 128 B, at most
 //! 1/STEPS of the request above that.
+//! Must not touch allocator state (`arena`, `tcache`, `central`).
 
 use crate::config;
 use crate::os::PAGE;

@@ -5,6 +5,7 @@
 //!
 //! Owns the global counters. Reads other modules' counters through their
 //! accessors; must not change allocation state.
+//! Must not touch spans or remote frees (`span`, `inbox`, `outbox`).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -6,6 +6,7 @@
 //!
 //! Owns only the text layout; the numbers come from `stats::stats()` and, for
 //! the calling thread, from its cache (`tcache`). Must not change any state.
+//! Must not touch allocation data structures (`central`, `page_heap`, `span`).
 
 use crate::config;
 use crate::stats::{self, Stats};

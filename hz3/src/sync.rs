@@ -3,6 +3,7 @@
 //! panics. Invariants: the word is 0 (free), 1 (held) or 2 (held, maybe waiters);
 //! only the holder moves it back to 0. `reset_after_fork` is for the child of
 //! fork, where the only thread left holds every lock (taken in the prepare hook).
+//! Must not touch allocator state (`arena`, `tcache`, `central`).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering};

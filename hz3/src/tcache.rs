@@ -1,24 +1,26 @@
 //! Thread caches: per-thread bins of free objects per size class, the thread's
-//! owner, its remote stash, and the thread life cycle (create on first slow
+//! owner, its outbox, and the thread life cycle (create on first slow
 //! path, hand everything back at thread exit through a pthread key destructor).
 //!
 //! Owns: the `TCache` structures and their pool (a reserved region, never
 //! malloc), owner assignment. A cache is touched only by its thread, except by
 //! the fork child (which abandons other threads' caches). Refill and flush go
 //! to the owner's central cache in batches.
-//! Must not touch another thread's cache or any span directly.
+//! Must not touch another thread's cache or any span or page run directly
+//! (`span`, `page_heap`).
 
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena;
 use crate::central;
 use crate::config;
 use crate::hardened;
+use crate::inbox;
 use crate::init;
 use crate::os;
-use crate::owner_stash;
-use crate::remote::Stash;
+use crate::outbox::Outbox;
+use crate::owner;
 use crate::size_class::{CLASSES, NCLS};
 use crate::stats;
 use crate::sync::Locked;
@@ -75,19 +77,19 @@ impl Bin {
 #[repr(C)]
 pub struct TCache {
     pub bins: [Bin; NCLS],
-    /// `arena::expect_for_owner(owner)`: what a local object's tag shows under `TAG_OWNER_MASK`.
+    /// `arena::expect_for_owner(owner)`: what a local object's `Tag::owner_bits` shows.
     pub expect: u32,
     pub owner: u32,
-    pub remote: Stash,
+    pub outbox: Outbox,
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
-/// falls into its slow path) and `expect` 1, a value no tag shows under
-/// `TAG_OWNER_MASK` (bit 0 is outside the mask; 0 would match free pages), so
-/// free does too. Never written.
+/// falls into its slow path) and `expect` 1, a value no tag's `owner_bits`
+/// shows (bit 0 is outside them; 0 would match free pages), so free does too.
+/// Never written.
 pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
 // SAFETY: never written after construction; only read by the fast paths.
 unsafe impl Sync for EmptyCache {}
@@ -100,8 +102,7 @@ pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new({
 
 /// An `expect` that no tag matches.
 pub const NO_OWNER_EXPECT: u32 = 1;
-#[allow(clippy::bad_bit_mask)] // always true: that is what it checks
-const _: () = assert!(NO_OWNER_EXPECT & arena::TAG_OWNER_MASK != NO_OWNER_EXPECT);
+const _: () = assert!(arena::matches_no_tag(NO_OWNER_EXPECT));
 
 #[inline(always)]
 pub fn empty() -> *mut TCache {
@@ -131,7 +132,6 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     total: 0,
     free: ptr::null_mut(),
 });
-static OWNER_LIVE: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
 /// Owners new threads are spread over (the first N): set at init from the
 /// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS, and by
 /// mallopt(M_ARENA_MAX). Read only by `pick_owner` when a thread cache is
@@ -203,8 +203,8 @@ fn pool_put(t: *mut TCache) {
 fn pick_owner() -> usize {
     let mut best = 0;
     let mut best_n = u32::MAX;
-    for (o, live) in OWNER_LIVE[..owners_in_use()].iter().enumerate() {
-        let n = live.load(Ordering::Relaxed);
+    for (o, rec) in owner::all()[..owners_in_use()].iter().enumerate() {
+        let n = rec.live.load(Ordering::Relaxed);
         if n < best_n {
             best = o;
             best_n = n;
@@ -234,7 +234,7 @@ pub fn get_or_create() -> *mut TCache {
         return t;
     }
     let owner = pick_owner();
-    OWNER_LIVE[owner].fetch_add(1, Ordering::Relaxed);
+    owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
     LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
     stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `t` is a fresh slot owned by this thread from now on.
@@ -246,7 +246,7 @@ pub fn get_or_create() -> *mut TCache {
             b.limit = CLASSES[c].limit;
             b.room = b.limit as i32;
         }
-        (*t).remote.init();
+        (*t).outbox.init();
         (*t).events = 0;
     }
     tls::set_tc(t);
@@ -268,9 +268,9 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    if OWNER_LIVE[owner].fetch_sub(1, Ordering::Relaxed) == 1 && config::OWNER_STASH {
-        // The owner's last thread: nobody would drain its stash.
-        owner_stash::drain_to_central(owner);
+    if owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1 {
+        // The owner's last thread: nobody would drain its inboxes.
+        inbox::drain_to_central(owner);
     }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
@@ -293,7 +293,7 @@ pub unsafe fn drain(t: *mut TCache) {
             central::flush_counted(owner, c, h, n);
         }
     }
-    (*t).remote.flush_all();
+    (*t).outbox.flush_all();
 }
 
 /// Refills the bin of `cls` and returns one object, or null when the arena is exhausted.
@@ -302,14 +302,12 @@ pub unsafe fn drain(t: *mut TCache) {
 /// `t` is the calling thread's cache and its bin of `cls` is empty.
 #[cold]
 pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
-    (*t).remote.on_slow_event();
+    (*t).outbox.on_slow_event();
     on_event(t);
     let owner = (*t).owner as usize;
-    if config::OWNER_STASH {
-        let l = owner_stash::head(owner, cls).take_all();
-        if !l.is_null() {
-            return take_stashed(t, cls, l);
-        }
+    let l = inbox::take(owner, cls);
+    if !l.is_null() {
+        return take_inbox(t, cls, l);
     }
     let info = CLASSES[cls];
     let (head, n) = central::refill(owner, cls, info.batch as usize, info.limit as usize);
@@ -391,9 +389,9 @@ unsafe fn scavenge(t: *mut TCache) {
     }
 }
 
-/// Refills the empty bin of `cls` from a list taken from the owner's stash: up
+/// Refills the empty bin of `cls` from a list taken from the owner's inbox: up
 /// to the bin's limit goes into the bin, the rest to the central cache.
-unsafe fn take_stashed(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
+unsafe fn take_inbox(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
     let b = &mut (*t).bins[cls];
     let first = *(list as *mut *mut u8);
     let mut n = 0usize;
@@ -466,15 +464,15 @@ unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
 /// Fork child: only the forking thread survives; the other threads' caches are
 /// abandoned (their cached objects stay allocated in the child).
 pub fn after_fork_child() {
-    for o in OWNER_LIVE.iter() {
-        o.store(0, Ordering::Relaxed);
+    for o in owner::all() {
+        o.live.store(0, Ordering::Relaxed);
     }
     let t = tls::tc();
     let mut live = 0;
     if !t.is_null() {
         // SAFETY: our own cache.
         let owner = unsafe { (*t).owner } as usize;
-        OWNER_LIVE[owner].store(1, Ordering::Relaxed);
+        owner::of(owner).live.store(1, Ordering::Relaxed);
         live = 1;
     }
     LIVE_CACHES.store(live, Ordering::Relaxed);
@@ -488,7 +486,158 @@ pub fn unlock_pool() {
     POOL.lock.unlock();
 }
 
+/// Pops a free block of `cls` from the bin (null when it is empty): the malloc fast path.
+///
+/// # Safety
+/// `t` is the calling thread's cache or `empty()`; cls < NCLS.
+#[inline(always)]
+pub unsafe fn pop(t: *mut TCache, cls: usize) -> *mut u8 {
+    debug_assert!(cls < NCLS);
+    (*t).bins.get_unchecked_mut(cls).pop(cls)
+}
+
+/// True when the page tag `tag` shows a block of `t`'s owner (never for `empty()`).
+///
+/// # Safety
+/// `t` is the calling thread's cache or `empty()`.
+#[inline(always)]
+pub unsafe fn is_local(t: *mut TCache, tag: arena::Tag) -> bool {
+    tag.owner_bits() == (*t).expect
+}
+
+/// The owner of `t`.
+///
+/// # Safety
+/// `t` is the calling thread's (live) cache.
+#[inline(always)]
+pub unsafe fn owner(t: *mut TCache) -> usize {
+    (*t).owner as usize
+}
+
+/// Frees `p`, a block of `cls` of `t`'s owner, into its bin (sends a batch
+/// back when the bin overflows): the free fast path.
+///
+/// # Safety
+/// `t` is the calling thread's live cache; `p` is a block of class `cls` of its owner.
+#[inline(always)]
+pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
+    debug_assert!(cls < NCLS);
+    if (*t).bins.get_unchecked_mut(cls).push(p) {
+        // Passes `p` rather than `cls`: no register kept for the call.
+        overflow_at(p, t);
+    }
+}
+
+/// Frees `p`, a block of (owner, cls) of another owner: into `t`'s outbox.
+///
+/// # Safety
+/// `t` is the calling thread's live cache; `p` is a free block of (owner, cls).
+#[inline]
+pub unsafe fn free_remote(t: *mut TCache, owner: usize, cls: usize, p: *mut u8) {
+    (*t).outbox.push(owner, cls, p);
+}
+
 /// Which owner uncached calls use.
 pub fn direct_owner() -> usize {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    #[repr(align(16))]
+    struct Block([u8; 64]);
+
+    /// A bin is a LIFO whose `room` is always `limit - count`; a push reports
+    /// overflow exactly when the count goes past the limit; a pop of an empty
+    /// bin changes nothing.
+    #[test]
+    fn bin_counts_and_overflow() {
+        let mut blocks: std::vec::Vec<Block> = (0..5).map(|_| Block([0; 64])).collect();
+        let mut b = Bin {
+            head: ptr::null_mut(),
+            room: 3,
+            limit: 3,
+        };
+        // SAFETY: the blocks are ours and at least 16 bytes; class 0 is never checked.
+        unsafe {
+            assert!(b.pop(0).is_null());
+            assert_eq!((b.count(), b.room), (0, 3));
+            let ps: std::vec::Vec<*mut u8> = blocks.iter_mut().map(|x| x.0.as_mut_ptr()).collect();
+            for (i, &p) in ps.iter().enumerate() {
+                let over = b.push(p);
+                assert_eq!(b.count(), i + 1);
+                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
+                assert_eq!(over, i + 1 > 3, "overflow reported at count {}", i + 1);
+            }
+            for &p in ps.iter().rev() {
+                assert_eq!(b.pop(0), p, "not LIFO");
+            }
+            assert!(b.pop(0).is_null());
+            assert_eq!((b.count(), b.room), (0, 3));
+        }
+    }
+
+    /// The cache of threads without one never serves a malloc nor claims a
+    /// block: every bin empty and no valid tag of any owner matches it.
+    #[test]
+    fn empty_cache_matches_nothing() {
+        let t = empty();
+        for c in 0..NCLS {
+            // SAFETY: EMPTY is never written; pop of an empty bin reads only its head.
+            assert!(unsafe { (*t).bins[c].head.is_null() });
+        }
+        for o in 0..config::OWNERS {
+            for c in [1, NCLS - 1] {
+                let tag = arena::Tag::span(o, c, 0);
+                // SAFETY: EMPTY is a valid cache to compare against.
+                assert!(!unsafe { is_local(t, tag) });
+            }
+        }
+    }
+
+    #[test]
+    fn owners_in_use_is_clamped() {
+        assert_eq!(owners_in_use_for(Some(0), 4), 1);
+        assert_eq!(owners_in_use_for(Some(usize::MAX), 4), config::OWNERS);
+        let n = owners_in_use_for(None, 1);
+        assert!((1..=config::OWNERS).contains(&n));
+    }
+
+    /// A live cache: a refill fills the bin with the rest of a batch (room =
+    /// limit - count), a local free goes to the own bin, and `drain` hands
+    /// every cached object back (all bins empty, room = limit, nothing cached).
+    #[test]
+    fn refill_free_and_drain() {
+        std::thread::spawn(|| {
+            let t = get_or_create();
+            assert!(!t.is_null());
+            let cls = class_of(1500);
+            // SAFETY: this thread's cache; the bin of `cls` is empty on a fresh cache.
+            unsafe {
+                let p = refill(t, cls);
+                assert!(!p.is_null());
+                let b = &(*t).bins[cls];
+                assert!(b.count() >= 1 && b.count() < CLASSES[cls].batch as usize);
+                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
+                let before = b.count();
+                let (_, tag) = arena::lookup(p as usize).unwrap();
+                assert!(is_local(t, tag), "a block of the own owner is not local");
+                free_local(t, p, cls);
+                assert_eq!((*t).bins[cls].count(), before + 1);
+                assert!(cached_bytes(t) > 0);
+                drain(t);
+                for b in (*t).bins.iter() {
+                    assert!(b.head.is_null());
+                    assert_eq!(b.room, b.limit as i32);
+                }
+                assert_eq!(cached_bytes(t), 0);
+                destroy(t);
+            }
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -11,6 +11,7 @@
 //! relocated by the dynamic loader before it is copied). With initial-exec TLS the `.so` must be loaded at start-up
 //! (LD_PRELOAD or a link dependency); a `dlopen` works only while glibc's static
 //! TLS surplus has 16 bytes left, which it normally has.
+//! Must not touch central caches or spans (`central`, `span`).
 
 use crate::tcache::TCache;
 

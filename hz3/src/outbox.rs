@@ -1,10 +1,11 @@
-//! Remote free: objects freed by a thread whose owner is not the object's owner.
-//! They are stashed in the freeing thread's cache and reach the owner in
-//! batches, on slow-path events only (a bank entry or the ring filling up, a
-//! refill, thread exit, malloc_trim), never one lock or CAS per free.
+//! Outboxes: the outgoing side of the remote path. An object freed by a thread
+//! whose owner is not the object's owner waits in the freeing thread's outbox
+//! and reaches the owner's inbox (`inbox::deliver`) in batches, on slow-path
+//! events only (a bank entry or the ring filling up, a refill, thread exit,
+//! malloc_trim), never one lock or CAS per free.
 //!
-//! Owns the per-thread remote stash inside `TCache`, in one of two shapes
-//! chosen by the lane (`remote` in the manifest):
+//! Owns the per-thread outbox inside `TCache`, in one of two shapes chosen by
+//! the lane (`remote` in the manifest):
 //! - `dense` (fast lane): a bank `[owner][class]` of intrusive lists plus a short
 //!   list of the non-empty entries, so a flush never scans the whole bank.
 //!   Per-thread size grows with the owner count.
@@ -12,15 +13,13 @@
 //!   entries, grouped by (owner, class) when drained. Per-thread size does not
 //!   depend on the owner count.
 //!
-//! Batches are delivered to the owner's lock-free stash (`owner_stash`) when
-//! the lane enables it, else to its central cache.
-//! Must not touch another thread's cache.
+//! Must not touch another thread's cache, central caches or spans (`central`,
+//! `span`, `page_heap`).
 
-use crate::central;
 use crate::config;
-use crate::owner_stash;
+use crate::inbox;
 
-/// Objects of `cls` a stash gathers for one owner before delivering them: the
+/// Objects of `cls` an outbox gathers for one owner before delivering them: the
 /// lane's `remote_batch`, but never more than one refill batch of the class
 /// (so big classes do not pile up megabytes in a freeing thread).
 #[inline]
@@ -33,23 +32,17 @@ fn batch_of(cls: usize) -> usize {
     }
 }
 
-/// Hands a batch `first ..= last` of (owner, cls) objects to the owner.
+/// Hands a batch `first ..= last` of (owner, cls) objects to the owner's inbox.
 #[inline]
 fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
-    if config::OWNER_STASH {
-        // SAFETY: the batch is ours and `last` is its final node.
-        unsafe { owner_stash::head(owner, cls).push_list(first, last) };
-    } else {
-        // SAFETY: as above; `central::flush` wants a null-terminated list.
-        unsafe { *(last as *mut *mut u8) = core::ptr::null_mut() };
-        central::flush(owner, cls, first);
-    }
+    // SAFETY: the batch is ours and `last` is its final node.
+    unsafe { inbox::deliver(owner, cls, first, last) };
 }
 
 #[cfg(not(hz3_remote_ring))]
-pub use dense::Dense as Stash;
+pub use dense::Dense as Outbox;
 #[cfg(hz3_remote_ring)]
-pub use ring::Ring as Stash;
+pub use ring::Ring as Outbox;
 
 // Both shapes are always compiled (and unit-tested); the lane picks one.
 #[cfg_attr(hz3_remote_ring, allow(dead_code))]
@@ -80,7 +73,7 @@ pub mod dense {
     pub type Dense = Bank<{ config::OWNERS }>;
 
     impl<const O: usize> Bank<O> {
-        /// Resets a stash in place (the memory may be reused from an exited thread).
+        /// Resets an outbox in place (the memory may be reused from an exited thread).
         pub fn init(&mut self) {
             for o in self.bank.iter_mut() {
                 for e in o.iter_mut() {
@@ -95,7 +88,7 @@ pub mod dense {
             self.bytes = 0;
         }
 
-        /// Stashes `p`, an object of (owner, cls).
+        /// Puts `p`, an object of (owner, cls), in the outbox.
         #[inline]
         pub fn push(&mut self, owner: usize, cls: usize, p: *mut u8) {
             let e = &mut self.bank[owner][cls];
@@ -137,7 +130,7 @@ pub mod dense {
             }
         }
 
-        /// Sends every stashed object to its owner.
+        /// Sends every object in the outbox to its owner.
         pub fn flush_all(&mut self) {
             const N: usize = crate::size_class::NCLS;
             for i in 0..self.ndirty {
@@ -239,7 +232,7 @@ pub mod ring {
                     ng - 1
                 };
                 hint = g;
-                // SAFETY: `p` is a free block stashed by this thread.
+                // SAFETY: `p` is a free block in this thread's outbox.
                 unsafe { *(p as *mut *mut u8) = groups[g].first };
                 groups[g].first = p;
             }

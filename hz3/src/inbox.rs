@@ -1,20 +1,27 @@
-//! Owner-shared stash: one lock-free LIFO per (owner, class) through which remote
-//! frees reach their owner without taking the owner's central lock. Any thread
-//! pushes a whole batch with one CAS; the owner's threads take everything with
-//! one swap when they refill (and thread exit / malloc_trim hand leftovers to
-//! the central cache).
+//! Inboxes: the incoming side of the remote path. A batch of remote frees
+//! (gathered in a thread's `outbox`) reaches its owner through `deliver`, the
+//! one place that decides the lane's inbox policy (`config::OWNER_STASH`, the
+//! manifest's `owner_stash` key):
+//! - on: one lock-free LIFO per (owner, class), pushed with one CAS, without
+//!   taking the owner's central lock; the owner's threads take everything with
+//!   one swap when they refill (`take`), and thread exit / malloc_trim hand
+//!   leftovers to the central cache (`drain_to_central`);
+//! - off: the batch goes straight to the owner's central cache under its lock
+//!   (`take` and `drain_to_central` then have nothing to do).
 //!
-//! Owns the stash heads. Lock-free protocol: push links the batch's tail to the
+//! Owns the inbox heads. Lock-free protocol: push links the batch's tail to the
 //! observed head, then CAS(head: observed -> batch head, Release); take swaps
 //! the head with null (Acquire). There is no pop of a single node, so no ABA.
-//! Objects in a stash belong to the stash's (owner, class) and are reachable
-//! from exactly one head. Must not touch spans or thread caches.
+//! Objects in an inbox belong to its (owner, class) and are reachable from
+//! exactly one head. Must not touch spans, page heaps or thread caches
+//! (`span`, `page_heap`, `tcache`).
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::central;
 use crate::config;
+use crate::owner;
 use crate::size_class::NCLS;
 
 /// The atomic pointer a [`Head`] is built on: `AtomicPtr<u8>` in the allocator;
@@ -53,7 +60,7 @@ impl HeadCell for AtomicPtr<u8> {
     }
 }
 
-/// One stash head (the allocator's: `Head<AtomicPtr<u8>>`).
+/// One inbox head (the allocator's: `Head<AtomicPtr<u8>>`).
 pub struct Head<A = AtomicPtr<u8>>(A);
 
 impl Head {
@@ -87,7 +94,7 @@ impl<A: HeadCell> Head<A> {
         }
     }
 
-    /// Takes every stashed object (a null-terminated list), or null.
+    /// Takes every object in the inbox (a null-terminated list), or null.
     #[inline]
     pub fn take_all(&self) -> *mut u8 {
         if self.0.load(Ordering::Relaxed).is_null() {
@@ -103,19 +110,57 @@ impl Default for Head {
     }
 }
 
+/// One inbox head on a cache line of its own (an owner's record holds one
+/// per class, see `owner`).
 #[repr(align(64))]
-struct Slot(Head);
+pub struct Slot(Head);
 
-static STASH: [[Slot; NCLS]; config::OWNERS] =
-    [const { [const { Slot(Head::new()) }; NCLS] }; config::OWNERS];
-
-#[inline]
-pub fn head(owner: usize, cls: usize) -> &'static Head {
-    &STASH[owner][cls].0
+impl Slot {
+    pub const fn new() -> Slot {
+        Slot(Head::new())
+    }
 }
 
-/// Moves everything stashed for `owner` into its central caches.
+/// The lane keeps lock-free inboxes (else remote batches go to the central cache).
+const ENABLED: bool = config::OWNER_STASH;
+
+#[inline]
+fn head(owner: usize, cls: usize) -> &'static Head {
+    &owner::of(owner).inbox[cls].0
+}
+
+/// Hands a batch `first ..= last` of (owner, cls) objects, linked through
+/// their first words, to the owner.
+///
+/// # Safety
+/// The batch is the caller's and `last` is its final node.
+#[inline]
+pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
+    if ENABLED {
+        head(owner, cls).push_list(first, last);
+    } else {
+        // `central::flush` wants a null-terminated list.
+        *(last as *mut *mut u8) = ptr::null_mut();
+        central::flush(owner, cls, first);
+    }
+}
+
+/// Takes everything in the inbox of (owner, cls): a null-terminated list, or
+/// null (always, when the lane keeps no inboxes).
+#[inline]
+pub fn take(owner: usize, cls: usize) -> *mut u8 {
+    if ENABLED {
+        head(owner, cls).take_all()
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// Moves everything in `owner`'s inboxes into its central caches.
 pub fn drain_to_central(owner: usize) {
+    if !ENABLED {
+        return;
+    }
     for cls in 1..NCLS {
         let l = head(owner, cls).take_all();
         if !l.is_null() {
