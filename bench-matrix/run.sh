@@ -28,13 +28,10 @@ step "1/4 hz3 lanes"
 if [ "${SKIP_LANES:-0}" = 1 ]; then
     echo "SKIP_LANES=1: using whatever is in $TARGET/lanes/" >&2
 else
+    # The lanes are the manifests in lanes/ (bench-matrix finds them the same way).
     defined=()
-    for lane in fast scale mem_mstress mem_large; do
-        if [ -f "lanes/$lane.toml" ]; then
-            defined+=("$lane")
-        else
-            loud "!! lane '$lane': lanes/$lane.toml does not exist — skipped; it will be reported MISSING"
-        fi
+    for f in lanes/*.toml; do
+        [ -f "$f" ] && defined+=("$(basename "$f" .toml)")
     done
     if [ ${#defined[@]} -eq 0 ]; then
         loud "!! no lane is defined under lanes/: the matrix will have peers only"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::chooser;
 use crate::gate::{self, GateCheck, GateConfig};
 use crate::history::{self, Record};
-use crate::runner::Layout;
+use crate::layout::Layout;
 use crate::schema::Results;
 
 fn opt(v: &mut Vec<String>, name: &str) -> Result<Option<String>, String> {

@@ -179,7 +179,7 @@ pub fn render_with_history(r: &Results, history: &[Record]) -> String {
         dirty = if r.git_dirty { " (dirty)" } else { "" },
         runs = r.config.runs,
         pin = esc(r.config.pin_cpus.as_deref().unwrap_or("off")),
-        took = crate::runner::fmt_dur(r.duration_s),
+        took = crate::progress::fmt_dur(r.duration_s),
         metric = r.config.metric.describe(),
         cpu = esc(&r.machine.cpu_model),
         ncpu = r.machine.ncpu,

@@ -6,15 +6,18 @@ use std::process::ExitCode;
 use bench_matrix::ab;
 use bench_matrix::dashboard;
 use bench_matrix::gate::{self, CheckStatus, GateConfig};
+use bench_matrix::layout::{self, Layout};
 use bench_matrix::markdown;
-use bench_matrix::runner::{self, Layout, Pin, Plan, Settle};
+use bench_matrix::process::{self, Pin};
+use bench_matrix::runner::{self, Plan, Settle};
 use bench_matrix::schema::{AllocKind, Allocator, Metric, Results};
 use bench_matrix::verdict::{Thresholds, Verdict};
 use bench_matrix::workloads::{self, Mode};
+use bench_matrix::{callgrind, cli_history, machine, peers, progress};
+use clap::{Args, Parser, Subcommand};
 
+/// The synopsis and notes, shown after clap's help of `bench-matrix`.
 const USAGE: &str = "\
-bench-matrix — hz3 lanes against glibc, jemalloc, mimalloc and tcmalloc
-
 USAGE:
   bench-matrix run [--quick|--full] [--lanes fast,scale,..] [--peers glibc,jemalloc,..]
                    [--threads 1,8,32] [--workloads small,mixed,..] [--runs N]
@@ -41,77 +44,297 @@ USAGE:
   gate/callgrind-gate 1 when a threshold is crossed; 2 for usage errors.
 ";
 
-struct Args {
-    v: Vec<String>,
+/// Options every matrix command (run, ab) takes.
+#[derive(Args, Debug)]
+struct MatrixArgs {
+    /// The quick matrix (the default).
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// The full matrix (30 runs).
+    #[arg(long)]
+    full: bool,
+    /// Runs per cell (default 3; 30 with --full; ab: 5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    runs: Option<u32>,
+    /// Thread counts (default 1,8,32).
+    #[arg(long, value_name = "1,8,32", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<Vec<u32>>,
+    /// Workloads (see `bench-matrix list`; also all, quick, remote).
+    #[arg(long, value_name = "small,mixed,..", value_delimiter = ',')]
+    workloads: Option<Vec<String>>,
+    /// Pin the runs with taskset (1-thread cells on the last CPU).
+    #[arg(long)]
+    pin: bool,
+    /// Pin every run to this taskset CPU list (implies --pin).
+    #[arg(long, value_name = "LIST")]
+    pin_cpus: Option<String>,
+    /// Throughput metric the outputs rank by.
+    #[arg(long, value_enum, default_value_t = Metric::DEFAULT)]
+    metric: Metric,
+    /// After its result each run does light traffic this long, then records
+    /// settled_rss_kib (run: 2000; ab: 0 = off).
+    #[arg(long, value_name = "MS")]
+    settle_ms: Option<u64>,
+    /// Output directory (default bench-matrix/results/latest).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
 }
 
-impl Args {
-    fn flag(&mut self, name: &str) -> bool {
-        if let Some(i) = self.v.iter().position(|a| a == name) {
-            self.v.remove(i);
-            true
-        } else {
-            false
+/// The repository root (found from the working directory or the executable).
+#[derive(Args, Debug)]
+struct RootArg {
+    #[arg(long, hide = true)]
+    root: Option<PathBuf>,
+}
+
+impl RootArg {
+    fn layout(&self) -> Layout {
+        Layout::discover(self.root.as_deref())
+    }
+}
+
+#[derive(Args, Debug)]
+struct AllocArgs {
+    /// hz3 lanes (default: every lanes/*.toml; none = no lane).
+    #[arg(long, value_name = "fast,scale,..", value_delimiter = ',')]
+    lanes: Option<Vec<String>>,
+    /// Peers (default: glibc,jemalloc,mimalloc,tcmalloc; none = no peer).
+    #[arg(long, value_name = "glibc,jemalloc,..", value_delimiter = ',')]
+    peers: Option<Vec<String>>,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench-matrix",
+    about = "bench-matrix — hz3 lanes against glibc, jemalloc, mimalloc and tcmalloc",
+    after_help = USAGE,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the bench matrix and write results.json, results.md, dashboard.html.
+    Run {
+        #[command(flatten)]
+        m: MatrixArgs,
+        #[command(flatten)]
+        alloc: AllocArgs,
+    },
+    /// A/B two allocators: GO / SOFT GO / NO-GO per workload (exit 3 for NO-GO/INVALID).
+    Ab {
+        /// A: a lane name (fast), a peer (glibc, jemalloc, mimalloc, tcmalloc) or a path to a .so.
+        #[arg(long = "a", value_name = "X")]
+        a: String,
+        /// B: as A.
+        #[arg(long = "b", value_name = "Y")]
+        b: String,
+        /// Smallest change that counts (default 1%).
+        #[arg(long, value_name = "PCT", value_parser = parse_threshold)]
+        threshold: Option<f64>,
+        #[command(flatten)]
+        m: MatrixArgs,
+    },
+    /// Check a results file against the thresholds (exit 1 when one is crossed).
+    Gate {
+        /// Results file (default bench-matrix/results/latest/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// Thresholds (default bench-matrix/gate.toml).
+        #[arg(long, value_name = "FILE")]
+        thresholds: Option<PathBuf>,
+        /// Rank by this metric instead of the results file's.
+        #[arg(long, value_enum)]
+        metric: Option<Metric>,
+        /// History to judge regressions against (default
+        /// bench-matrix/history/history.jsonl; none = no regression check).
+        #[arg(long, value_name = "FILE|none")]
+        history: Option<String>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Instructions per malloc+free pair under callgrind (exit 1 above a lane's limit).
+    CallgrindGate {
+        #[command(flatten)]
+        alloc: AllocArgs,
+        /// Thresholds (default bench-matrix/gate.toml).
+        #[arg(long, value_name = "FILE")]
+        thresholds: Option<PathBuf>,
+        /// Output directory (default bench-matrix/results/callgrind).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Render results.md and dashboard.html again from a results file.
+    Report {
+        /// Results file (default bench-matrix/results/latest/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// Output directory (default: the results file's).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Rank by this metric (rewrites the results file's).
+        #[arg(long, value_enum)]
+        metric: Option<Metric>,
+        /// History whose trends the dashboard draws (default bench-matrix/history/history.jsonl).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Append one record of a results file to the history.
+    HistoryAppend {
+        /// Results file (default bench-matrix/results/latest/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// History (default bench-matrix/history/history.jsonl).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Print (or --write) the README's lane figures from the last history record.
+    Readme {
+        /// Write them into the README (and gate.toml's generated rules).
+        #[arg(long)]
+        write: bool,
+        /// History (default bench-matrix/history/history.jsonl).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// README (default README.md).
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Check the README's claims against the last history record.
+    ReadmeCheck {
+        /// History (default bench-matrix/history/history.jsonl).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+        /// README (default README.md).
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+        /// Thresholds (default bench-matrix/gate.toml).
+        #[arg(long, value_name = "FILE")]
+        thresholds: Option<PathBuf>,
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// List the workloads, programs and allocators.
+    List {
+        #[command(flatten)]
+        root: RootArg,
+    },
+    /// Internal: the runner measures real programs through it (process.rs).
+    #[command(hide = true, disable_help_flag = true)]
+    ExecMeasured {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Options as argv for the commands that parse their own (cli_history.rs).
+fn argv(opts: &[(&str, Option<PathBuf>)], flags: &[(&str, bool)]) -> Vec<String> {
+    let mut v = Vec::new();
+    for (name, val) in opts {
+        if let Some(val) = val {
+            v.push(name.to_string());
+            v.push(val.display().to_string());
         }
     }
-    fn opt(&mut self, name: &str) -> Result<Option<String>, String> {
-        let eq = format!("{name}=");
-        if let Some(i) = self.v.iter().position(|a| a == name) {
-            if i + 1 >= self.v.len() {
-                return Err(format!("{name} needs a value"));
-            }
-            let val = self.v.remove(i + 1);
-            self.v.remove(i);
-            return Ok(Some(val));
-        }
-        if let Some(i) = self.v.iter().position(|a| a.starts_with(&eq)) {
-            let val = self.v.remove(i)[eq.len()..].to_string();
-            return Ok(Some(val));
-        }
-        Ok(None)
-    }
-    fn list(&mut self, name: &str) -> Result<Option<Vec<String>>, String> {
-        Ok(self.opt(name)?.map(|s| {
-            s.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect()
-        }))
-    }
-    fn finish(&self) -> Result<(), String> {
-        if let Some(a) = self.v.first() {
-            Err(format!("unexpected argument '{a}'"))
-        } else {
-            Ok(())
+    for (name, on) in flags {
+        if *on {
+            v.push(name.to_string());
         }
     }
+    v
+}
+
+/// `--threshold 2` or `2%`: a fraction.
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    s.trim_end_matches('%')
+        .parse::<f64>()
+        .map(|p| p / 100.0)
+        .map_err(|_| format!("bad --threshold '{s}'"))
 }
 
 fn main() -> ExitCode {
-    let mut v: Vec<String> = std::env::args().skip(1).collect();
-    if v.is_empty() || v[0] == "-h" || v[0] == "--help" || v[0] == "help" {
-        print!("{USAGE}");
-        return ExitCode::from(if v.is_empty() { 2 } else { 0 });
-    }
-    let cmd = v.remove(0);
-    let mut args = Args { v };
-    let res = match cmd.as_str() {
-        "run" => cmd_run(&mut args),
-        "ab" => cmd_ab(&mut args),
-        "gate" => cmd_gate(&mut args),
-        "callgrind-gate" => cmd_callgrind(&mut args),
-        "report" => cmd_report(&mut args),
-        "history-append" => bench_matrix::cli_history::append(&mut args.v),
-        "readme" => bench_matrix::cli_history::readme(&mut args.v),
-        "readme-check" => bench_matrix::cli_history::readme_check(&mut args.v),
-        "list" => cmd_list(&mut args),
-        // Internal: the runner measures real programs through it (programs.rs).
-        "exec-measured" => {
-            return ExitCode::from(
-                bench_matrix::programs::exec_measured_main(&args.v).clamp(0, 255) as u8,
-            )
+    // Usage errors exit 2 and help 0 (clap's codes, as before).
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Run { m, alloc } => cmd_run(m, alloc),
+        Cmd::Ab { a, b, threshold, m } => cmd_ab(&a, &b, threshold.unwrap_or(0.01), m),
+        Cmd::Gate {
+            results,
+            thresholds,
+            metric,
+            root,
+            history,
+        } => cmd_gate(results, thresholds, metric, history, root.layout()),
+        Cmd::CallgrindGate {
+            alloc,
+            thresholds,
+            out,
+            root,
+        } => cmd_callgrind(alloc, thresholds, out, root.layout()),
+        Cmd::Report {
+            results,
+            out,
+            metric,
+            history,
+            root,
+        } => cmd_report(results, out, metric, history, root.layout()),
+        // history.rs's commands (cli_history.rs) take their options as argv.
+        Cmd::HistoryAppend {
+            results,
+            history,
+            root,
+        } => cli_history::append(&mut argv(
+            &[
+                ("--results", results),
+                ("--history", history),
+                ("--root", root.root),
+            ],
+            &[],
+        )),
+        Cmd::Readme {
+            write,
+            history,
+            readme,
+            root,
+        } => cli_history::readme(&mut argv(
+            &[
+                ("--history", history),
+                ("--readme", readme),
+                ("--root", root.root),
+            ],
+            &[("--write", write)],
+        )),
+        Cmd::ReadmeCheck {
+            history,
+            readme,
+            thresholds,
+            root,
+        } => cli_history::readme_check(&mut argv(
+            &[
+                ("--history", history),
+                ("--readme", readme),
+                ("--thresholds", thresholds),
+                ("--root", root.root),
+            ],
+            &[],
+        )),
+        Cmd::List { root } => cmd_list(root.layout()),
+        Cmd::ExecMeasured { args } => {
+            return ExitCode::from(process::exec_measured_main(&args).clamp(0, 255) as u8)
         }
-        other => Err(format!("unknown command '{other}'\n\n{USAGE}")),
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -119,21 +342,6 @@ fn main() -> ExitCode {
             eprintln!("bench-matrix: {e}");
             ExitCode::from(2)
         }
-    }
-}
-
-fn parse_threads(v: Option<Vec<String>>) -> Result<Vec<u32>, String> {
-    match v {
-        None => Ok(vec![1, 8, 32]),
-        Some(v) => v
-            .iter()
-            .map(|s| {
-                s.parse::<u32>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("bad thread count '{s}'"))
-            })
-            .collect(),
     }
 }
 
@@ -149,32 +357,18 @@ struct Common {
     settle_ms: Option<u64>,
 }
 
-fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> {
-    let root = args.opt("--root")?;
-    let layout = Layout::discover(root.as_deref().map(Path::new));
-    let full = args.flag("--full");
-    let quick = args.flag("--quick");
-    if full && quick {
-        return Err("--quick and --full exclude each other".into());
-    }
-    let mode = if full { Mode::Full } else { Mode::Quick };
-    let runs = match args.opt("--runs")? {
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("bad --runs '{s}'"))?,
-        None => match (default_runs, mode) {
-            (_, Mode::Full) => mode.default_runs(),
-            (Some(d), _) => d,
-            (None, _) => mode.default_runs(),
-        },
+fn common(m: MatrixArgs, default_runs: Option<u32>) -> Result<Common, String> {
+    let layout = m.root.layout();
+    let mode = if m.full { Mode::Full } else { Mode::Quick };
+    let runs = match (m.runs, default_runs, mode) {
+        (Some(n), ..) => n,
+        (None, _, Mode::Full) => mode.default_runs(),
+        (None, Some(d), _) => d,
+        (None, None, _) => mode.default_runs(),
     };
-    let threads = parse_threads(args.list("--threads")?)?;
-    let wl = args.list("--workloads")?;
-    let workloads = workloads::select(wl.as_deref(), mode)?;
-    let pin_cpus = args.opt("--pin-cpus")?;
-    let pin = if args.flag("--pin") || pin_cpus.is_some() {
+    let threads = m.threads.unwrap_or_else(|| vec![1, 8, 32]);
+    let workloads = workloads::select(trimmed(m.workloads).as_deref(), mode)?;
+    let pin = if m.pin || m.pin_cpus.is_some() {
         if std::process::Command::new("taskset")
             .arg("--version")
             .output()
@@ -185,47 +379,56 @@ fn common(args: &mut Args, default_runs: Option<u32>) -> Result<Common, String> 
         let ncpu = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
-        Some(Pin::new(pin_cpus.as_deref(), ncpu))
+        Some(Pin::new(m.pin_cpus.as_deref(), ncpu))
     } else {
         None
     };
-    let out = args.opt("--out")?.map(PathBuf::from);
-    let metric = parse_metric(args)?;
-    let settle_ms = match args.opt("--settle-ms")? {
-        Some(v) => Some(
-            v.parse::<u64>()
-                .map_err(|_| format!("bad --settle-ms '{v}'"))?,
-        ),
-        None => None,
-    };
     Ok(Common {
-        settle_ms,
+        settle_ms: m.settle_ms,
         layout,
         mode,
         runs,
         threads,
         workloads,
         pin,
-        out,
-        metric,
+        out: m.out,
+        metric: m.metric,
     })
 }
 
-fn parse_metric(args: &mut Args) -> Result<Metric, String> {
-    match args.opt("--metric")? {
-        Some(m) => Metric::parse(&m),
-        None => Ok(Metric::DEFAULT),
-    }
+/// A comma list's names, trimmed, empty ones dropped.
+fn trimmed(v: Option<Vec<String>>) -> Option<Vec<String>> {
+    v.map(|v| {
+        v.into_iter()
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    })
+}
+
+/// The lanes and peers named (every lane and peer by default; `none` = none).
+fn select_allocators(layout: &Layout, alloc: AllocArgs) -> Result<Vec<Allocator>, String> {
+    let lanes = trimmed(alloc.lanes);
+    let mut v = if lanes
+        .as_ref()
+        .is_some_and(|l| l.iter().any(|x| x == "none"))
+    {
+        Vec::new()
+    } else {
+        peers::lanes(layout, lanes.as_deref())
+    };
+    v.extend(select_peers(trimmed(alloc.peers))?);
+    Ok(v)
 }
 
 fn select_peers(list: Option<Vec<String>>) -> Result<Vec<Allocator>, String> {
     let names: Vec<String> =
-        list.unwrap_or_else(|| runner::ALL_PEERS.iter().map(|s| s.to_string()).collect());
+        list.unwrap_or_else(|| peers::ALL_PEERS.iter().map(|s| s.to_string()).collect());
     names
         .iter()
         .filter(|n| n.as_str() != "none")
         .map(|n| {
-            runner::peer(n).ok_or_else(|| {
+            peers::peer(n).ok_or_else(|| {
                 format!("unknown peer '{n}' (glibc, jemalloc, mimalloc, tcmalloc, none)")
             })
         })
@@ -266,20 +469,9 @@ fn loud_missing(results: &Results) {
     }
 }
 
-fn cmd_run(args: &mut Args) -> Result<u8, String> {
-    let c = common(args, None)?;
-    let lanes = args.list("--lanes")?;
-    let peers = select_peers(args.list("--peers")?)?;
-    args.finish()?;
-    let mut allocators = if lanes
-        .as_ref()
-        .is_some_and(|l| l.iter().any(|x| x == "none"))
-    {
-        Vec::new()
-    } else {
-        runner::lanes(&c.layout, lanes.as_deref())
-    };
-    allocators.extend(peers);
+fn cmd_run(m: MatrixArgs, alloc: AllocArgs) -> Result<u8, String> {
+    let c = common(m, None)?;
+    let allocators = select_allocators(&c.layout, alloc)?;
     let plan = Plan {
         mode: c.mode,
         runs: c.runs,
@@ -321,9 +513,9 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
     );
     eprintln!(
         "bench-matrix: estimated {} on an idle 2-core machine ({} mode; load average now {:.1}: a busy machine takes longer)",
-        runner::fmt_dur(est),
+        progress::fmt_dur(est),
         plan.mode.name(),
-        runner::loadavg()
+        machine::loadavg()
     );
     let results = runner::run_plan(&plan, &c.layout)?;
     let out = c.out.unwrap_or_else(|| c.layout.default_out());
@@ -343,23 +535,11 @@ fn cmd_run(args: &mut Args) -> Result<u8, String> {
     Ok(0)
 }
 
-fn cmd_ab(args: &mut Args) -> Result<u8, String> {
-    let a_spec = args.opt("--a")?.ok_or("ab needs --a X")?;
-    let b_spec = args.opt("--b")?.ok_or("ab needs --b Y")?;
-    let threshold = match args.opt("--threshold")? {
-        Some(s) => {
-            s.trim_end_matches('%')
-                .parse::<f64>()
-                .map_err(|_| format!("bad --threshold '{s}'"))?
-                / 100.0
-        }
-        None => 0.01,
-    };
-    let c = common(args, Some(5))?;
+fn cmd_ab(a_spec: &str, b_spec: &str, threshold: f64, m: MatrixArgs) -> Result<u8, String> {
+    let c = common(m, Some(5))?;
     let metric = c.metric;
-    args.finish()?;
-    let mut a = runner::resolve_spec(&c.layout, &a_spec)?;
-    let mut b = runner::resolve_spec(&c.layout, &b_spec)?;
+    let mut a = peers::resolve_spec(&c.layout, a_spec)?;
+    let mut b = peers::resolve_spec(&c.layout, b_spec)?;
     if a.name == b.name {
         a.name = format!("A:{}", a.name);
         b.name = format!("B:{}", b.name);
@@ -424,31 +604,27 @@ fn cmd_ab(args: &mut Args) -> Result<u8, String> {
     )
 }
 
-fn cmd_gate(args: &mut Args) -> Result<u8, String> {
-    let root = args.opt("--root")?;
-    let layout = Layout::discover(root.as_deref().map(Path::new));
-    let results_path = args
-        .opt("--results")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| layout.default_out().join("results.json"));
-    let th_path = args
-        .opt("--thresholds")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| layout.gate_toml());
-    let metric_flag = args.opt("--metric")?;
-    let hist_path = args.opt("--history")?;
-    args.finish()?;
+fn cmd_gate(
+    results: Option<PathBuf>,
+    thresholds: Option<PathBuf>,
+    metric_flag: Option<Metric>,
+    hist_path: Option<String>,
+    layout: Layout,
+) -> Result<u8, String> {
+    let results_path = results.unwrap_or_else(|| layout.default_out().join("results.json"));
+    let th_path = thresholds.unwrap_or_else(|| layout.gate_toml());
     let text = std::fs::read_to_string(&results_path)
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut results = Results::from_json(&text)?;
     let cfg_text =
         std::fs::read_to_string(&th_path).map_err(|e| format!("{}: {e}", th_path.display()))?;
-    let cfg = GateConfig::parse(&cfg_text)?;
+    let mut cfg = GateConfig::parse(&cfg_text)?;
+    cfg.require_lanes = peers::required_lanes(&layout, &cfg.require_lanes);
     // The gate ranks by the metric the results file's dashboard shows;
     // --metric (then a `metric` key in the thresholds file) overrides it.
     let shown = results.config.metric;
-    if let Some(m) = metric_flag.as_deref() {
-        results.config.metric = Metric::parse(m)?;
+    if let Some(m) = metric_flag {
+        results.config.metric = m;
     } else if let Some(m) = cfg.metric {
         results.config.metric = m;
     }
@@ -532,23 +708,18 @@ fn cmd_gate(args: &mut Args) -> Result<u8, String> {
     }
 }
 
-fn cmd_callgrind(args: &mut Args) -> Result<u8, String> {
-    let root = args.opt("--root")?;
-    let layout = Layout::discover(root.as_deref().map(Path::new));
-    let th_path = args
-        .opt("--thresholds")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| layout.gate_toml());
-    let lanes = args.list("--lanes")?;
-    let peers = select_peers(args.list("--peers")?)?;
-    let out = args
-        .opt("--out")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| layout.root.join("bench-matrix/results/callgrind"));
-    args.finish()?;
-    let cfg = GateConfig::parse(
+fn cmd_callgrind(
+    alloc: AllocArgs,
+    thresholds: Option<PathBuf>,
+    out: Option<PathBuf>,
+    layout: Layout,
+) -> Result<u8, String> {
+    let th_path = thresholds.unwrap_or_else(|| layout.gate_toml());
+    let out = out.unwrap_or_else(|| layout.root.join("bench-matrix/results/callgrind"));
+    let mut cfg = GateConfig::parse(
         &std::fs::read_to_string(&th_path).map_err(|e| format!("{}: {e}", th_path.display()))?,
     )?;
+    cfg.require_lanes = peers::required_lanes(&layout, &cfg.require_lanes);
     if std::process::Command::new("valgrind")
         .arg("--version")
         .output()
@@ -556,17 +727,9 @@ fn cmd_callgrind(args: &mut Args) -> Result<u8, String> {
     {
         return Err("valgrind is not installed (bench-matrix/setup-peers.sh installs it)".into());
     }
-    let driver = runner::driver_path()?;
+    let driver = layout::driver_path()?;
     let [n1, n2] = cfg.callgrind.pairs;
-    let mut allocs = if lanes
-        .as_ref()
-        .is_some_and(|l| l.iter().any(|x| x == "none"))
-    {
-        Vec::new()
-    } else {
-        runner::lanes(&layout, lanes.as_deref())
-    };
-    allocs.extend(peers);
+    let allocs = select_allocators(&layout, alloc)?;
     let mut rows = Vec::new();
     let mut failures = 0;
     for a in &allocs {
@@ -576,7 +739,7 @@ fn cmd_callgrind(args: &mut Args) -> Result<u8, String> {
         } else {
             None
         };
-        let mut row = runner::CallgrindRow {
+        let mut row = callgrind::CallgrindRow {
             allocator: a.name.clone(),
             kind: a.kind,
             ir_n1: None,
@@ -604,8 +767,8 @@ fn cmd_callgrind(args: &mut Args) -> Result<u8, String> {
             rows.push(row);
             continue;
         }
-        match runner::callgrind_ir(&driver, a, n1)
-            .and_then(|x| runner::callgrind_ir(&driver, a, n2).map(|y| (x, y)))
+        match callgrind::callgrind_ir(&driver, a, n1)
+            .and_then(|x| callgrind::callgrind_ir(&driver, a, n2).map(|y| (x, y)))
         {
             Ok((x, y)) => {
                 let per = (y as f64 - x as f64) / (n2 - n1) as f64;
@@ -688,31 +851,27 @@ fn cmd_callgrind(args: &mut Args) -> Result<u8, String> {
     }
 }
 
-fn cmd_report(args: &mut Args) -> Result<u8, String> {
-    let root = args.opt("--root")?;
-    let layout = Layout::discover(root.as_deref().map(Path::new));
-    let results_path = args
-        .opt("--results")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| layout.default_out().join("results.json"));
-    let out = args.opt("--out")?.map(PathBuf::from).unwrap_or_else(|| {
+fn cmd_report(
+    results: Option<PathBuf>,
+    out: Option<PathBuf>,
+    metric: Option<Metric>,
+    history: Option<PathBuf>,
+    layout: Layout,
+) -> Result<u8, String> {
+    let results_path = results.unwrap_or_else(|| layout.default_out().join("results.json"));
+    let out = out.unwrap_or_else(|| {
         results_path
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf()
     });
-    let metric = args.opt("--metric")?;
-    let hist_path = args
-        .opt("--history")?
-        .map(PathBuf::from)
-        .unwrap_or_else(|| bench_matrix::history::default_path(&layout.root));
-    args.finish()?;
+    let hist_path = history.unwrap_or_else(|| bench_matrix::history::default_path(&layout.root));
     let text = std::fs::read_to_string(&results_path)
         .map_err(|e| format!("{}: {e}", results_path.display()))?;
     let mut results = Results::from_json(&text)?;
     let hist = bench_matrix::history::load(&hist_path)?;
     if let Some(m) = metric {
-        results.config.metric = Metric::parse(&m)?;
+        results.config.metric = m;
     }
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     if out.join("results.json") != results_path
@@ -733,10 +892,7 @@ fn cmd_report(args: &mut Args) -> Result<u8, String> {
     Ok(0)
 }
 
-fn cmd_list(args: &mut Args) -> Result<u8, String> {
-    let root = args.opt("--root")?;
-    let layout = Layout::discover(root.as_deref().map(Path::new));
-    args.finish()?;
+fn cmd_list(layout: Layout) -> Result<u8, String> {
     println!("root: {}", layout.root.display());
     println!("\nworkloads (q = in the quick matrix):");
     for w in workloads::WORKLOADS {
@@ -752,8 +908,8 @@ fn cmd_list(args: &mut Args) -> Result<u8, String> {
     }
     bench_matrix::programs::print_availability(std::io::stdout());
     println!("\nallocators:");
-    let mut all = runner::lanes(&layout, None);
-    all.extend(runner::ALL_PEERS.iter().filter_map(|p| runner::peer(p)));
+    let mut all = peers::lanes(&layout, None);
+    all.extend(peers::ALL_PEERS.iter().filter_map(|p| peers::peer(p)));
     for a in all {
         println!(
             "  {:<16} {:<8} {}",
@@ -766,9 +922,111 @@ fn cmd_list(args: &mut Args) -> Result<u8, String> {
             }
         );
     }
-    match runner::driver_path() {
+    match layout::driver_path() {
         Ok(p) => println!("\ndriver: {}", p.display()),
         Err(e) => println!("\ndriver: {e}"),
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench-matrix").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn usage_errors_exit_2_help_exits_0() {
+        let e = parse(&[]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("Exit codes:"), "{e}");
+        for bad in [
+            &["run", "--quick", "--full"][..],
+            &["run", "--threads", "0"],
+            &["run", "--bogus"],
+            &["ab", "--a", "fast"],
+            &["gate", "--metric", "fast"],
+            &["nosuch"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        let h = parse(&["--help"]).unwrap_err();
+        assert_eq!((h.kind(), h.exit_code()), (ErrorKind::DisplayHelp, 0));
+        assert_eq!(parse(&["help", "ab"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn options_as_before() {
+        let Cmd::Run { m, alloc } = parse(&[
+            "run",
+            "--lanes=fast, scale",
+            "--peers",
+            "none",
+            "--threads",
+            "1,8",
+            "--metric",
+            "cpu",
+            "--runs=4",
+            "--pin-cpus",
+            "0-1",
+            "--settle-ms",
+            "0",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!()
+        };
+        assert_eq!(m.threads, Some(vec![1, 8]));
+        assert_eq!(m.metric, Metric::Cpu);
+        assert_eq!((m.runs, m.settle_ms), (Some(4), Some(0)));
+        assert_eq!(trimmed(alloc.lanes).unwrap(), ["fast", "scale"]);
+        let Cmd::Ab { a, b, threshold, m } = parse(&[
+            "ab",
+            "--a",
+            "fast",
+            "--b",
+            "/x/y.so",
+            "--threshold",
+            "2%",
+            "--full",
+        ])
+        .unwrap()
+        .cmd
+        else {
+            panic!()
+        };
+        assert_eq!((a.as_str(), b.as_str()), ("fast", "/x/y.so"));
+        assert!((threshold.unwrap() - 0.02).abs() < 1e-12 && m.full);
+        assert_eq!(m.metric, Metric::Wall);
+        let Cmd::ExecMeasured { args } =
+            parse(&["exec-measured", "/tmp/r", "-", "prog", "--help", "-x"])
+                .unwrap()
+                .cmd
+        else {
+            panic!()
+        };
+        assert_eq!(args, ["/tmp/r", "-", "prog", "--help", "-x"]);
+        let Cmd::Gate { history, .. } = parse(&["gate", "--history", "none"]).unwrap().cmd else {
+            panic!()
+        };
+        assert_eq!(history.as_deref(), Some("none"));
+        let Cmd::Readme {
+            write,
+            readme,
+            root,
+            ..
+        } = parse(&["readme", "--write", "--readme=R.md"]).unwrap().cmd
+        else {
+            panic!()
+        };
+        let v = argv(
+            &[("--readme", readme), ("--root", root.root)],
+            &[("--write", write)],
+        );
+        assert_eq!(v, ["--readme", "R.md", "--write"]);
+    }
 }

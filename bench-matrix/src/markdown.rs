@@ -93,7 +93,7 @@ pub fn render(r: &Results) -> String {
         r.config.runs,
         seeds_desc(&r.config.seeds),
         r.config.pin_cpus.as_deref().unwrap_or("off"),
-        crate::runner::fmt_dur(r.duration_s),
+        crate::progress::fmt_dur(r.duration_s),
     );
     let _ = writeln!(
         s,

@@ -271,7 +271,7 @@ impl Cell {
 /// always recorded; `Metric::DEFAULT` is what `run`, `report`, `gate` and `ab`
 /// use unless `--metric` says otherwise, and the gate uses the results file's
 /// metric, i.e. the one its dashboard shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// ops per wall-clock second: what users see; the default.
@@ -285,13 +285,6 @@ pub enum Metric {
 impl Metric {
     pub const DEFAULT: Metric = Metric::Wall;
 
-    pub fn parse(s: &str) -> Result<Metric, String> {
-        match s {
-            "wall" => Ok(Metric::Wall),
-            "cpu" => Ok(Metric::Cpu),
-            _ => Err(format!("bad --metric '{s}' (wall or cpu)")),
-        }
-    }
     /// "wall" or "cpu", as in `--metric`.
     pub fn name(self) -> &'static str {
         match self {
@@ -325,29 +318,6 @@ impl Metric {
 impl std::fmt::Display for Metric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-impl PartialEq<str> for Metric {
-    fn eq(&self, other: &str) -> bool {
-        self.name() == other
-    }
-}
-
-impl PartialEq<&str> for Metric {
-    fn eq(&self, other: &&str) -> bool {
-        self.name() == *other
-    }
-}
-
-impl From<&str> for Metric {
-    /// For literals; anything but "cpu" is wall (use [`Metric::parse`] for input).
-    fn from(s: &str) -> Metric {
-        if s == "cpu" {
-            Metric::Cpu
-        } else {
-            Metric::Wall
-        }
     }
 }
 

@@ -4,7 +4,8 @@ use crate::ab;
 use crate::dashboard::{self, ratio_color};
 use crate::gate::{evaluate, CheckKind, CheckStatus, GateCheck, GateConfig, RssMeasure};
 use crate::markdown;
-use crate::runner::{glibc, make_cell};
+use crate::peers::glibc;
+use crate::runner::make_cell;
 use crate::schema::*;
 use crate::verdict::{Thresholds, Verdict};
 
@@ -114,7 +115,7 @@ pub fn fixture() -> Results {
             pinned: false,
             pin_cpus: None,
             interleaved: true,
-            metric: "wall".into(),
+            metric: Metric::Wall,
             settle_ms: 2000,
             settle_every_run: true,
         },
@@ -504,13 +505,16 @@ fn cell_summary_stats() {
 #[test]
 fn cpu_metric_switches_rankings() {
     let mut r = fixture();
-    r.config.metric = "cpu".into();
+    r.config.metric = Metric::Cpu;
     let (_, best) = r.best_peer("small", 1).unwrap();
     assert!((best - 60e6).abs() < 1.0); // jemalloc 40M ops/s * 1.5
     assert!(markdown::render(&r).contains("ops/CPU-s"));
     // An old results file without "metric" reads as wall-clock.
     let text = fixture().to_json().replace("\"metric\": \"wall\",", "");
-    assert_eq!(Results::from_json(&text).unwrap().config.metric, "wall");
+    assert_eq!(
+        Results::from_json(&text).unwrap().config.metric,
+        Metric::Wall
+    );
 }
 
 #[test]
@@ -942,7 +946,7 @@ fn exec_measured_helper_reports_the_program() {
     let r = rep.display().to_string();
     // Exit code and signal come back as the helper's own exit status.
     assert_eq!(
-        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "exit 3"])),
+        crate::process::exec_measured_main(&a(&[&r, "-", "sh", "-c", "exit 3"])),
         3
     );
     let text = std::fs::read_to_string(&rep).unwrap();
@@ -950,13 +954,13 @@ fn exec_measured_helper_reports_the_program() {
     assert_eq!(f.len(), 4, "{text}");
     assert_eq!(f[0], (3 << 8).to_string(), "raw wait status of exit 3");
     assert_eq!(
-        crate::programs::exec_measured_main(&a(&[&r, "-", "sh", "-c", "kill -SEGV $$"])),
+        crate::process::exec_measured_main(&a(&[&r, "-", "sh", "-c", "kill -SEGV $$"])),
         128 + 11
     );
     // The program's peak RSS (ru_maxrss of the program, not of the helper):
     // a 64 MiB buffer touched by sh's child shows up.
     assert_eq!(
-        crate::programs::exec_measured_main(&a(&[
+        crate::process::exec_measured_main(&a(&[
             &r,
             "-",
             "sh",
@@ -1132,30 +1136,16 @@ fn one_metric_everywhere() {
 fn settle_outlasts_every_lane_purge_decay() {
     use crate::runner::SETTLE_MS;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lanes");
+    let lanes = crate::lane_schema::discover(&dir).unwrap();
     let mut seen = 0;
-    for e in std::fs::read_dir(&dir).unwrap().flatten() {
-        let p = e.path();
-        if p.extension().is_none_or(|x| x != "toml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&p).unwrap();
-        for l in text.lines() {
-            if let Some(v) = l.trim().strip_prefix("purge_decay_ms") {
-                let ms: u64 = v
-                    .trim_start_matches([' ', '='])
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                assert!(
-                    SETTLE_MS > ms,
-                    "{}: purge_decay_ms {ms} >= settle time {SETTLE_MS}",
-                    p.display()
-                );
-                seen += 1;
-            }
-        }
+    for l in &lanes {
+        let ms = l.config.purge_decay_ms;
+        assert!(
+            SETTLE_MS > ms,
+            "lane {}: purge_decay_ms {ms} >= settle time {SETTLE_MS}",
+            l.name
+        );
+        seen += 1;
     }
     assert!(seen >= 4, "found the decay of only {seen} lanes");
     // Quick settles the first run of each cell, full every run.

@@ -12,6 +12,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
+#[path = "../../hz3/lane_schema.rs"]
+mod lane_schema;
+
+use lane_schema::Lane;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -26,17 +31,11 @@ fn die(msg: &str) -> ! {
 
 /// All lane names (`lanes/*.toml`), sorted with `fast` first.
 fn all_lanes() -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(root().join("lanes"))
-        .unwrap_or_else(|e| die(&format!("cannot read lanes/: {e}")))
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "toml")
-                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
-        })
-        .collect();
-    v.sort_by_key(|n| (n != "fast", n.clone()));
-    v
+    lane_schema::manifests(&root().join("lanes"))
+        .unwrap_or_else(|e| die(&e))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Lanes named by `--lane` (all when none) and whether `--hardened` was given.
@@ -79,21 +78,6 @@ fn cargo() -> Command {
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::from('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 fn git_rev() -> String {
     Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -105,24 +89,40 @@ fn git_rev() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// `lane-info.json`: what the lane is and the configuration it was built
+/// with (every key, defaults filled in; `config` keys sorted by name).
+fn lane_info(lane: &Lane, artifact: &str, git_rev: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct LaneInfo<'a> {
+        schema: u32,
+        lane: &'a str,
+        description: &'a str,
+        artifact: &'a str,
+        version: &'a str,
+        git_rev: &'a str,
+        target: &'a str,
+        /// A JSON object (sorted keys), not the struct (declaration order).
+        config: serde_json::Value,
+    }
+    let info = LaneInfo {
+        schema: 1,
+        lane: &lane.name,
+        description: &lane.description,
+        artifact,
+        version: env!("CARGO_PKG_VERSION"),
+        git_rev,
+        target: "x86_64-unknown-linux-gnu",
+        config: serde_json::to_value(&lane.config).unwrap(),
+    };
+    serde_json::to_string_pretty(&info).unwrap() + "\n"
+}
+
 /// Builds one lane (with the hardened checks when `hardened`); returns the path of its shared object.
 fn build_lane(name: &str, hardened: bool) -> PathBuf {
     let root = root();
-    let manifest = root.join("lanes").join(format!("{name}.toml"));
-    let text = fs::read_to_string(&manifest)
-        .unwrap_or_else(|e| die(&format!("{}: {e}", manifest.display())));
-    let doc: toml::Table = text
-        .parse()
-        .unwrap_or_else(|e| die(&format!("{}: not valid TOML: {e}", manifest.display())));
-    let artifact = doc
-        .get("artifact")
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("libhz3_{name}.so"));
-    let description = doc
-        .get("description")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let lane =
+        Lane::load(&root.join("lanes").join(format!("{name}.toml"))).unwrap_or_else(|e| die(&e));
+    let artifact = lane.artifact.clone();
     let (artifact, build_dir) = if hardened {
         (
             artifact.replace(".so", "_hardened.so"),
@@ -147,31 +147,7 @@ fn build_lane(name: &str, hardened: bool) -> PathBuf {
     fs::copy(target_dir.join("release").join("libhz3_preload.so"), &tmp)
         .unwrap_or_else(|e| die(&format!("copying the built library: {e}")));
     fs::rename(&tmp, &so).unwrap();
-    let mut config = String::new();
-    if let Some(t) = doc.get("config").and_then(|v| v.as_table()) {
-        for (i, (k, v)) in t.iter().enumerate() {
-            if i > 0 {
-                config.push_str(", ");
-            }
-            let val = match v {
-                toml::Value::String(s) => json_str(s),
-                toml::Value::Integer(n) => n.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => json_str(&format!("{other:?}")),
-            };
-            config.push_str(&format!("{}: {}", json_str(k), val));
-        }
-    }
-    let info = format!(
-        "{{\n  \"schema\": 1,\n  \"lane\": {},\n  \"description\": {},\n  \"artifact\": {},\n  \"version\": {},\n  \"git_rev\": {},\n  \"target\": \"x86_64-unknown-linux-gnu\",\n  \"config\": {{{}}}\n}}\n",
-        json_str(name),
-        json_str(description),
-        json_str(&artifact),
-        json_str(env!("CARGO_PKG_VERSION")),
-        json_str(&git_rev()),
-        config
-    );
+    let info = lane_info(&lane, &artifact, &git_rev());
     if !hardened {
         fs::write(out_dir.join("lane-info.json"), info).unwrap();
     }
@@ -232,5 +208,24 @@ fn main() {
             eprintln!("xtask: all tests passed for lanes: {}", lanes.join(", "));
         }
         other => die(&format!("unknown command `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lane_info_has_every_key_of_the_resolved_config() {
+        let lane = super::Lane::load(&super::root().join("lanes/fast.toml")).unwrap();
+        let text = super::lane_info(&lane, &lane.artifact, "abc");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["lane"], "fast");
+        assert_eq!(v["schema"], 1);
+        let config = v["config"].as_object().unwrap();
+        assert_eq!(config.len(), super::lane_schema::KEYS.len());
+        // Dense lanes leave ring_slots out; lane-info shows the value built in.
+        assert_eq!(config["ring_slots"], 1024);
+        assert_eq!(config["remote"], "dense");
+        let keys: Vec<&String> = config.keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     }
 }
