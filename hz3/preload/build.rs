@@ -1,6 +1,6 @@
 //! Build script of the preload object: gives the cdylib the SONAME of the file
 //! the lane builder (`cargo xtask build-lanes`) installs it as,
-//! `libhz3_<lane>.so` or `libhz3_<lane>_hardened.so`, so programs linked with
+//! `libhz3_<lane>.so`, `libhz3_<lane>_hardened.so` (`_dlopen`, `_portable`), so programs linked with
 //! `-lhz3_<lane>` record that name and packages can ship it as is; and lists
 //! libpthread.so.0 and libdl.so.2 as NEEDED for glibc before 2.34.
 use std::env;
@@ -21,7 +21,15 @@ fn main() {
     } else {
         ""
     };
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libhz3_{lane}{hardened}.so");
+    // The TLS flavours of `cargo xtask build-lanes --dlopen / --portable-tls`.
+    let tls = if env::var_os("CARGO_FEATURE_DLOPEN").is_some() {
+        "_dlopen"
+    } else if env::var_os("CARGO_FEATURE_PORTABLE_TLS").is_some() {
+        "_portable"
+    } else {
+        ""
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libhz3_{lane}{hardened}{tls}.so");
     // glibc before 2.34 defines the thread-key calls hz3 binds at their old
     // version (hz3/src/glibc_abi.rs) in libpthread.so.0, not libc.so.6: list it
     // as NEEDED (on newer glibc it is an empty compatibility object).

@@ -28,15 +28,22 @@
 //! formatting anywhere below; errors go out through write(2).
 
 // No std: the library needs only core and libc, so the preload object links no
-// unwinder (libgcc_s) and none of std's text. Unit tests and the non-x86_64
-// thread-local fallback use std.
+// unwinder (libgcc_s) and none of std's text. Unit tests and the portable
+// thread-local slot (`tls`: targets other than x86-64 Linux, or feature
+// `portable-tls`) use std.
 #![cfg_attr(not(test), no_std)]
 #![allow(clippy::missing_safety_doc)]
 // Lane settings are constants: a test like `PURGE_DECAY_MS > 0` is always true in
 // one lane and always false in another, which is the point.
 #![allow(clippy::absurd_extreme_comparisons)]
 
-#[cfg(all(not(test), not(all(target_arch = "x86_64", target_os = "linux"))))]
+#[cfg(all(
+    not(test),
+    any(
+        feature = "portable-tls",
+        not(all(target_arch = "x86_64", target_os = "linux"))
+    )
+))]
 extern crate std;
 
 pub mod config;

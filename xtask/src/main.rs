@@ -3,7 +3,10 @@
 //! `cargo xtask build-lanes [--lane NAME]... [--hardened]` builds each lane's
 //! LD_PRELOAD library into `target/lanes/<name>/<artifact>` with a
 //! `lane-info.json` beside it (`--hardened`: `libhz3_<name>_hardened.so`, with
-//! the integrity checks of the `hardened` feature).
+//! the integrity checks of the `hardened` feature; `--dlopen`:
+//! `libhz3_<name>_dlopen.so`, global-dynamic TLS for hosts that dlopen it;
+//! `--portable-tls`: `libhz3_<name>_portable.so`, the portable TLS slot other
+//! architectures use; see `Tls`).
 //! `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
 //! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane.
 
@@ -11,6 +14,16 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
+use std::sync::OnceLock;
+
+/// The TLS flavour of the builds (hz3/src/tls.rs), from `--dlopen` or
+/// `--portable-tls`: (preload feature, artifact and build-directory suffix).
+/// None is the default initial-exec slot. Set once by `lanes_from_args`.
+static TLS: OnceLock<Option<(&'static str, &'static str)>> = OnceLock::new();
+
+fn tls_flavour() -> Option<(&'static str, &'static str)> {
+    *TLS.get_or_init(|| None)
+}
 
 #[path = "../../hz3/lane_schema.rs"]
 mod lane_schema;
@@ -42,10 +55,13 @@ fn all_lanes() -> Vec<String> {
 fn lanes_from_args(args: &[String]) -> (Vec<String>, bool) {
     let mut lanes = Vec::new();
     let mut hardened = false;
+    let mut tls = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--hardened" => hardened = true,
+            "--dlopen" => tls = DLOPEN,
+            "--portable-tls" => tls = Some(("portable-tls", "portable")),
             "--lane" => {
                 i += 1;
                 let name = args.get(i).unwrap_or_else(|| die("--lane needs a name"));
@@ -55,6 +71,7 @@ fn lanes_from_args(args: &[String]) -> (Vec<String>, bool) {
         }
         i += 1;
     }
+    TLS.set(tls).ok();
     let known = all_lanes();
     for l in &lanes {
         if !known.contains(l) {
@@ -117,8 +134,16 @@ fn lane_info(lane: &Lane, artifact: &str, git_rev: &str) -> String {
     serde_json::to_string_pretty(&info).unwrap() + "\n"
 }
 
-/// Builds one lane (with the hardened checks when `hardened`); returns the path of its shared object.
+/// Builds one lane (with the hardened checks when `hardened`) in the TLS
+/// flavour of the command line; returns the path of its shared object.
 fn build_lane(name: &str, hardened: bool) -> PathBuf {
+    build_lane_tls(name, hardened, tls_flavour())
+}
+
+/// `--dlopen`'s flavour (see `TLS`).
+const DLOPEN: Option<(&str, &str)> = Some(("dlopen", "dlopen"));
+
+fn build_lane_tls(name: &str, hardened: bool, tls: Option<(&str, &str)>) -> PathBuf {
     let root = root();
     let lane =
         Lane::load(&root.join("lanes").join(format!("{name}.toml"))).unwrap_or_else(|e| die(&e));
@@ -131,6 +156,13 @@ fn build_lane(name: &str, hardened: bool) -> PathBuf {
     } else {
         (artifact, name.to_string())
     };
+    let (artifact, build_dir) = match tls {
+        Some((_, sfx)) => (
+            artifact.replace(".so", &format!("_{sfx}.so")),
+            format!("{build_dir}-{sfx}"),
+        ),
+        None => (artifact, build_dir),
+    };
     let target_dir = root.join("target").join("lane-build").join(build_dir);
     let mut build = cargo();
     build
@@ -138,6 +170,9 @@ fn build_lane(name: &str, hardened: bool) -> PathBuf {
         .arg(&target_dir);
     if hardened {
         build.args(["--features", "hardened"]);
+    }
+    if let Some((feature, _)) = tls {
+        build.args(["--features", feature]);
     }
     run(build.env("HZ3_LANE", name).current_dir(&root));
     let out_dir = root.join("target").join("lanes").join(name);
@@ -148,17 +183,25 @@ fn build_lane(name: &str, hardened: bool) -> PathBuf {
         .unwrap_or_else(|e| die(&format!("copying the built library: {e}")));
     fs::rename(&tmp, &so).unwrap();
     let info = lane_info(&lane, &artifact, &git_rev());
-    if !hardened {
+    if !hardened && tls.is_none() {
         fs::write(out_dir.join("lane-info.json"), info).unwrap();
     }
     eprintln!("xtask: lane {name} -> {}", so.display());
     so
 }
 
+/// The hz3 feature behind a preload feature of `Tls`.
+fn hz3_feature(preload_feature: &str) -> &'static str {
+    match preload_feature {
+        "dlopen" => "dlopen-tls",
+        _ => "portable-tls",
+    }
+}
+
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]... [--hardened]");
+        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]... [--hardened] [--dlopen|--portable-tls]");
         exit(2)
     };
     match cmd.as_str() {
@@ -185,23 +228,34 @@ fn main() {
                 } else {
                     build_lane(l, true)
                 };
+                // The dlopen tests (hz3/tests/dlopen.rs) load the dlopen build too.
+                let dlopen_so = build_lane_tls(l, hardened, DLOPEN);
                 eprintln!(
                     "xtask: === tests of lane {l}{} ===",
                     if hardened { " (hardened)" } else { "" }
                 );
                 let mut test = cargo();
+                let mut dir = if hardened {
+                    format!("{l}-hardened")
+                } else {
+                    l.clone()
+                };
+                if let Some((_, sfx)) = tls_flavour() {
+                    dir = format!("{dir}-{sfx}");
+                }
                 test.args(["test", "--release", "-p", "hz3", "--target-dir"])
-                    .arg(root().join("target").join("lane-test").join(if hardened {
-                        format!("{l}-hardened")
-                    } else {
-                        l.clone()
-                    }))
+                    .arg(root().join("target").join("lane-test").join(dir))
                     .env("HZ3_LANE", l)
                     .env("HZ3_SO", &so)
                     .env("HZ3_SO_HARDENED", &hardened_so)
+                    .env("HZ3_SO_DLOPEN", &dlopen_so)
                     .current_dir(root());
                 if hardened {
                     test.args(["--features", "hardened"]);
+                }
+                if let Some((feature, _)) = tls_flavour() {
+                    // The in-process tests (unit, GlobalAlloc) take the same TLS path.
+                    test.args(["--features", hz3_feature(feature)]);
                 }
                 run(&mut test);
             }

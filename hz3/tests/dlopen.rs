@@ -1,0 +1,167 @@
+//! hz3 loaded with dlopen instead of LD_PRELOAD (issue 18 item 7). The host
+//! (`c/dlopen_host.c`) is not linked against hz3; it first dlopens libraries
+//! with initial-exec TLS (`c/tls_filler.c`, largest first) until a 16-byte
+//! probe no longer fits (glibc's static TLS surplus is used up), then dlopens
+//! hz3 and calls its malloc, calloc, realloc, malloc_usable_size and free
+//! through dlsym from 8 threads, with cross-thread frees.
+//!
+//! * `dlopen_build_loads_when_static_tls_is_exhausted`: the dlopen build
+//!   (`cargo xtask build-lanes --dlopen`: `libhz3_<lane>_dlopen.so`, or
+//!   `$HZ3_SO_DLOPEN`; global-dynamic TLS through TLS descriptors) loads and
+//!   serves the calls. Fails when that build uses initial-exec TLS.
+//! * `lane_build_with_exhausted_static_tls`: the library under test (`HZ3_SO`).
+//!   The default build (initial-exec TLS, STATIC_TLS flag) must fail to load
+//!   there with glibc's "cannot allocate memory in static TLS block", which is
+//!   what the dlopen build is for; the `_dlopen` and `_portable` builds
+//!   (global-dynamic) must load.
+//! * `both_load_with_dlopen_while_static_tls_is_free`: without the fillers
+//!   both builds load with dlopen (the initial-exec one takes 16 bytes of the
+//!   surplus).
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The dlopen build of the lane under test.
+fn dlopen_lib() -> Lib {
+    let lib = allocator();
+    if is_global_dynamic(&lib) {
+        return lib;
+    }
+    match std::env::var_os("HZ3_SO_DLOPEN").filter(|s| !s.is_empty()) {
+        Some(p) => lib_at(PathBuf::from(p), "dlopen (HZ3_SO_DLOPEN)"),
+        None => {
+            let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let name = lib.name.replace(".so", "_dlopen.so");
+            let p = dir.join(&name);
+            assert!(
+                p.is_file(),
+                "the dlopen build {} does not exist. Build it with \
+                 `cargo xtask build-lanes --lane <lane> --dlopen` (or set HZ3_SO_DLOPEN). \
+                 This test never passes without it.",
+                p.display()
+            );
+            lib_at(p, "dlopen")
+        }
+    }
+}
+
+/// The `_dlopen` and `_portable` builds have global-dynamic TLS.
+fn is_global_dynamic(lib: &Lib) -> bool {
+    lib.name.ends_with("_dlopen.so") || lib.name.ends_with("_portable.so")
+}
+
+/// Libraries with 4096, 2048, ..., 16 bytes of initial-exec TLS, then a
+/// second 16-byte one (the probe), compiled once per test process.
+fn fillers() -> Vec<String> {
+    static FILLERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FILLERS
+        .get_or_init(|| {
+            let cc = std::env::var("CC")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "cc".into());
+            let mut out = Vec::new();
+            let sizes = [4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 16];
+            for (i, size) in sizes.iter().enumerate() {
+                let so = scratch_root().join(format!("libtls_filler_{i}_{size}.so"));
+                let mut cmd = Command::new(&cc);
+                cmd.args(["-O1", "-fPIC", "-shared"])
+                    .arg(format!("-DSIZE={size}"))
+                    .arg(c_dir().join("tls_filler.c"))
+                    .arg("-o")
+                    .arg(&so)
+                    .env_remove("LD_PRELOAD");
+                let r = run(cmd, Duration::from_secs(120));
+                assert!(r.success(), "compiling tls_filler.c:\n{}", r.describe());
+                out.push(so.to_string_lossy().into_owned());
+            }
+            out
+        })
+        .clone()
+}
+
+/// Runs the host on `lib`, with the fillers first when `exhaust`.
+fn host(lib: &Lib, exhaust: bool) -> RunResult {
+    let exe = compile_c("dlopen_host.c");
+    let mut cmd = Command::new(exe);
+    cmd.arg(&lib.path);
+    if exhaust {
+        cmd.args(fillers());
+    }
+    no_preload(&mut cmd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HZ3_") {
+            cmd.env_remove(&k);
+        }
+    }
+    limits(&mut cmd, None);
+    run(cmd, TIMEOUT)
+}
+
+fn assert_ok(r: &RunResult, lib: &Lib, what: &str) {
+    assert!(
+        r.success() && r.stdout_str().contains("dlopen_host: ok"),
+        "{}: {what}\n{}",
+        lib.name,
+        r.describe()
+    );
+    eprintln!("{}: {what}: ok", lib.name);
+}
+
+#[test]
+fn dlopen_build_loads_when_static_tls_is_exhausted() {
+    let lib = dlopen_lib();
+    let r = host(&lib, true);
+    assert!(
+        r.stdout_str().contains("static TLS exhausted"),
+        "the fillers did not use up static TLS:\n{}",
+        r.describe()
+    );
+    assert_ok(
+        &r,
+        &lib,
+        "dlopen with static TLS used up, malloc/free/realloc via dlsym from 8 threads",
+    );
+}
+
+#[test]
+fn lane_build_with_exhausted_static_tls() {
+    let lib = allocator();
+    let r = host(&lib, true);
+    assert!(
+        r.stdout_str().contains("static TLS exhausted"),
+        "the fillers did not use up static TLS:\n{}",
+        r.describe()
+    );
+    if is_global_dynamic(&lib) {
+        assert_ok(&r, &lib, "global-dynamic build with static TLS used up");
+    } else {
+        assert!(
+            r.status.and_then(|s| s.code()) == Some(3)
+                && r.stdout_str()
+                    .contains("cannot allocate memory in static TLS block"),
+            "{}: the initial-exec build should fail to dlopen once static TLS is used up \
+             (if it loads, the test's fillers no longer exhaust it)\n{}",
+            lib.name,
+            r.describe()
+        );
+        eprintln!(
+            "{}: initial-exec build refused by dlopen with static TLS used up, as expected",
+            lib.name
+        );
+    }
+}
+
+#[test]
+fn both_load_with_dlopen_while_static_tls_is_free() {
+    for lib in [allocator(), dlopen_lib()] {
+        let r = host(&lib, false);
+        assert_ok(&r, &lib, "dlopen with static TLS free");
+    }
+}
