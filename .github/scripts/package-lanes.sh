@@ -2,13 +2,14 @@
 # Package every hz3 lane as its own release archive, plus SHA256SUMS.
 #
 #   .github/scripts/package-lanes.sh [--out DIR] [--lane NAME ...] [--rebuild]
-#   .github/scripts/package-lanes.sh --check      only check dist-workspace.toml
+#   .github/scripts/package-lanes.sh --check      only check that release.yml runs this script
 #
 # Output (DIR defaults to target/distrib-lanes):
 #   hz3-<lane>-<target>.tar.xz   one per lane, holding
 #       hz3-<lane>-<target>/lib/libhz3_<lane>.so
 #       hz3-<lane>-<target>/lib/libhz3.so -> libhz3_<lane>.so
 #       hz3-<lane>-<target>/lib/libhz3_<lane>_hardened.so   (integrity checks on every operation)
+#       hz3-<lane>-<target>/lib/libhz3_<lane>_dlopen.so     (global-dynamic TLS, for dlopen hosts)
 #       hz3-<lane>-<target>/include/hz3.h
 #       hz3-<lane>-<target>/lane-info.json    (from cargo xtask build-lanes)
 #       hz3-<lane>-<target>/lane.toml         (the manifest the lane was built from)
@@ -16,8 +17,9 @@
 #       hz3-<lane>-<target>/SHA256SUMS        (of the files above)
 #   SHA256SUMS                   of the archives
 #
-# dist runs this as an extra artifact (dist-workspace.toml); the archive names
-# listed there must match what this script writes, which --check verifies.
+# .github/workflows/release.yml runs this on a version tag, once per target
+# (x86_64 and aarch64 runners), and uploads the archives to the GitHub release;
+# nothing else builds release archives.
 # Archives are reproducible: fixed order, owner and mtime (SOURCE_DATE_EPOCH,
 # default the last commit's time), single-threaded xz.
 set -euo pipefail
@@ -59,28 +61,14 @@ if [ -z "$TARGET" ]; then
     TARGET=${TARGET:-x86_64-unknown-linux-gnu}
 fi
 
-# Every lane archive must be an extra artifact in dist-workspace.toml, or dist
-# would silently leave it out of the release.
-check_dist_config() {
-    local cfg="$ROOT/dist-workspace.toml" lane name missing=0
-    [ -f "$cfg" ] || die "missing $cfg"
-    for lane in "${LANES[@]}"; do
-        name="hz3-$lane-$TARGET.tar.xz"
-        if ! grep -q "\"target/distrib-lanes/$name\"" "$cfg"; then
-            log "dist-workspace.toml does not list target/distrib-lanes/$name"
-            missing=1
-        fi
-    done
-    grep -q '"target/distrib-lanes/SHA256SUMS"' "$cfg" || { log "dist-workspace.toml does not list SHA256SUMS"; missing=1; }
-    # The other way round only warns: a listed lane without a manifest makes
-    # the release (not this check) fail, while lanes are still being added.
-    while read -r name; do
-        [ -f "$ROOT/lanes/$name.toml" ] || log "warning: dist-workspace.toml lists lane $name, but lanes/$name.toml does not exist (a release would fail)"
-    done < <(grep -o 'target/distrib-lanes/hz3-[a-z0-9_]*-' "$cfg" | sed 's|target/distrib-lanes/hz3-||; s|-$||')
-    [ "$missing" -eq 0 ] || die "update [[dist.extra-artifacts]] in dist-workspace.toml"
-    log "dist-workspace.toml lists all ${#LANES[@]} lane archives for $TARGET"
+# The release workflow must run this script, or the archives would not be released.
+check_release_workflow() {
+    local wf="$ROOT/.github/workflows/release.yml"
+    [ -f "$wf" ] || die "missing $wf"
+    grep -q 'package-lanes\.sh' "$wf" || die "$wf does not run .github/scripts/package-lanes.sh"
+    log "release.yml runs package-lanes.sh (${#LANES[@]} lanes: ${LANES[*]})"
 }
-check_dist_config
+check_release_workflow
 [ "$CHECK_ONLY" -eq 0 ] || exit 0
 
 VERSION=$(cd "$ROOT" && cargo pkgid -p hz3 2>/dev/null) || die "cargo pkgid -p hz3 failed"
@@ -100,6 +88,11 @@ build_lane() {
         log "cargo xtask build-lanes --lane $lane --hardened"
         (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane" --hardened) || die "hardened build of lane $lane failed"
     fi
+    if [ "$REBUILD" -eq 1 ] || [ ! -f "$dir/libhz3_${lane}_dlopen.so" ]; then
+        log "cargo xtask build-lanes --lane $lane --dlopen"
+        (cd "$ROOT" && nice -n 15 cargo xtask build-lanes --lane "$lane" --dlopen) || die "dlopen build of lane $lane failed"
+    fi
+    [ -f "$dir/libhz3_${lane}_dlopen.so" ] || die "missing $dir/libhz3_${lane}_dlopen.so after the build"
     [ -f "$dir/libhz3_$lane.so" ] || die "missing $dir/libhz3_$lane.so after the build"
     [ -f "$dir/libhz3_${lane}_hardened.so" ] || die "missing $dir/libhz3_${lane}_hardened.so after the build"
     [ -f "$dir/lane-info.json" ] || die "missing $dir/lane-info.json after the build"
@@ -129,12 +122,14 @@ for lane in "${LANES[@]}"; do
     so="$ROOT/target/lanes/$lane/libhz3_$lane.so"
     check_lane_so "$lane" "$so"
     check_lane_so "$lane" "$ROOT/target/lanes/$lane/libhz3_${lane}_hardened.so"
+    check_lane_so "$lane" "$ROOT/target/lanes/$lane/libhz3_${lane}_dlopen.so"
     name="hz3-$lane-$TARGET"
     d="$stage/$name"
     mkdir -p "$d/lib" "$d/include"
     install -m 0755 "$so" "$d/lib/libhz3_$lane.so"
     ln -s "libhz3_$lane.so" "$d/lib/libhz3.so"
     install -m 0755 "$ROOT/target/lanes/$lane/libhz3_${lane}_hardened.so" "$d/lib/libhz3_${lane}_hardened.so"
+    install -m 0755 "$ROOT/target/lanes/$lane/libhz3_${lane}_dlopen.so" "$d/lib/libhz3_${lane}_dlopen.so"
     install -m 0644 "$HEADER" "$d/include/hz3.h"
     install -m 0644 "$ROOT/target/lanes/$lane/lane-info.json" "$d/lane-info.json"
     [ -f "$ROOT/lanes/$lane.toml" ] && install -m 0644 "$ROOT/lanes/$lane.toml" "$d/lane.toml"
@@ -154,7 +149,11 @@ Use it for one program:
 
 or link against it (\`-I include -L lib -lhz3\`). \`lib/libhz3_${lane}_hardened.so\` is
 the hardened build: integrity checks on every operation, for debugging and for
-programs that want misuse caught. \`HZ3_PRINT_CONFIG=1\` makes the
+programs that want misuse caught. \`lib/libhz3_${lane}_dlopen.so\` is for
+programs that load the allocator with dlopen instead of LD_PRELOAD or linking
+(plugins, language runtimes): its thread-local slot is global-dynamic, so it
+loads even when other libraries have used up glibc's static TLS, for about 11
+more instructions per malloc/free pair. \`HZ3_PRINT_CONFIG=1\` makes the
 library print its lane configuration to stderr. \`lane-info.json\` and \`lane.toml\`
 describe the lane; \`SHA256SUMS\` lists the checksums of these files
 (\`sha256sum -c SHA256SUMS\`).

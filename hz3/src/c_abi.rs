@@ -358,7 +358,26 @@ extern "C" fn cxx_throw_bad_alloc() -> usize {
 /// operator new: allocate; on failure call the new-handler and retry; with no
 /// handler, throw std::bad_alloc (THROW) or return null (nothrow).
 /// rdi = size, rsi = alignment (set to 16 by the unaligned entry points).
+#[cfg(target_arch = "x86_64")]
 macro_rules! cxx_new {
+    ($name:ident, $sym:literal, aligned, throw) => {
+        cxx_new!(
+            $name,
+            $sym,
+            aligned,
+            // The frame is still there (stack aligned) for the look-up; the throw is a tail jump.
+            "call {throw}\nadd rsp, 8\npop r12\npop rbx\ntest rax, rax\njz {fail}\njmp rax"
+        );
+    };
+    ($name:ident, $sym:literal, aligned, nothrow) => {
+        cxx_new!(
+            $name,
+            $sym,
+            aligned,
+            // The trailing call and jump are unreachable; they keep one operand list for both variants.
+            "add rsp, 8\npop r12\npop rbx\nxor eax, eax\nret\ncall {throw}\njmp {fail}"
+        );
+    };
     ($name:ident, $sym:literal, aligned, $on_fail:literal) => {
         #[unsafe(naked)]
         #[export_name = $sym]
@@ -410,33 +429,89 @@ macro_rules! cxx_new {
     };
 }
 
-cxx_new!(
-    op_new_aligned,
-    "_ZnwmSt11align_val_t",
-    aligned,
-    // The frame is still there (stack aligned) for the look-up; the throw is a tail jump.
-    "call {throw}\nadd rsp, 8\npop r12\npop rbx\ntest rax, rax\njz {fail}\njmp rax"
-);
-cxx_new!(
-    op_new_array_aligned,
-    "_ZnamSt11align_val_t",
-    aligned,
-    // The frame is still there (stack aligned) for the look-up; the throw is a tail jump.
-    "call {throw}\nadd rsp, 8\npop r12\npop rbx\ntest rax, rax\njz {fail}\njmp rax"
-);
+/// The same on aarch64: x0 = size, x1 = alignment; x19/x20 keep them across
+/// the calls, x29/x30 the frame, and the throw is a tail branch once the frame is
+/// popped. (Assembled here with llvm-mc; run on GitHub's arm64 runners.)
+#[cfg(target_arch = "aarch64")]
+macro_rules! cxx_new {
+    ($name:ident, $sym:literal, aligned, throw) => {
+        cxx_new!(
+            $name,
+            $sym,
+            aligned,
+            "bl {throw}\nmov x16, x0\nldp x19, x20, [sp, #16]\nldp x29, x30, [sp], #32\ncbnz x16, 5f\nb {fail}\n5:\nbr x16"
+        );
+    };
+    ($name:ident, $sym:literal, aligned, nothrow) => {
+        cxx_new!(
+            $name,
+            $sym,
+            aligned,
+            // The trailing branches are unreachable; they keep one operand list for both variants.
+            "ldp x19, x20, [sp, #16]\nldp x29, x30, [sp], #32\nmov x0, xzr\nret\nbl {throw}\nb {fail}"
+        );
+    };
+    ($name:ident, $sym:literal, aligned, $on_fail:literal) => {
+        #[unsafe(naked)]
+        #[export_name = $sym]
+        pub unsafe extern "C" fn $name(_size: usize, _align: usize) -> *mut c_void {
+            core::arch::naked_asm!(
+                ".cfi_startproc",
+                "stp x29, x30, [sp, #-32]!",
+                ".cfi_def_cfa_offset 32",
+                ".cfi_offset x29, -32",
+                ".cfi_offset x30, -24",
+                "mov x29, sp",
+                "stp x19, x20, [sp, #16]",
+                ".cfi_offset x19, -16",
+                ".cfi_offset x20, -8",
+                "mov x19, x0",
+                "mov x20, x1",
+                "2:",
+                "mov x0, x19",
+                "mov x1, x20",
+                "bl {alloc}",
+                "cbz x0, 3f",
+                "ldp x19, x20, [sp, #16]",
+                "ldp x29, x30, [sp], #32",
+                "ret",
+                "3:",
+                "bl {handler}",
+                "cbz x0, 4f",
+                "blr x0",
+                "b 2b",
+                "4:",
+                $on_fail,
+                ".cfi_endproc",
+                alloc = sym cxx_alloc,
+                handler = sym cxx_new_handler,
+                throw = sym cxx_throw_bad_alloc,
+                fail = sym cxx_no_bad_alloc,
+            )
+        }
+    };
+    ($name:ident, $sym:literal, plain, $aligned:ident) => {
+        #[unsafe(naked)]
+        #[export_name = $sym]
+        pub unsafe extern "C" fn $name(_size: usize) -> *mut c_void {
+            core::arch::naked_asm!("mov x1, #16", "b {aligned}", aligned = sym $aligned)
+        }
+    };
+}
+
+cxx_new!(op_new_aligned, "_ZnwmSt11align_val_t", aligned, throw);
+cxx_new!(op_new_array_aligned, "_ZnamSt11align_val_t", aligned, throw);
 cxx_new!(
     op_new_aligned_nothrow,
     "_ZnwmSt11align_val_tRKSt9nothrow_t",
     aligned,
-    // The trailing call and jump are unreachable; they keep one operand list for both variants.
-    "add rsp, 8\npop r12\npop rbx\nxor eax, eax\nret\ncall {throw}\njmp {fail}"
+    nothrow
 );
 cxx_new!(
     op_new_array_aligned_nothrow,
     "_ZnamSt11align_val_tRKSt9nothrow_t",
     aligned,
-    // The trailing call and jump are unreachable; they keep one operand list for both variants.
-    "add rsp, 8\npop r12\npop rbx\nxor eax, eax\nret\ncall {throw}\njmp {fail}"
+    nothrow
 );
 cxx_new!(op_new, "_Znwm", plain, op_new_aligned);
 cxx_new!(op_new_array, "_Znam", plain, op_new_array_aligned);

@@ -10,10 +10,10 @@
 //!   `$HZ3_SO_DLOPEN`; global-dynamic TLS through TLS descriptors) loads and
 //!   serves the calls. Fails when that build uses initial-exec TLS.
 //! * `lane_build_with_exhausted_static_tls`: the library under test (`HZ3_SO`).
-//!   The default build (initial-exec TLS, STATIC_TLS flag) must fail to load
-//!   there with glibc's "cannot allocate memory in static TLS block", which is
-//!   what the dlopen build is for; the `_dlopen` and `_portable` builds
-//!   (global-dynamic) must load.
+//!   A build with initial-exec TLS (STATIC_TLS flag: the default x86-64 build)
+//!   must fail to load there with glibc's "cannot allocate memory in static TLS
+//!   block", which is what the dlopen build is for; a global-dynamic one (the
+//!   `_dlopen` and `_portable` builds, any aarch64 build) must load.
 //! * `both_load_with_dlopen_while_static_tls_is_free`: without the fillers
 //!   both builds load with dlopen (the initial-exec one takes 16 bytes of the
 //!   surplus).
@@ -51,9 +51,17 @@ fn dlopen_lib() -> Lib {
     }
 }
 
-/// The `_dlopen` and `_portable` builds have global-dynamic TLS.
+/// True when the library has no initial-exec TLS (no STATIC_TLS flag in its
+/// dynamic section, binutils' `readelf`): the `_dlopen` and `_portable` builds,
+/// and every build on targets without the x86-64 slot.
 fn is_global_dynamic(lib: &Lib) -> bool {
-    lib.name.ends_with("_dlopen.so") || lib.name.ends_with("_portable.so")
+    let out = Command::new("readelf")
+        .args(["-d", "--wide"])
+        .arg(&lib.path)
+        .output()
+        .expect("readelf (binutils) must be installed");
+    assert!(out.status.success(), "readelf -d {} failed", lib.name);
+    !String::from_utf8_lossy(&out.stdout).contains("STATIC_TLS")
 }
 
 /// Libraries with 4096, 2048, ..., 16 bytes of initial-exec TLS, then a

@@ -121,6 +121,7 @@ fn lane_info(lane: &Lane, artifact: &str, git_rev: &str) -> String {
         /// A JSON object (sorted keys), not the struct (declaration order).
         config: serde_json::Value,
     }
+    let target = format!("{}-unknown-linux-gnu", env::consts::ARCH);
     let info = LaneInfo {
         schema: 1,
         lane: &lane.name,
@@ -128,7 +129,7 @@ fn lane_info(lane: &Lane, artifact: &str, git_rev: &str) -> String {
         artifact,
         version: env!("CARGO_PKG_VERSION"),
         git_rev,
-        target: "x86_64-unknown-linux-gnu",
+        target: &target,
         config: serde_json::to_value(&lane.config).unwrap(),
     };
     serde_json::to_string_pretty(&info).unwrap() + "\n"
