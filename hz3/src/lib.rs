@@ -29,8 +29,8 @@
 
 // No std: the library needs only core and libc, so the preload object links no
 // unwinder (libgcc_s) and none of std's text. Unit tests and the portable
-// thread-local slot (`tls`: targets other than x86-64 Linux, or feature
-// `portable-tls`) use std.
+// thread-local slot of Rust programs (`tls`: targets other than x86-64 Linux,
+// or feature `portable-tls`, without the C ABI) use std.
 #![cfg_attr(not(test), no_std)]
 #![allow(clippy::missing_safety_doc)]
 // Lane settings are constants: a test like `PURGE_DECAY_MS > 0` is always true in
@@ -42,7 +42,8 @@
     any(
         feature = "portable-tls",
         not(all(target_arch = "x86_64", target_os = "linux"))
-    )
+    ),
+    any(not(target_os = "linux"), not(feature = "c-abi"))
 ))]
 extern crate std;
 

@@ -20,10 +20,19 @@
 //!   clobbers only `rax`. While the module sits in static TLS glibc's resolver is
 //!   two instructions; after a late `dlopen` it finds the dynamic block. Loads
 //!   with `dlopen` whatever the static TLS state.
-//! - `portable` (any other target, or feature `portable-tls` on x86-64 for
-//!   testing it): std's `thread_local!` with a const initialiser and no
-//!   destructor, i.e. a plain `#[thread_local]` static in the target's default
-//!   model (global-dynamic in a `.so`). Zero (the image) means `EMPTY`.
+//! - portable (any other target, e.g. aarch64, or feature `portable-tls` on
+//!   x86-64 for testing it), two forms:
+//!   - `tls_get_addr`, in the C-ABI `.so` on Linux (feature `c-abi`): the same
+//!     `.tdata` slot (target-neutral assembler directives), reached through
+//!     glibc's `__tls_get_addr({module, 0})`, a plain C call on every ELF target.
+//!     The module id comes once from `dl_iterate_phdr` (the object whose segments
+//!     hold this code); the slot is at offset 0 because it is the object's only
+//!     TLS (checked: its PT_TLS is 16 bytes, else a fatal error). Global-dynamic,
+//!     so dlopen-safe; no std, so the `.so` still needs only libc (and glibc 2.17).
+//!   - `std_tls`, in Rust programs (`hz3::Hz3`, which have std anyway) and unit
+//!     tests: std's `thread_local!` with a const initialiser and no destructor, a
+//!     plain `#[thread_local]` static. Zero (the initial value) means `EMPTY`.
+//!
 //! Must not touch central caches or spans (`central`, `span`).
 
 use crate::tcache::TCache;
@@ -43,6 +52,31 @@ pub const DEAD: usize = 3;
 ))]
 core::arch::global_asm!(
     ".pushsection .tdata,\"awT\",@progbits",
+    ".p2align 4",
+    // Global (hidden: not exported from a cdylib) so that code inlined into
+    // other codegen units or crates links without LTO.
+    ".globl hz3_tls_slots",
+    ".hidden hz3_tls_slots",
+    "hz3_tls_slots:",
+    ".quad {empty}",
+    ".quad 0",
+    ".popsection",
+    empty = sym crate::tcache::EMPTY,
+);
+
+// The portable `.so`'s copy: no instruction names the slot, so the section is
+// marked retained ("R", SHF_GNU_RETAIN), or the linker would drop it as unused.
+#[cfg(all(
+    any(
+        feature = "portable-tls",
+        not(all(target_arch = "x86_64", target_os = "linux"))
+    ),
+    target_os = "linux",
+    feature = "c-abi",
+    not(test)
+))]
+core::arch::global_asm!(
+    ".pushsection .tdata.hz3,\"awTR\",@progbits",
     ".p2align 4",
     // Global (hidden: not exported from a cdylib) so that code inlined into
     // other codegen units or crates links without LTO.
@@ -140,9 +174,104 @@ mod imp {
     }
 }
 
-#[cfg(any(
-    feature = "portable-tls",
-    not(all(target_arch = "x86_64", target_os = "linux"))
+/// The portable slot of the C-ABI `.so`: `__tls_get_addr` (see the head comment).
+#[cfg(all(
+    any(
+        feature = "portable-tls",
+        not(all(target_arch = "x86_64", target_os = "linux"))
+    ),
+    target_os = "linux",
+    feature = "c-abi",
+    not(test)
+))]
+mod imp {
+    use core::ffi::{c_int, c_void};
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    #[repr(C)]
+    struct TlsIndex {
+        module: usize,
+        offset: usize,
+    }
+
+    extern "C" {
+        // glibc's dynamic linker (GLIBC_2.3 on x86-64, GLIBC_2.17 on aarch64).
+        fn __tls_get_addr(ti: *const TlsIndex) -> *mut usize;
+    }
+
+    /// This object's TLS module id; 0 until found (ids start at 1).
+    static MODULE: AtomicUsize = AtomicUsize::new(0);
+
+    /// The object containing `MODULE`'s address; sets its TLS module id.
+    unsafe extern "C" fn find(info: *mut libc::dl_phdr_info, _: usize, data: *mut c_void) -> c_int {
+        let info = &*info;
+        let me = core::ptr::addr_of!(MODULE) as usize;
+        let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+        let mine = phdrs.iter().any(|p| {
+            let start = info.dlpi_addr as usize + p.p_vaddr as usize;
+            p.p_type == libc::PT_LOAD && me >= start && me - start < p.p_memsz as usize
+        });
+        if !mine {
+            return 0;
+        }
+        let tls = phdrs.iter().find(|p| p.p_type == libc::PT_TLS);
+        // Offset 0 is the slot only when the slot is all of the object's TLS.
+        *(data as *mut usize) = match tls {
+            Some(p) if p.p_memsz == 16 => info.dlpi_tls_modid,
+            _ => usize::MAX,
+        };
+        1
+    }
+
+    #[cold]
+    fn module_slow() -> usize {
+        let mut m: usize = 0;
+        // SAFETY: `find` only reads the loader's program headers.
+        unsafe { libc::dl_iterate_phdr(Some(find), core::ptr::addr_of_mut!(m).cast()) };
+        if m == 0 || m == usize::MAX {
+            crate::os::fatal(
+                "portable TLS: the object's TLS is not hz3's 16-byte slot alone",
+                m,
+            );
+        }
+        MODULE.store(m, Ordering::Relaxed);
+        m
+    }
+
+    #[inline(always)]
+    fn slots() -> *mut usize {
+        let mut m = MODULE.load(Ordering::Relaxed);
+        if m == 0 {
+            m = module_slow();
+        }
+        let ti = TlsIndex {
+            module: m,
+            offset: 0,
+        };
+        // SAFETY: `m` is this object's module id and offset 0 its 16-byte slot.
+        unsafe { __tls_get_addr(&ti) }
+    }
+
+    #[inline(always)]
+    pub fn get<const I: usize>() -> usize {
+        // SAFETY: this thread's slot (two words).
+        unsafe { *slots().add(I) }
+    }
+
+    #[inline(always)]
+    pub fn set<const I: usize>(val: usize) {
+        // SAFETY: this thread's slot (two words).
+        unsafe { *slots().add(I) = val }
+    }
+}
+
+/// The portable slot of Rust programs and unit tests: std's thread_local!.
+#[cfg(all(
+    any(
+        feature = "portable-tls",
+        not(all(target_arch = "x86_64", target_os = "linux"))
+    ),
+    any(not(target_os = "linux"), not(feature = "c-abi"), test)
 ))]
 mod imp {
     use core::cell::Cell;

@@ -10,12 +10,7 @@ pub use hz3::c_abi;
 /// A panic cannot happen in the allocator (it never formats or unwraps on its
 /// paths); should one anyway, say so on stderr and abort, as glibc does on heap
 /// corruption.
-/// With the portable TLS slot std is linked and brings its own.
-#[cfg(not(any(
-    test,
-    feature = "portable-tls",
-    not(all(target_arch = "x86_64", target_os = "linux"))
-)))]
+#[cfg(not(test))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     const MSG: &[u8] = b"hz3: internal error (panic); aborting\n";
