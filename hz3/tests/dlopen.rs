@@ -17,6 +17,8 @@
 //! * `both_load_with_dlopen_while_static_tls_is_free`: without the fillers
 //!   both builds load with dlopen (the initial-exec one takes 16 bytes of the
 //!   surplus).
+//! * `tls_model_matches_the_build`: the relocations say which slot a build has
+//!   (initial-exec, TLS descriptor, `__tls_get_addr` for `_portable`).
 
 mod common;
 
@@ -27,28 +29,27 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The dlopen build of the lane under test.
+/// The dlopen build of the lane under test: `$HZ3_SO_DLOPEN`, else the library
+/// under test when it is global-dynamic already, else `libhz3_<lane>_dlopen.so`
+/// beside it.
 fn dlopen_lib() -> Lib {
+    if let Some(p) = std::env::var_os("HZ3_SO_DLOPEN").filter(|s| !s.is_empty()) {
+        return lib_at(PathBuf::from(p), "dlopen (HZ3_SO_DLOPEN)");
+    }
     let lib = allocator();
     if is_global_dynamic(&lib) {
         return lib;
     }
-    match std::env::var_os("HZ3_SO_DLOPEN").filter(|s| !s.is_empty()) {
-        Some(p) => lib_at(PathBuf::from(p), "dlopen (HZ3_SO_DLOPEN)"),
-        None => {
-            let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let name = lib.name.replace(".so", "_dlopen.so");
-            let p = dir.join(&name);
-            assert!(
-                p.is_file(),
-                "the dlopen build {} does not exist. Build it with \
-                 `cargo xtask build-lanes --lane <lane> --dlopen` (or set HZ3_SO_DLOPEN). \
-                 This test never passes without it.",
-                p.display()
-            );
-            lib_at(p, "dlopen")
-        }
-    }
+    let dir = lib.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let p = dir.join(lib.name.replace(".so", "_dlopen.so"));
+    assert!(
+        p.is_file(),
+        "the dlopen build {} does not exist. Build it with \
+         `cargo xtask build-lanes --lane <lane> --dlopen` (or set HZ3_SO_DLOPEN). \
+         This test never passes without it.",
+        p.display()
+    );
+    lib_at(p, "dlopen")
 }
 
 /// True when the library has no initial-exec TLS (no STATIC_TLS flag in its
@@ -171,5 +172,47 @@ fn both_load_with_dlopen_while_static_tls_is_free() {
     for lib in [allocator(), dlopen_lib()] {
         let r = host(&lib, false);
         assert_ok(&r, &lib, "dlopen with static TLS free");
+    }
+}
+
+/// `readelf` output for `lib`.
+fn readelf(args: &[&str], lib: &Lib) -> String {
+    let out = Command::new("readelf")
+        .args(args)
+        .arg(&lib.path)
+        .output()
+        .expect("readelf (binutils) must be installed");
+    assert!(out.status.success(), "readelf {args:?} {} failed", lib.name);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Each build reaches its slot the way its name says (hz3/src/tls.rs): the
+/// plain x86-64 build initial-exec (STATIC_TLS), `_dlopen` through a TLS
+/// descriptor, `_portable` (and every non-x86-64 build) through
+/// `__tls_get_addr`. Fails when a flag did not reach the build.
+#[test]
+fn tls_model_matches_the_build() {
+    for lib in [allocator(), dlopen_lib()] {
+        let dynamic = readelf(&["-d", "--wide"], &lib);
+        let relocs = readelf(&["-r", "--wide"], &lib);
+        let static_tls = dynamic.contains("STATIC_TLS");
+        let tlsdesc = relocs.contains("TLSDESC");
+        let get_addr = relocs.contains("__tls_get_addr");
+        let (want, ok) = if lib.name.ends_with("_portable.so") || !cfg!(target_arch = "x86_64") {
+            ("__tls_get_addr", get_addr && !static_tls && !tlsdesc)
+        } else if lib.name.ends_with("_dlopen.so") {
+            ("a TLS descriptor", tlsdesc && !static_tls && !get_addr)
+        } else {
+            (
+                "initial-exec (STATIC_TLS)",
+                static_tls && !tlsdesc && !get_addr,
+            )
+        };
+        assert!(
+            ok,
+            "{}: expected {want}; STATIC_TLS={static_tls} TLSDESC={tlsdesc} __tls_get_addr={get_addr}",
+            lib.name
+        );
+        eprintln!("{}: {want}", lib.name);
     }
 }
