@@ -6,9 +6,10 @@
 //! the integrity checks of the `hardened` feature; `--dlopen`:
 //! `libhz3_<name>_dlopen.so`, global-dynamic TLS for hosts that dlopen it;
 //! `--portable-tls`: `libhz3_<name>_portable.so`, the portable TLS slot other
-//! architectures use; see `Tls`).
+//! architectures use; see `TLS`).
 //! `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
-//! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane.
+//! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane
+//! (`--hardened`, `--dlopen`, `--portable-tls`: against that build).
 
 use std::env;
 use std::fs;
