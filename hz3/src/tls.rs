@@ -140,7 +140,9 @@ mod imp {
     // on return; every other register is preserved. The call pushes a return
     // address, so the asm may use the stack (no `nostack`: the compiler keeps
     // the stack aligned and leaves the red zone alone). The linker needs this
-    // exact `lea rax` / `call [rax]` pair.
+    // exact `lea rax` / `call [rax]` pair. glibc before 2.40 (BZ #31372) lets
+    // the dynamic resolver's first call in a thread (which allocates the
+    // module's TLS block) clobber vector registers: they are declared clobbered.
     #[inline(always)]
     pub fn get<const I: usize>() -> usize {
         let v: usize;
@@ -152,6 +154,10 @@ mod imp {
                 "mov rax, qword ptr fs:[rax + {off}]",
                 off = const I * 8,
                 out("rax") v,
+                out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+                out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+                out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
                 options(readonly, pure)
             );
         }
@@ -169,6 +175,10 @@ mod imp {
                 off = const I * 8,
                 val = in(reg) val,
                 out("rax") _,
+                out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+                out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+                out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+                out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
             );
         }
     }
