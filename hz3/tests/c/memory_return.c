@@ -1,0 +1,375 @@
+/* Idle memory given back (issue 16), one process per mode, under LD_PRELOAD of
+ * any allocator (the tests run hz3; the measurement modes run the peers too).
+ *
+ * Test modes (exit status 0 and "all checks passed" when the check holds):
+ *   decay DECAY_MS   a thread allocates a 100 MiB burst of 1 KiB blocks, frees
+ *                    them and stays alive but idle; main then runs light
+ *                    malloc/free traffic (rounds of a few hundred blocks of one
+ *                    size, then a short sleep) for up to max(5 s, 4 x DECAY_MS).
+ *                    RSS must fall back within 2 x DECAY_MS (+ 25 % slack for a
+ *                    loaded machine) of the burst's free.
+ *   departed         a thread allocates 100,000 1 KiB blocks and exits; main
+ *                    frees them. mallinfo2's in-use bytes (uordblks) must come
+ *                    back without malloc_trim (hz3 only: uses mallinfo2).
+ *   carve            one block of every size class from 4 KiB to 256 KiB,
+ *                    never touched: RSS may grow by little more than one page
+ *                    per block handed out (a refill that writes a link into
+ *                    every carved object touches a page per object).
+ *   idle DECAY_MS    like decay, but main sleeps instead of allocating: only a
+ *                    background purge can give the burst back.
+ *
+ * Measurement modes (print "peak_kib=... settled_kib=..."; no checks):
+ *   threads1200      1,200 threads alive at once, each holding 64 blocks of
+ *                    1..40,000 bytes, written.
+ *   churn            20,000 threads created and joined 8 at a time, each
+ *                    allocating and freeing 64 blocks of 16..4096 bytes.
+ *   large2           2 threads, each 2,000 rounds of: malloc a 5-25 MiB block,
+ *                    write every page, keep up to 8, free the oldest.
+ */
+#include "common.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <time.h>
+
+static long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
+
+/* Resident KiB now (statm). */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * page_kib();
+}
+
+/* Peak resident KiB (VmHWM). */
+static long peak_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------------ decay */
+
+#define BURST_BYTES (100L << 20)
+#define BURST_BLOCK 1024
+#define BURST_N (BURST_BYTES / BURST_BLOCK)
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int burst_freed, may_exit;
+
+static void *burst_thread(void *arg)
+{
+    (void)arg;
+    char **v = malloc(BURST_N * sizeof *v);
+    CHECK(v != NULL, "v is NULL");
+    for (long i = 0; i < BURST_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], (int)i, BURST_BLOCK);
+    }
+    for (long i = 0; i < BURST_N; i++)
+        free(v[i]);
+    free(v);
+    pthread_mutex_lock(&mu);
+    burst_freed = 1;
+    pthread_cond_broadcast(&cv);
+    while (!may_exit)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+/* One round of light traffic: n blocks of one size, written, then freed. */
+static void light_round(unsigned *seed)
+{
+    static void *held[512];
+    *seed = *seed * 1103515245u + 12345u;
+    size_t size = 16 + ((*seed >> 8) % 64) * 16;
+    int n = 64 + (int)((*seed >> 16) % 400);
+    for (int i = 0; i < n; i++) {
+        held[i] = malloc(size);
+        CHECK(held[i] != NULL, "held[i] is NULL");
+        ((volatile char *)held[i])[0] = 1;
+    }
+    for (int i = 0; i < n; i++)
+        free(held[i]);
+}
+
+static int mode_decay(long decay_ms, int traffic)
+{
+    long base = rss_kib();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, burst_thread, NULL) == 0, "pthread_create failed");
+    pthread_mutex_lock(&mu);
+    while (!burst_freed)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    double t0 = now_ms();
+    long freed_rss = rss_kib();
+    long limit_ms = decay_ms * 2 + decay_ms / 4 + 100;
+    long run_ms = decay_ms * 4 > 5000 ? decay_ms * 4 : 5000;
+    long target = base + (BURST_BYTES >> 10) / 5; /* 80 % of the burst back */
+    double back_at = -1;
+    unsigned seed = 42;
+    long rounds = 0;
+    while (now_ms() - t0 < run_ms) {
+        if (traffic) {
+            light_round(&seed);
+            rounds++;
+        }
+        sleep_ms(traffic ? 2 : 20);
+        if (back_at < 0 && rss_kib() <= target)
+            back_at = now_ms() - t0;
+        if (back_at >= 0 && now_ms() - t0 > limit_ms)
+            break;
+    }
+    printf("base_kib=%ld after_free_kib=%ld target_kib=%ld end_kib=%ld rounds=%ld "
+           "back_after_ms=%.0f limit_ms=%ld\n",
+           base, freed_rss, target, rss_kib(), rounds, back_at, limit_ms);
+    CHECK(freed_rss > target, "the burst was not resident after its free (rss %ld kib)",
+              freed_rss);
+    CHECK(back_at >= 0, "the burst stayed resident for %ld ms", run_ms);
+    CHECK(back_at <= limit_ms, "the burst went back after %.0f ms (limit %ld)", back_at,
+              limit_ms);
+    pthread_mutex_lock(&mu);
+    may_exit = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(t, NULL);
+    return 0;
+}
+
+/* --------------------------------------------------------------- departed */
+
+#define DEPARTED_N 100000
+
+static void *departed_thread(void *arg)
+{
+    char **v = arg;
+    for (long i = 0; i < DEPARTED_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], 1, BURST_BLOCK);
+    }
+    return NULL;
+}
+
+static int mode_departed(void)
+{
+    char **v = malloc(DEPARTED_N * sizeof *v);
+    CHECK(v != NULL, "v is NULL");
+    struct mallinfo2 before = mallinfo2();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, departed_thread, v) == 0, "pthread_create failed");
+    pthread_join(t, NULL);
+    struct mallinfo2 held = mallinfo2();
+    for (long i = 0; i < DEPARTED_N; i++)
+        free(v[i]);
+    /* A little traffic of main's own, as a program going on would do. */
+    unsigned seed = 7;
+    for (int i = 0; i < 200; i++)
+        light_round(&seed);
+    struct mallinfo2 after = mallinfo2();
+    printf("uordblks before=%zu held=%zu after=%zu; arena before=%zu held=%zu after=%zu\n",
+           before.uordblks, held.uordblks, after.uordblks, before.arena, held.arena,
+           after.arena);
+    size_t burst = (size_t)DEPARTED_N * BURST_BLOCK;
+    CHECK(held.uordblks >= before.uordblks + burst, "the blocks were not counted in use");
+    CHECK(after.uordblks <= before.uordblks + burst / 20,
+              "%zu bytes still in use after every block was freed",
+              after.uordblks - before.uordblks);
+    CHECK(after.arena <= before.arena + burst / 10, "%zu span bytes kept",
+              after.arena - before.arena);
+    free(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ carve */
+
+static int mode_carve(void)
+{
+    /* Sizes from 4 KiB to 256 KiB, 8 per doubling (hz3's medium classes). */
+    static void *held[64];
+    int n = 0;
+    long before = rss_kib();
+    for (int k = 0; k < 48; k++) {
+        double s = 4096.0;
+        for (int j = 0; j < k; j++)
+            s *= 1.0905077326652577; /* 2^(1/8) */
+        size_t size = ((size_t)s + 15) & ~(size_t)15;
+        held[n] = malloc(size);
+        CHECK(held[n] != NULL, "held[n] is NULL");
+        n++;
+    }
+    long grew = rss_kib() - before;
+    long allowed = n * page_kib() + 512;
+    printf("blocks=%d rss_grew_kib=%ld allowed_kib=%ld\n", n, grew, allowed);
+    CHECK(grew <= allowed, "%d untouched blocks made RSS grow by %ld KiB (allowed %ld)", n,
+              grew, allowed);
+    for (int i = 0; i < n; i++)
+        free(held[i]);
+    return 0;
+}
+
+/* ----------------------------------------------------------- measurements */
+
+#define T1200 1200
+static pthread_barrier_t bar;
+
+static void *t1200_thread(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    void *v[64];
+    for (int i = 0; i < 64; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = 1 + (seed >> 4) % 40000;
+        v[i] = malloc(size);
+        memset(v[i], 1, size);
+    }
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < 64; i++)
+        free(v[i]);
+    return NULL;
+}
+
+static void settle_report(void)
+{
+    long peak = peak_kib();
+    sleep_ms(2500);
+    printf("peak_kib=%ld settled_kib=%ld\n", peak, rss_kib());
+}
+
+static int mode_threads1200(void)
+{
+    static pthread_t t[T1200];
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 64 << 10);
+    pthread_barrier_init(&bar, NULL, T1200 + 1);
+    for (long i = 0; i < T1200; i++)
+        CHECK(pthread_create(&t[i], &a, t1200_thread, (void *)i) == 0, "pthread_create failed");
+    pthread_barrier_wait(&bar);
+    printf("all_alive_kib=%ld\n", rss_kib());
+    pthread_barrier_wait(&bar);
+    for (int i = 0; i < T1200; i++)
+        pthread_join(t[i], NULL);
+    settle_report();
+    return 0;
+}
+
+static void *churn_thread(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg + 1;
+    void *v[64];
+    for (int i = 0; i < 64; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = 16 + (seed >> 4) % 4080;
+        v[i] = malloc(size);
+        memset(v[i], 1, size);
+    }
+    for (int i = 0; i < 64; i++)
+        free(v[i]);
+    return NULL;
+}
+
+static int mode_churn(void)
+{
+    pthread_t t[8];
+    for (long i = 0; i < 20000; i += 8) {
+        for (int k = 0; k < 8; k++)
+            CHECK(pthread_create(&t[k], NULL, churn_thread, (void *)(i + k)) == 0, "pthread_create failed");
+        for (int k = 0; k < 8; k++)
+            pthread_join(t[k], NULL);
+    }
+    settle_report();
+    return 0;
+}
+
+static void *large_thread(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 7919u + 3;
+    char *keep[8] = {0};
+    for (int r = 0; r < 2000; r++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t size = (5u << 20) + (seed >> 4) % (20u << 20);
+        char *p = malloc(size);
+        CHECK(p != NULL, "p is NULL");
+        for (size_t o = 0; o < size; o += 4096)
+            p[o] = 1;
+        free(keep[r % 8]);
+        keep[r % 8] = p;
+    }
+    for (int i = 0; i < 8; i++)
+        free(keep[i]);
+    return NULL;
+}
+
+static int mode_large2(void)
+{
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, large_thread, (void *)i) == 0, "pthread_create failed");
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    settle_report();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    long ms = argc > 2 ? atol(argv[2]) : 1000;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(mode, "decay"))
+        mode_decay(ms, 1);
+    else if (!strcmp(mode, "idle"))
+        mode_decay(ms, 0);
+    else if (!strcmp(mode, "departed"))
+        mode_departed();
+    else if (!strcmp(mode, "carve"))
+        mode_carve();
+    else if (!strcmp(mode, "threads1200"))
+        mode_threads1200();
+    else if (!strcmp(mode, "churn"))
+        mode_churn();
+    else if (!strcmp(mode, "large2"))
+        mode_large2();
+    else {
+        fprintf(stderr, "usage: %s decay|idle|departed|carve|threads1200|churn|large2 [ms]\n",
+                argv[0]);
+        return 2;
+    }
+    if (T_FAIL_GET() != 0)
+        return 1;
+    printf("all checks passed\n");
+    return 0;
+}
