@@ -14,7 +14,7 @@
 //! Must not touch thread caches, central caches or span records (`tcache`,
 //! `central`, `span`).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::arena::{self, NSEGS, SEG_PAGES};
 use crate::options;
@@ -58,10 +58,12 @@ pub struct PageHeap {
     dirty_free_pages: usize,
     /// Milliseconds (monotonic) of the last purge forced by the size bound.
     last_purge_ms: u64,
-    /// Decay epoch: when it started, and the fewest free dirty pages seen since
-    /// (pages that stayed free through a whole epoch were not needed: purged).
+    /// Decay epoch (half the decay period): when it started, and the fewest
+    /// free dirty pages seen since (see `decay_locked`).
     epoch_ms: u64,
     low_water: usize,
+    /// The previous epoch's low-water mark, less what its end purged.
+    prev_low: usize,
     /// Run cache: freed runs of n pages (n <= RUN_CACHE_MAX_PAGES) kept whole in
     /// LIFO lists (first page + 1, linked through `run_next`),
     /// still marked used in the bitmaps; reused by an allocation of the same size
@@ -90,6 +92,7 @@ impl HeapSlot {
             last_purge_ms: 0,
             epoch_ms: 0,
             low_water: 0,
+            prev_low: 0,
             runs: [0; RUN_CACHE_MAX_PAGES + 1],
         }))
     }
@@ -321,18 +324,67 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
             }
         }
         if decay_ms > 0 {
-            // Decay: pages that stayed free through a whole epoch go back.
-            let now = os::now_ms();
-            if now.saturating_sub(h.epoch_ms) >= decay_ms {
-                let idle = h.low_water.min(h.dirty_free_pages);
-                if idle > 0 {
-                    purge_locked(h, h.dirty_free_pages - idle);
-                }
-                h.low_water = h.dirty_free_pages;
-                h.epoch_ms = now;
-            }
+            decay_locked(h, os::now_ms(), decay_ms);
         }
     });
+}
+
+/// Decay: epochs of half of `decay_ms`; at the end of each, the free dirty
+/// pages that stayed free through it and through the epoch before (the lower
+/// of the two low-water marks), so for at least `decay_ms`, go back to the
+/// OS: a page freed at time t is purged by t + 1.5 x decay_ms (plus the
+/// lateness of the check that ends the epoch).
+fn decay_locked(h: &mut PageHeap, now: u64, decay_ms: u64) {
+    if now.saturating_sub(h.epoch_ms) >= decay_ms.div_ceil(2) {
+        let idle = h.low_water.min(h.prev_low).min(h.dirty_free_pages);
+        let mut purged = 0;
+        if idle > 0 {
+            purged = purge_locked(h, h.dirty_free_pages - idle) / PAGE;
+        }
+        h.prev_low = h.low_water.saturating_sub(purged).min(h.dirty_free_pages);
+        h.low_water = h.dirty_free_pages;
+        h.epoch_ms = now;
+    }
+}
+
+/// When the next clock-driven decay pass over every page heap is due
+/// (`os::now_ms`); 0 at start.
+static NEXT_DECAY_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Decay passes per decay period: each heap's epoch ends at most
+/// `decay_ms / DECAY_CHECKS` late, so idle pages go back within about
+/// 2 x decay_ms even when their owner never frees a page again.
+const DECAY_CHECKS: u64 = 16;
+
+/// Clock-driven decay: ends the epoch of every page heap whose epoch is over,
+/// whichever thread calls it. Called on slow-path beats (each thread cache's
+/// 64th slow event, large-block events), never on a fast path. Cheap when
+/// nothing is due: one coarse clock read (vDSO, no system call) and one load.
+pub fn decay_tick() {
+    let decay_ms = options::purge_decay_ms();
+    if decay_ms == 0 {
+        return;
+    }
+    let now = os::now_ms();
+    let due = NEXT_DECAY_MS.load(Ordering::Relaxed);
+    if now < due {
+        return;
+    }
+    let next = now + (decay_ms / DECAY_CHECKS).max(1);
+    if NEXT_DECAY_MS
+        .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        // Another thread runs this pass.
+        return;
+    }
+    for o in owner::all() {
+        o.heap.0.with(|h| {
+            if h.dirty_free_pages > 0 {
+                decay_locked(h, now, decay_ms);
+            }
+        });
+    }
 }
 
 /// Marks a run free in its segment's bitmap.

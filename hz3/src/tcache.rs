@@ -326,13 +326,16 @@ const SCAVENGE_EVERY: u32 = 64;
 /// Counts a slow-path event; every `SCAVENGE_EVERY` events the thread's cached
 /// bytes are summed and, above the lane's budget, bins give back half, largest
 /// class first, until 3/4 of the budget is left. The same beat lets the large
-/// cache decay in a program that has stopped allocating large blocks.
+/// cache and every page heap decay in a program that has stopped allocating
+/// large blocks or freeing pages (decay driven by the clock, not by the owner's
+/// own frees).
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
     if (*t).events.is_multiple_of(SCAVENGE_EVERY) {
         scavenge(t);
         crate::large::decay_tick();
+        crate::page_heap::decay_tick();
     }
 }
 
