@@ -138,6 +138,14 @@ fn head(owner: usize, cls: usize) -> &'static Head {
 pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
     if ENABLED {
         head(owner, cls).push_list(first, last);
+        // An owner with no thread left never takes from its inbox: the batch
+        // goes on to the central cache (and wholly free spans to the page
+        // heap) now. Pairs with the fence in `tcache::destroy`: either the
+        // owner's last thread sees this batch, or this sees it gone.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if owner::of(owner).live.load(Ordering::Relaxed) == 0 {
+            drain_class_to_central(owner, cls);
+        }
     } else {
         // `central::flush` wants a null-terminated list.
         *(last as *mut *mut u8) = ptr::null_mut();
@@ -162,10 +170,15 @@ pub fn drain_to_central(owner: usize) {
         return;
     }
     for cls in 1..NCLS {
-        let l = head(owner, cls).take_all();
-        if !l.is_null() {
-            central::flush(owner, cls, l);
-        }
+        drain_class_to_central(owner, cls);
+    }
+}
+
+/// Moves everything stashed for (`owner`, `cls`) into its central cache.
+pub fn drain_class_to_central(owner: usize, cls: usize) {
+    let l = head(owner, cls).take_all();
+    if !l.is_null() {
+        central::flush(owner, cls, l);
     }
 }
 

@@ -269,7 +269,10 @@ pub unsafe fn destroy(t: *mut TCache) {
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
     if owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1 {
-        // The owner's last thread: nobody would drain its inboxes.
+        // The owner's last thread: nobody would drain its inboxes. The fence
+        // pairs with the one in `inbox::deliver`: a batch delivered after
+        // this point sees the owner without threads and drains it itself.
+        core::sync::atomic::fence(Ordering::SeqCst);
         inbox::drain_to_central(owner);
     }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
