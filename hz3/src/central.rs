@@ -36,6 +36,10 @@ use crate::sync::Locked;
 /// bigger ones always go back.
 const KEEP_EMPTY_SPAN_PAGES: usize = 16;
 
+/// Bytes of never-used objects one refill carves at most (at least one
+/// object): about the page the first of them starts in.
+const CARVE_BYTES: usize = crate::os::PAGE;
+
 /// Transfer lists kept per (owner, class) at most.
 const XFER_SLOTS: usize = 8;
 /// Bytes of transfer lists per owner, all classes together (so a burst of
@@ -136,27 +140,47 @@ pub fn refill(owner: usize, cls: usize, want: usize, max: usize) -> (*mut u8, us
         }
         let mut head: *mut u8 = ptr::null_mut();
         let mut got = 0;
+        // Never-used objects carved by this refill at most: carving writes a
+        // link into each, touching its page, so a batch of big objects would
+        // make pages resident that nobody may ever use (lazy carving).
+        let mut fresh_left = (CARVE_BYTES / size).max(1);
+        // Spans visited after the carving budget ran out, looking for freed
+        // objects (bounded: the partial list may be long).
+        let mut visits_left = 8;
+        // The span to take from next (None: the end of the partial list).
+        let mut cur = c.partial.first();
         // SAFETY: this central lock guards every span of (owner, cls).
         unsafe {
             while got < want {
-                let page = match c.partial.first() {
-                    Some(page) => page,
+                let (page, next) = match cur {
+                    Some(page) => (page, span::record(page).next_on_list()),
                     None => {
+                        if fresh_left == 0 {
+                            // Only freed objects were still wanted, and none are left.
+                            break;
+                        }
                         let Some(page) = span::create(owner, cls) else {
                             break;
                         };
                         c.partial.push(page, span::record(page));
                         c.spans += 1;
                         c.free_objs += info.span_objs as u64;
-                        page
+                        (page, None)
                     }
                 };
                 let s = span::record(page);
-                let n = s.carve(page, cls, want - got, &mut head);
+                let n = s.carve(page, cls, want - got, &mut head, &mut fresh_left);
                 got += n;
                 c.free_objs -= n as u64;
                 if s.nfree() == 0 {
                     c.partial.unlink(s);
+                }
+                cur = next;
+                if fresh_left == 0 {
+                    if visits_left == 0 {
+                        break;
+                    }
+                    visits_left -= 1;
                 }
             }
         }

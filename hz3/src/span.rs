@@ -181,7 +181,8 @@ impl Span {
 
     /// Carves up to `want` objects out of the span (first page `page`, class
     /// `cls`), each pushed onto the list at `*head`: returned ones first, then
-    /// fresh ones from the carving point. Returns how many.
+    /// fresh ones from the carving point, at most `*fresh_left` of those (it
+    /// counts them down). Returns how many.
     ///
     /// # Safety
     /// The span's central lock is held; `*head` is a list of the caller's.
@@ -191,6 +192,7 @@ impl Span {
         cls: usize,
         want: usize,
         head: &mut *mut u8,
+        fresh_left: &mut usize,
     ) -> usize {
         let size = CLASSES[cls].size as usize;
         let base = arena::page_addr(page);
@@ -201,6 +203,10 @@ impl Span {
                 self.free = *(o as *mut *mut u8);
                 o
             } else {
+                if *fresh_left == 0 {
+                    break;
+                }
+                *fresh_left -= 1;
                 let o = (base + self.bump as usize * size) as *mut u8;
                 self.bump += 1;
                 // Fresh blocks carry the free canary like freed ones.
