@@ -93,6 +93,8 @@ pub struct RawConfig {
     pub purge_decay_ms: u64,
     pub large_cache_mib: u64,
     pub large_cache_entries: u64,
+    #[serde(default = "default_false")]
+    pub background_purge: bool,
     pub large_fit_pct: u64,
 }
 
@@ -118,6 +120,7 @@ pub struct Config {
     pub purge_decay_ms: u64,
     pub large_cache_mib: u64,
     pub large_cache_entries: u64,
+    pub background_purge: bool,
     pub large_fit_pct: u64,
 }
 
@@ -167,12 +170,13 @@ pub const KEYS: &[Key] = &[
     key("purge_decay_ms", 0, 3600000, "free dirty pages older than this go back to the OS, and cached large mappings unused this long are unmapped (0: only the size bounds); HZ3_PURGE_DECAY_MS overrides at run time"),
     key("large_cache_mib", 0, 65536, "budget of the large-mapping cache in MiB; HZ3_LARGE_CACHE_MIB overrides at run time"),
     key("large_cache_entries", 0, 1024, "slots of the large-mapping cache"),
+    key("background_purge", 0, 1, "a background thread ends due decay epochs a few times per purge_decay_ms and collects owners whose threads are gone, so idle memory goes back while the program sleeps or does only fast-path traffic (one extra thread per process, started at load; HZ3_BACKGROUND_PURGE=0 skips it)"),
     key("large_fit_pct", 0, 400, "how much bigger than a request a cached large mapping may be and still serve it, in percent (more hits, more of a reused mapping left unused)"),
 ];
 
 impl Config {
     /// `(key, value)` of every key, in [`KEYS`] order.
-    pub fn values(&self) -> [(&'static Key, Value); 19] {
+    pub fn values(&self) -> [(&'static Key, Value); 20] {
         use Value::{Bool, Int};
         let v = [
             Int(self.owners),
@@ -193,6 +197,7 @@ impl Config {
             Int(self.purge_decay_ms),
             Int(self.large_cache_mib),
             Int(self.large_cache_entries),
+            Bool(self.background_purge),
             Int(self.large_fit_pct),
         ];
         let mut i = 0;
@@ -252,6 +257,7 @@ impl Manifest {
             purge_decay_ms: c.purge_decay_ms,
             large_cache_mib: c.large_cache_mib,
             large_cache_entries: c.large_cache_entries,
+            background_purge: c.background_purge,
             large_fit_pct: c.large_fit_pct,
         };
         for (k, v) in config.values() {

@@ -1,4 +1,5 @@
-//! Old glibc symbol versions for the two thread-key calls and the two
+//! Old glibc symbol versions for the two thread-key calls, the three calls
+//! that start the background purge thread, and the two
 //! dynamic-linker calls (`dlopen`, `dlsym`: glibc 2.34 moved them from libdl
 //! into libc the same way; libdl.so.2 is NEEDED for older glibc), so a lane `.so`
 //! built on a new system loads on glibc 2.17 and later (Debian 11, Ubuntu 20.04,
@@ -43,6 +44,26 @@ extern "C" {
     #[link_name = old_version!("pthread_setspecific")]
     pub fn pthread_setspecific(key: libc::pthread_key_t, value: *const libc::c_void)
         -> libc::c_int;
+    // The background purge thread (`background`): three more calls glibc 2.34
+    // (2.32 for pthread_sigmask) moved the same way.
+    #[link_name = old_version!("pthread_create")]
+    pub fn pthread_create(
+        thread: *mut libc::pthread_t,
+        attr: *const libc::pthread_attr_t,
+        start: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+    #[link_name = old_version!("pthread_attr_setstacksize")]
+    pub fn pthread_attr_setstacksize(
+        attr: *mut libc::pthread_attr_t,
+        size: libc::size_t,
+    ) -> libc::c_int;
+    #[link_name = old_version!("pthread_sigmask")]
+    pub fn pthread_sigmask(
+        how: libc::c_int,
+        set: *const libc::sigset_t,
+        old: *mut libc::sigset_t,
+    ) -> libc::c_int;
     // Only the C ABI (operator new's libstdc++ lookup) needs these two.
     #[cfg(feature = "c-abi")]
     #[link_name = old_version!("dlopen")]
@@ -66,4 +87,7 @@ pub use libc::{dlopen, dlsym};
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")
 )))]
-pub use libc::{pthread_key_create, pthread_setspecific};
+pub use libc::{
+    pthread_attr_setstacksize, pthread_create, pthread_key_create, pthread_setspecific,
+    pthread_sigmask,
+};

@@ -247,6 +247,7 @@ extern "C" fn fork_child() {
         return;
     }
     owner::unlock_all(true);
+    crate::background::after_fork_child();
     stats::after_fork_child();
 }
 

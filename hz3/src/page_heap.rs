@@ -464,6 +464,14 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
     purged
 }
 
+/// True when some page heap holds free dirty pages (for the background
+/// purge's sleep).
+pub fn any_dirty() -> bool {
+    owner::all()
+        .iter()
+        .any(|o| o.heap.0.with(|h| h.dirty_free_pages > 0))
+}
+
 /// Free dirty bytes all page heaps hold right now (RSS that a purge would return).
 pub fn dirty_free_bytes() -> usize {
     owner::all()

@@ -320,6 +320,8 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     let b = &mut (*t).bins[cls];
     b.head = *(head as *mut *mut u8);
     b.room = b.limit as i32 - (n as i32 - 1);
+    // The bin is consistent again: starting the thread may allocate through it.
+    crate::background::ensure_started();
     head
 }
 

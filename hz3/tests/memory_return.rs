@@ -10,6 +10,11 @@
 //!   freed by main, leave mallinfo2's in-use and span bytes without
 //!   `malloc_trim` (the owner's remote stash is drained although none of its
 //!   threads is left to refill from it).
+//! * `background_purge_gives_back_while_the_program_sleeps`: the same burst
+//!   while main only sleeps: with the lane's `background_purge` on it goes
+//!   back within the same time; with it off it stays (the test asserts
+//!   whichever the lane's configuration, read from `HZ3_PRINT_CONFIG`, says,
+//!   so it shows in every lane that the purge thread is what gives it back).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -23,22 +28,33 @@ use std::time::Duration;
 /// Decay period the decay test runs with (the lane's own is 50-1000 ms).
 const DECAY_MS: &str = "500";
 
+fn command(
+    exe: &std::path::Path,
+    lib: &Lib,
+    mode: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HZ3_") && k != "HZ3_SO" && k != "HZ3_SO_HARDENED" {
+            cmd.env_remove(&k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    limits(&mut cmd, None);
+    preload(&mut cmd, lib);
+    cmd
+}
+
 fn run_mode(mode: &str, args: &[&str], env: &[(&str, &str)]) {
     let exe = compile_c("memory_return.c");
     let (plain, hardened) = libraries();
     for lib in [&plain, &hardened] {
-        let mut cmd = Command::new(&exe);
-        cmd.arg(mode).args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("HZ3_") && k != "HZ3_SO" && k != "HZ3_SO_HARDENED" {
-                cmd.env_remove(&k);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        limits(&mut cmd, None);
-        preload(&mut cmd, lib);
+        let cmd = command(&exe, lib, mode, args, env);
         let r = run(cmd, Duration::from_secs(120));
         let what = format!("memory_return {mode} ({})", lib.name);
         assert_success(&r, &what);
@@ -65,4 +81,45 @@ fn departed_owner_frees_come_back() {
 #[test]
 fn carving_touches_only_what_is_handed_out() {
     run_mode("carve", &[], &[]);
+}
+
+#[test]
+fn background_purge_gives_back_while_the_program_sleeps() {
+    let exe = compile_c("memory_return.c");
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        let cmd = command(
+            &exe,
+            lib,
+            "idle",
+            &[DECAY_MS],
+            &[("HZ3_PURGE_DECAY_MS", DECAY_MS), ("HZ3_PRINT_CONFIG", "1")],
+        );
+        let r = run(cmd, Duration::from_secs(120));
+        let what = format!("memory_return idle ({})", lib.name);
+        let err = r.stderr_str();
+        let on = err.contains(" background_purge=true");
+        assert!(
+            on || err.contains(" background_purge=false"),
+            "{what}: no background_purge in the printed config:\n{}",
+            r.describe()
+        );
+        let back = r.stdout_str().contains("all checks passed");
+        if on {
+            assert_success(&r, &what);
+            assert!(
+                back,
+                "{what}: the purge thread did not give the burst back:\n{}",
+                r.describe()
+            );
+        } else {
+            assert!(
+                !back && err.contains("stayed resident"),
+                "{what}: without background_purge the burst went back while the program slept \
+                 (what else purges it?):\n{}",
+                r.describe()
+            );
+        }
+        eprint!("{what} (background_purge={on}):\n{}", r.stdout_str());
+    }
 }

@@ -1,0 +1,110 @@
+//! Background purge (lane key `background_purge`): one detached thread that
+//! ends due decay epochs of every page heap and lets the large-mapping cache
+//! decay, a few times per `purge_decay_ms`, so idle memory goes back to the
+//! OS while the program sleeps or does only fast-path traffic (which never
+//! reaches the slow-path beat that drives decay otherwise).
+//!
+//! Owns: the thread's start state. The thread is started lazily, from the end
+//! of a thread cache's refill (a point where the cache is consistent, since
+//! `pthread_create` allocates through it), once per process; after `fork` the
+//! child has no such thread and starts its own the same way. It never
+//! allocates, has every signal blocked and a 64 KiB stack, and touches only
+//! `page_heap::decay_tick` and `large::decay_tick`, which take their own
+//! locks (so `fork`'s prepare handler, which takes every lock, never forks it
+//! in the middle of a purge).
+//! Must not touch thread caches, central caches or spans (`tcache`,
+//! `central`, `span`, `outbox`).
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::config;
+use crate::glibc_abi;
+use crate::options;
+
+const NOT_STARTED: u8 = 0;
+const RUNNING: u8 = 1;
+/// `pthread_create` refused (thread limit, sandbox): never retried.
+const FAILED: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+/// Starts the purge thread if the lane has one and it is not running.
+/// Called only where the calling thread's cache is consistent (the thread
+/// creation re-enters malloc).
+#[inline]
+pub fn ensure_started() {
+    if !config::BACKGROUND_PURGE || STATE.load(Ordering::Relaxed) != NOT_STARTED {
+        return;
+    }
+    start();
+}
+
+#[cold]
+fn start() {
+    if STATE
+        .compare_exchange(NOT_STARTED, RUNNING, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    // SAFETY: plain libc calls on local, initialised structures.
+    let ok = unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        let mut tid: libc::pthread_t = 0;
+        libc::pthread_attr_init(&mut attr);
+        glibc_abi::pthread_attr_setstacksize(&mut attr, 64 * 1024);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        // The new thread inherits the mask: no signal of the program's is ever
+        // delivered to it.
+        libc::sigfillset(&mut all);
+        glibc_abi::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let rc = glibc_abi::pthread_create(&mut tid, &attr, purge_thread, core::ptr::null_mut());
+        glibc_abi::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        rc == 0
+    };
+    if !ok {
+        STATE.store(FAILED, Ordering::Relaxed);
+    }
+}
+
+/// Wake-up period: a quarter of the decay period (10 ms to 1 s), so a page
+/// heap's epoch ends at most that late; 1 s while decay is off.
+fn period_ms() -> u64 {
+    match options::purge_decay_ms() {
+        0 => 1000,
+        d => (d / 4).clamp(10, 1000),
+    }
+}
+
+extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: naming the calling thread (best effort).
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"hz3-purge".as_ptr()) };
+    let mut idle = false;
+    loop {
+        // Nothing left to purge last time: sleep four times longer (up to 1 s).
+        let ms = if idle {
+            (period_ms() * 4).min(1000)
+        } else {
+            period_ms()
+        };
+        let ts = libc::timespec {
+            tv_sec: (ms / 1000) as libc::time_t,
+            tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+        };
+        // SAFETY: valid timespec; an early wake-up (EINTR) only runs a pass sooner.
+        unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+        crate::page_heap::decay_tick();
+        crate::large::decay_tick();
+        idle = !crate::page_heap::any_dirty() && crate::large::cached_bytes() == 0;
+    }
+}
+
+/// Fork child: the thread did not survive the fork; the next refill starts one.
+pub fn after_fork_child() {
+    if STATE.load(Ordering::Relaxed) == RUNNING {
+        STATE.store(NOT_STARTED, Ordering::Relaxed);
+    }
+}
