@@ -8,18 +8,21 @@
 //! of a thread cache's refill (a point where the cache is consistent, since
 //! `pthread_create` allocates through it), once per process; after `fork` the
 //! child has no such thread and starts its own the same way. It never
-//! allocates, has every signal blocked and a 64 KiB stack, and touches only
-//! `page_heap::decay_tick` and `large::decay_tick`, which take their own
-//! locks (so `fork`'s prepare handler, which takes every lock, never forks it
-//! in the middle of a purge).
-//! Must not touch thread caches, central caches or spans (`tcache`,
-//! `central`, `span`, `outbox`).
+//! allocates, has every signal blocked and a 64 KiB stack. Each pass it
+//! collects owners whose threads are all gone (`owner::Owner::release_idle`:
+//! their inboxes and transfer lists back into spans, wholly free spans to the
+//! page heap), then runs `page_heap::decay_tick` and `large::decay_tick`; all
+//! of them take their own locks (so `fork`'s prepare handler, which takes
+//! every lock, never forks it in the middle of a pass).
+//! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
+//! `central`, `inbox`, `span`, `outbox`): only through `owner`.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::config;
 use crate::glibc_abi;
 use crate::options;
+use crate::owner;
 
 const NOT_STARTED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -79,9 +82,43 @@ fn period_ms() -> u64 {
     }
 }
 
+/// Owners without threads, as the purge thread last saw them.
+struct Idle {
+    /// No thread at the previous pass.
+    was_idle: [bool; config::OWNERS],
+    /// The owner's `starts` when it was last collected (0 at first: never, as
+    /// an owner no thread ever took has nothing to collect).
+    collected_at: [u32; config::OWNERS],
+}
+
+impl Idle {
+    /// An owner whose threads are gone (at this pass and the one before) has
+    /// its remote stash and transfer lists put back into its spans and its
+    /// wholly free spans (kept ones too) returned to its page heap, once per
+    /// generation of threads: nobody would refill from them, and the page
+    /// heap's decay then hands the pages back. Waiting a pass keeps a program
+    /// that replaces its threads at once from losing its warm spans.
+    fn collect(&mut self) {
+        for o in 0..config::OWNERS {
+            let rec = owner::of(o);
+            let idle = rec.live.load(Ordering::Relaxed) == 0;
+            let starts = rec.starts.load(Ordering::Relaxed);
+            if idle && self.was_idle[o] && starts != self.collected_at[o] {
+                rec.release_idle();
+                self.collected_at[o] = starts;
+            }
+            self.was_idle[o] = idle;
+        }
+    }
+}
+
 extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: naming the calling thread (best effort).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"hz3-purge".as_ptr()) };
+    let mut owners = Idle {
+        was_idle: [false; config::OWNERS],
+        collected_at: [0; config::OWNERS],
+    };
     let mut idle = false;
     loop {
         // Nothing left to purge last time: sleep four times longer (up to 1 s).
@@ -96,6 +133,7 @@ extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
         };
         // SAFETY: valid timespec; an early wake-up (EINTR) only runs a pass sooner.
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+        owners.collect();
         crate::page_heap::decay_tick();
         crate::large::decay_tick();
         idle = !crate::page_heap::any_dirty() && crate::large::cached_bytes() == 0;

@@ -36,6 +36,9 @@ pub struct Owner {
     pub xfer_bytes: AtomicUsize,
     /// Live threads whose cache has this owner (`tcache`).
     pub live: AtomicU32,
+    /// Thread caches ever given this owner (`tcache`; read by `background`
+    /// to tell an owner it collected from one a thread used since).
+    pub starts: AtomicU32,
 }
 
 static TABLE: [Owner; config::OWNERS] = [const {
@@ -45,6 +48,7 @@ static TABLE: [Owner; config::OWNERS] = [const {
         heap: page_heap::HeapSlot::new(),
         xfer_bytes: AtomicUsize::new(0),
         live: AtomicU32::new(0),
+        starts: AtomicU32::new(0),
     }
 }; config::OWNERS];
 
@@ -74,6 +78,25 @@ impl Owner {
         central::release_empty(o);
         page_heap::purge_owner(o)
     }
+}
+
+impl Owner {
+    /// What the background purge does to an owner whose threads are gone:
+    /// `collect` without the purge (its inboxes and transfer lists go back
+    /// into spans, wholly free spans to the page heap, whose decay then hands
+    /// the pages back).
+    pub fn release_idle(&self) {
+        let o = self.index();
+        inbox::drain_to_central(o);
+        central::release_empty(o);
+    }
+}
+
+/// Clock-driven decay of every owner's page heap (`page_heap::decay_tick`),
+/// on the thread caches' slow-path beat.
+#[inline]
+pub fn decay_tick() {
+    page_heap::decay_tick();
 }
 
 /// `collect` for every owner; returns the bytes purged.

@@ -235,6 +235,7 @@ pub fn get_or_create() -> *mut TCache {
     }
     let owner = pick_owner();
     owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
+    owner::of(owner).starts.fetch_add(1, Ordering::Relaxed);
     LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
     stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `t` is a fresh slot owned by this thread from now on.
@@ -340,7 +341,7 @@ unsafe fn on_event(t: *mut TCache) {
     if (*t).events.is_multiple_of(SCAVENGE_EVERY) {
         scavenge(t);
         crate::large::decay_tick();
-        crate::page_heap::decay_tick();
+        owner::decay_tick();
     }
 }
 
