@@ -8,7 +8,8 @@
 //! of a thread cache's refill (a point where the cache is consistent, since
 //! `pthread_create` allocates through it), once per process; after `fork` the
 //! child has no such thread and starts its own the same way. It never
-//! allocates, has every signal blocked and a 64 KiB stack. Each pass it
+//! allocates, has every signal blocked and a 64 KiB stack (the default size
+//! when the program's static TLS needs more). Each pass it
 //! collects owners whose threads are all gone (`owner::Owner::release_idle`:
 //! their inboxes and transfer lists back into spans, wholly free spans to the
 //! page heap), then runs `page_heap::decay_tick` and `large::decay_tick`; all
@@ -63,7 +64,17 @@ fn start() {
         // delivered to it.
         libc::sigfillset(&mut all);
         glibc_abi::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let rc = glibc_abi::pthread_create(&mut tid, &attr, purge_thread, core::ptr::null_mut());
+        let mut rc =
+            glibc_abi::pthread_create(&mut tid, &attr, purge_thread, core::ptr::null_mut());
+        if rc != 0 {
+            // glibc puts the static TLS inside the stack: a program with a
+            // lot of it needs more than 64 KiB. Retry with the default size
+            // (virtual; only the pages touched become resident).
+            libc::pthread_attr_destroy(&mut attr);
+            libc::pthread_attr_init(&mut attr);
+            libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            rc = glibc_abi::pthread_create(&mut tid, &attr, purge_thread, core::ptr::null_mut());
+        }
         glibc_abi::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
         libc::pthread_attr_destroy(&mut attr);
         rc == 0

@@ -15,6 +15,12 @@
 //!   back within the same time; with it off it stays (the test asserts
 //!   whichever the lane's configuration, read from `HZ3_PRINT_CONFIG`, says,
 //!   so it shows in every lane that the purge thread is what gives it back).
+//! * `exited_threads_leave_nothing_behind`: four threads allocate and free
+//!   16 MiB each and exit (the program's static TLS is 128 KiB per thread,
+//!   more than the purge thread's own 64 KiB stack holds); after 3 x the decay
+//!   the span bytes are under 2 MiB: the purge thread (started despite the
+//!   TLS) collected the exited owners' transfer lists and kept spans. Lanes
+//!   without `background_purge` only have to run it.
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -117,6 +123,39 @@ fn background_purge_gives_back_while_the_program_sleeps() {
                 !back && err.contains("stayed resident"),
                 "{what}: without background_purge the burst went back while the program slept \
                  (what else purges it?):\n{}",
+                r.describe()
+            );
+        }
+        eprint!("{what} (background_purge={on}):\n{}", r.stdout_str());
+    }
+}
+
+#[test]
+fn exited_threads_leave_nothing_behind() {
+    let exe = compile_c("memory_return.c");
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        let cmd = command(
+            &exe,
+            lib,
+            "exited",
+            &[DECAY_MS],
+            &[("HZ3_PURGE_DECAY_MS", DECAY_MS), ("HZ3_PRINT_CONFIG", "1")],
+        );
+        let r = run(cmd, Duration::from_secs(120));
+        let what = format!("memory_return exited ({})", lib.name);
+        let on = r.stderr_str().contains(" background_purge=true");
+        if on {
+            assert_success(&r, &what);
+            assert!(
+                r.stdout_str().contains("all checks passed"),
+                "{what}: the exited threads' owners kept their spans:\n{}",
+                r.describe()
+            );
+        } else {
+            assert!(
+                r.stdout_str().contains("arena"),
+                "{what} did not run:\n{}",
                 r.describe()
             );
         }

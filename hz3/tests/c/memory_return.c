@@ -17,6 +17,11 @@
  *                    every carved object touches a page per object).
  *   idle DECAY_MS    like decay, but main sleeps instead of allocating: only a
  *                    background purge can give the burst back.
+ *   exited DECAY_MS  four threads each allocate and free 16 MiB of 1 KiB
+ *                    blocks, then exit; main sleeps 3 x DECAY_MS: the span
+ *                    bytes (mallinfo2 arena) must be back under 2 MiB (hz3
+ *                    only): nothing the exited threads' owners kept for them
+ *                    (transfer lists, kept empty spans) outlives them.
  *
  * Measurement modes (print "peak_kib=... settled_kib=..."; no checks):
  *   threads1200      1,200 threads alive at once, each holding 64 blocks of
@@ -212,6 +217,40 @@ static int mode_departed(void)
     return 0;
 }
 
+/* ----------------------------------------------------------------- exited */
+
+static void *exited_thread(void *arg)
+{
+    (void)arg;
+    enum { N = 16 << 10 };
+    static __thread char *v[N];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            v[i] = malloc(BURST_BLOCK);
+            CHECK(v[i] != NULL, "v[i] is NULL");
+            v[i][0] = 1;
+        }
+        for (int i = 0; i < N; i++)
+            free(v[i]);
+    }
+    return NULL;
+}
+
+static int mode_exited(long decay_ms)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, exited_thread, NULL) == 0, "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    struct mallinfo2 at_exit = mallinfo2();
+    sleep_ms(decay_ms * 3);
+    struct mallinfo2 later = mallinfo2();
+    printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
+    CHECK(later.arena <= (2u << 20), "%zu span bytes kept for exited threads", later.arena);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ carve */
 
 static int mode_carve(void)
@@ -353,6 +392,8 @@ int main(int argc, char **argv)
         mode_decay(ms, 1);
     else if (!strcmp(mode, "idle"))
         mode_decay(ms, 0);
+    else if (!strcmp(mode, "exited"))
+        mode_exited(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "carve"))
