@@ -4,10 +4,11 @@
 //! OS while the program sleeps or does only fast-path traffic (which never
 //! reaches the slow-path beat that drives decay otherwise).
 //!
-//! Owns: the thread's start state. The thread is started lazily, from the end
-//! of a thread cache's refill (a point where the cache is consistent, since
-//! `pthread_create` allocates through it), once per process; after `fork` the
-//! child has no such thread and starts its own the same way. It never
+//! Owns: the thread's start state. The preload object starts the thread from
+//! its load-time constructor, before `main`; a Rust program using `Hz3` as its
+//! global allocator starts it lazily, at the end of a thread cache's refill
+//! (see `ensure_started` for why not both ways). After `fork` the child has no
+//! such thread (a Rust child starts its own at its next refill). It never
 //! allocates, has every signal blocked and a 64 KiB stack (the default size
 //! when the program's static TLS needs more). Each pass it
 //! collects owners whose threads are all gone (`owner::Owner::release_idle`:
@@ -32,15 +33,60 @@ const FAILED: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 
-/// Starts the purge thread if the lane has one and it is not running.
-/// Called only where the calling thread's cache is consistent (the thread
-/// creation re-enters malloc).
+/// Rust `GlobalAlloc` use: starts the purge thread if the lane has one and it
+/// is not running. Called at the end of a refill, where the calling thread's
+/// cache is consistent (the thread creation re-enters the allocator). The
+/// preload object (feature `c-abi`) never starts it here: its malloc may be
+/// called from inside libc (`pthread_create` allocating a new thread's TLS
+/// vector, `dlopen`) with libc's own locks held, and a `pthread_create` there
+/// deadlocks on them. A Rust program's global allocator is only called from
+/// Rust code, never from inside libc.
 #[inline]
 pub fn ensure_started() {
-    if !config::BACKGROUND_PURGE || STATE.load(Ordering::Relaxed) != NOT_STARTED {
+    if cfg!(feature = "c-abi")
+        || !config::BACKGROUND_PURGE
+        || STATE.load(Ordering::Relaxed) != NOT_STARTED
+    {
         return;
     }
     start();
+}
+
+/// The preload object's load-time constructor (before `main`, before the
+/// program can have made a thread or holds a libc lock): starts the thread,
+/// unless the environment holds `HZ3_BACKGROUND_PURGE=0` (for a program that
+/// must stay single-threaded, or must find hz3 uninitialised until its first
+/// allocation: creating the thread allocates, so it initialises hz3).
+#[cfg(feature = "c-abi")]
+pub fn start_at_load() {
+    if config::BACKGROUND_PURGE && STATE.load(Ordering::Relaxed) == NOT_STARTED && !off_in_env() {
+        start();
+    }
+}
+
+/// `HZ3_BACKGROUND_PURGE=0` is in the environment. Scans `environ` itself:
+/// at load time a program's own `getenv` (which may interpose libc's) must
+/// not run yet.
+#[cfg(feature = "c-abi")]
+fn off_in_env() -> bool {
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: `environ` is the process's NULL-terminated array of
+    // NUL-terminated strings; nothing else runs at load time to change it.
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return false;
+        }
+        while !(*p).is_null() {
+            if core::ffi::CStr::from_ptr(*p).to_bytes() == b"HZ3_BACKGROUND_PURGE=0" {
+                return true;
+            }
+            p = p.add(1);
+        }
+    }
+    false
 }
 
 #[cold]
@@ -151,9 +197,18 @@ extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-/// Fork child: the thread did not survive the fork; the next refill starts one.
+/// Fork child: the thread did not survive the fork. A Rust program's next
+/// refill starts one; the preload object's child goes on without it (starting
+/// a thread from inside malloc could deadlock in libc, see `ensure_started`):
+/// its idle memory goes back on the slow-path beat, as in a lane without the
+/// thread.
 pub fn after_fork_child() {
     if STATE.load(Ordering::Relaxed) == RUNNING {
-        STATE.store(NOT_STARTED, Ordering::Relaxed);
+        let next = if cfg!(feature = "c-abi") {
+            FAILED
+        } else {
+            NOT_STARTED
+        };
+        STATE.store(next, Ordering::Relaxed);
     }
 }

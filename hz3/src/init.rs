@@ -256,6 +256,7 @@ extern "C" fn fork_child() {
 #[cfg(feature = "c-abi")]
 extern "C" fn at_load() {
     install_hooks();
+    crate::background::start_at_load();
 }
 
 #[cfg(feature = "c-abi")]

@@ -16,11 +16,9 @@
 //!   whichever the lane's configuration, read from `HZ3_PRINT_CONFIG`, says,
 //!   so it shows in every lane that the purge thread is what gives it back).
 //! * `exited_threads_leave_nothing_behind`: four threads allocate and free
-//!   16 MiB each and exit (the program's static TLS is 128 KiB per thread,
-//!   more than the purge thread's own 64 KiB stack holds); after 3 x the decay
-//!   the span bytes are under 2 MiB: the purge thread (started despite the
-//!   TLS) collected the exited owners' transfer lists and kept spans. Lanes
-//!   without `background_purge` only have to run it.
+//!   16 MiB each and exit; after 3 x the decay the span bytes are under 2 MiB:
+//!   the purge thread collected the exited owners' transfer lists and kept
+//!   spans. Lanes without `background_purge` only have to run it.
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
