@@ -17,7 +17,8 @@
 //! of them take their own locks (so `fork`'s prepare handler, which takes
 //! every lock, never forks it in the middle of a pass).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
-//! `central`, `inbox`, `span`, `outbox`): only through `owner`.
+//! `central`, `inbox`, `span`, `outbox`). It reaches them only through the
+//! owner records.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

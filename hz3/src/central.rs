@@ -359,6 +359,40 @@ mod tests {
         v
     }
 
+    /// `want` objects of (owner, cls) as one list, from as many refills as it
+    /// takes (a refill carves at most a page's worth of never-used objects).
+    fn take(owner: usize, cls: usize, want: usize) -> (*mut u8, usize) {
+        let mut head: *mut u8 = core::ptr::null_mut();
+        let mut got = 0;
+        while got < want {
+            let (h, n) = refill(owner, cls, want - got, 0);
+            assert!(n >= 1, "a refill handed out nothing");
+            let objs = walk(h, n);
+            assert_eq!(objs.len(), n, "list length differs from the count");
+            // SAFETY: the last object of the list just handed out.
+            unsafe { *(objs[n - 1] as *mut *mut u8) = head };
+            head = h;
+            got += n;
+        }
+        (head, got)
+    }
+
+    /// Lazy carving: a refill from a fresh span hands out about a page's
+    /// worth of objects (at least one), however many were asked for.
+    #[test]
+    fn refill_carves_about_a_page_of_fresh_objects() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 3;
+        for size in [48, 1000, 20000] {
+            let cls = class_of(size);
+            let csize = CLASSES[cls].size as usize;
+            let (head, n) = refill(owner, cls, 64, 0);
+            assert_eq!(n, (CARVE_BYTES / csize).clamp(1, 64), "class of {size} B");
+            flush(owner, cls, head);
+        }
+        release_empty(owner);
+    }
+
     /// Invariants of one (owner, class): a refill hands out exactly `n`
     /// distinct objects of (owner, class), counted out of the cache's free
     /// objects (spans x objects per span = free + handed out); flushing them
@@ -371,7 +405,7 @@ mod tests {
         let cls = class_of(3000); // a class no other unit test uses
         let info = CLASSES[cls];
         let want = info.span_objs as usize + 3; // spans two spans
-        let (head, n) = refill(owner, cls, want, 0);
+        let (head, n) = take(owner, cls, want);
         assert_eq!(n, want);
         let objs = walk(head, want);
         assert_eq!(objs.len(), n, "list length differs from the count");
@@ -406,7 +440,7 @@ mod tests {
         let owner = config::OWNERS - 2; // not the other test's: release_empty is per owner
         let cls = class_of(2500);
         let n = (CLASSES[cls].limit as usize).min(4);
-        let (head, got) = refill(owner, cls, n, 0);
+        let (head, got) = take(owner, cls, n);
         assert_eq!(got, n);
         flush_counted(owner, cls, head, n);
         let (h2, n2) = refill(owner, cls, 1, n);
