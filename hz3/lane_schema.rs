@@ -170,7 +170,7 @@ pub const KEYS: &[Key] = &[
     key("purge_decay_ms", 0, 3600000, "free dirty pages older than this go back to the OS, and cached large mappings unused this long are unmapped (0: only the size bounds); HZ3_PURGE_DECAY_MS overrides at run time"),
     key("large_cache_mib", 0, 65536, "budget of the large-mapping cache in MiB; HZ3_LARGE_CACHE_MIB overrides at run time"),
     key("large_cache_entries", 0, 1024, "slots of the large-mapping cache"),
-    key("background_purge", 0, 1, "a background thread ends due decay epochs a few times per purge_decay_ms and collects owners whose threads are gone, so idle memory goes back while the program sleeps or does only fast-path traffic (one extra thread per process, started at load; HZ3_BACKGROUND_PURGE=0 skips it)"),
+    key("background_purge", 0, 1, "a background thread ends due decay epochs a few times per purge_decay_ms and collects owners whose threads are gone, so idle memory goes back while the program sleeps or does only fast-path traffic (one extra thread per process, started at load; HZ3_BACKGROUND_PURGE=1 or =0 overrides the lane's value at run time)"),
     key("large_fit_pct", 0, 400, "how much bigger than a request a cached large mapping may be and still serve it, in percent (more hits, more of a reused mapping left unused)"),
 ];
 

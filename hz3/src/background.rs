@@ -4,6 +4,8 @@
 //! OS while the program sleeps or does only fast-path traffic (which never
 //! reaches the slow-path beat that drives decay otherwise).
 //!
+//! Off unless asked for: the lane key is the default (false in every lane
+//! shipped) and `HZ3_BACKGROUND_PURGE=1` or `=0` overrides it at run time.
 //! Owns: the thread's start state. The preload object starts the thread from
 //! its load-time constructor, before `main`; a Rust program using `Hz3` as its
 //! global allocator starts it lazily, at the end of a thread cache's refill
@@ -31,63 +33,76 @@ const NOT_STARTED: u8 = 0;
 const RUNNING: u8 = 1;
 /// `pthread_create` refused (thread limit, sandbox): never retried.
 const FAILED: u8 = 2;
+/// Not wanted (lane key off, or `HZ3_BACKGROUND_PURGE=0`).
+const OFF: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 
-/// Rust `GlobalAlloc` use: starts the purge thread if the lane has one and it
-/// is not running. Called at the end of a refill, where the calling thread's
-/// cache is consistent (the thread creation re-enters the allocator). The
-/// preload object (feature `c-abi`) never starts it here: its malloc may be
-/// called from inside libc (`pthread_create` allocating a new thread's TLS
-/// vector, `dlopen`) with libc's own locks held, and a `pthread_create` there
-/// deadlocks on them. A Rust program's global allocator is only called from
-/// Rust code, never from inside libc.
+/// Rust `GlobalAlloc` use: starts the purge thread if it is wanted
+/// (`wanted`) and not running. Called at the end of a refill, where the
+/// calling thread's cache is consistent (the thread creation re-enters the
+/// allocator). The preload object (feature `c-abi`) never starts it here: its
+/// malloc may be called from inside libc (`pthread_create` allocating a new
+/// thread's TLS vector, `dlopen`) with libc's own locks held, and a
+/// `pthread_create` there deadlocks on them. A Rust program's global
+/// allocator is only called from Rust code, never from inside libc.
 #[inline]
 pub fn ensure_started() {
-    if cfg!(feature = "c-abi")
-        || !config::BACKGROUND_PURGE
-        || STATE.load(Ordering::Relaxed) != NOT_STARTED
-    {
+    if cfg!(feature = "c-abi") || STATE.load(Ordering::Relaxed) != NOT_STARTED {
         return;
     }
-    start();
+    decide_and_start();
 }
 
 /// The preload object's load-time constructor (before `main`, before the
-/// program can have made a thread or holds a libc lock): starts the thread,
-/// unless the environment holds `HZ3_BACKGROUND_PURGE=0` (for a program that
-/// must stay single-threaded, or must find hz3 uninitialised until its first
-/// allocation: creating the thread allocates, so it initialises hz3).
+/// program can have made a thread or holds a libc lock): starts the thread
+/// when it is wanted. Off by default: a preloaded program that never asked
+/// for a thread must not find one (`unshare(CLONE_NEWUSER)` refuses a
+/// multi-threaded process, and libc turns its single-thread shortcuts off).
 #[cfg(feature = "c-abi")]
 pub fn start_at_load() {
-    if config::BACKGROUND_PURGE && STATE.load(Ordering::Relaxed) == NOT_STARTED && !off_in_env() {
-        start();
+    if STATE.load(Ordering::Relaxed) == NOT_STARTED {
+        decide_and_start();
     }
 }
 
-/// `HZ3_BACKGROUND_PURGE=0` is in the environment. Scans `environ` itself:
-/// at load time a program's own `getenv` (which may interpose libc's) must
-/// not run yet.
-#[cfg(feature = "c-abi")]
-fn off_in_env() -> bool {
+#[cold]
+fn decide_and_start() {
+    if wanted() {
+        start();
+    } else {
+        // Decided once: the environment is not read again.
+        let _ = STATE.compare_exchange(NOT_STARTED, OFF, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// The lane's `background_purge`, unless the environment says
+/// `HZ3_BACKGROUND_PURGE=1` (on) or `HZ3_BACKGROUND_PURGE=0` (off). Scans
+/// `environ` itself: at load time a program's own `getenv` (which may
+/// interpose libc's) must not run yet, and std's reader allocates.
+fn wanted() -> bool {
     extern "C" {
         static environ: *const *const libc::c_char;
     }
     // SAFETY: `environ` is the process's NULL-terminated array of
-    // NUL-terminated strings; nothing else runs at load time to change it.
+    // NUL-terminated strings; it is read before `main` (preload) or from a
+    // refill (Rust), where a concurrent `setenv` is the program's own race
+    // with every other reader of the environment.
     unsafe {
         let mut p = environ;
         if p.is_null() {
-            return false;
+            return config::BACKGROUND_PURGE;
         }
         while !(*p).is_null() {
-            if core::ffi::CStr::from_ptr(*p).to_bytes() == b"HZ3_BACKGROUND_PURGE=0" {
-                return true;
+            match core::ffi::CStr::from_ptr(*p).to_bytes() {
+                b"HZ3_BACKGROUND_PURGE=1" => return true,
+                b"HZ3_BACKGROUND_PURGE=0" => return false,
+                _ => {}
             }
             p = p.add(1);
         }
     }
-    false
+    config::BACKGROUND_PURGE
 }
 
 #[cold]

@@ -81,7 +81,9 @@ fn probe(example: &str, lane: &str, tag: &str, set: &[(&str, String)]) -> u64 {
     let base = std::fs::read_to_string(root.join(format!("lanes/{lane}.toml"))).unwrap();
     let mut text = String::new();
     // `ring_slots` belongs to ring lanes only (the lane schema refuses it on a dense one).
-    let dense = set.iter().any(|(k, v)| *k == "remote" && v.contains("dense"));
+    let dense = set
+        .iter()
+        .any(|(k, v)| *k == "remote" && v.contains("dense"));
     for line in base.lines() {
         let key = line.split(['=', ' ']).next().unwrap_or("");
         if dense && key == "ring_slots" {

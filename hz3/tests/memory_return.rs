@@ -11,14 +11,13 @@
 //!   `malloc_trim` (the owner's remote stash is drained although none of its
 //!   threads is left to refill from it).
 //! * `background_purge_gives_back_while_the_program_sleeps`: the same burst
-//!   while main only sleeps: with the lane's `background_purge` on it goes
-//!   back within the same time; with it off it stays (the test asserts
-//!   whichever the lane's configuration, read from `HZ3_PRINT_CONFIG`, says,
-//!   so it shows in every lane that the purge thread is what gives it back).
+//!   while main only sleeps: with the purge thread on (`HZ3_BACKGROUND_PURGE=1`)
+//!   it goes back within the same time; with it off (`=0`) it stays, which
+//!   shows that the purge thread is what gives it back.
 //! * `exited_threads_leave_nothing_behind`: four threads allocate and free
 //!   16 MiB each and exit; after 3 x the decay the span bytes are under 2 MiB:
-//!   the purge thread collected the exited owners' transfer lists and kept
-//!   spans. Lanes without `background_purge` only have to run it.
+//!   the purge thread (`HZ3_BACKGROUND_PURGE=1`) collected the exited owners'
+//!   transfer lists and kept spans.
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -92,39 +91,40 @@ fn background_purge_gives_back_while_the_program_sleeps() {
     let exe = compile_c("memory_return.c");
     let (plain, hardened) = libraries();
     for lib in [&plain, &hardened] {
-        let cmd = command(
-            &exe,
-            lib,
-            "idle",
-            &[DECAY_MS],
-            &[("HZ3_PURGE_DECAY_MS", DECAY_MS), ("HZ3_PRINT_CONFIG", "1")],
-        );
-        let r = run(cmd, Duration::from_secs(120));
-        let what = format!("memory_return idle ({})", lib.name);
-        let err = r.stderr_str();
-        let on = err.contains(" background_purge=true");
-        assert!(
-            on || err.contains(" background_purge=false"),
-            "{what}: no background_purge in the printed config:\n{}",
-            r.describe()
-        );
-        let back = r.stdout_str().contains("all checks passed");
-        if on {
-            assert_success(&r, &what);
-            assert!(
-                back,
-                "{what}: the purge thread did not give the burst back:\n{}",
-                r.describe()
+        // `HZ3_BACKGROUND_PURGE` overrides the lane's key (false in every
+        // lane shipped) either way: on, the sleeping program's burst goes
+        // back; off, nothing else gives it back while it sleeps.
+        for on in [true, false] {
+            let cmd = command(
+                &exe,
+                lib,
+                "idle",
+                &[DECAY_MS],
+                &[
+                    ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+                    ("HZ3_BACKGROUND_PURGE", if on { "1" } else { "0" }),
+                ],
             );
-        } else {
-            assert!(
-                !back && err.contains("stayed resident"),
-                "{what}: without background_purge the burst went back while the program slept \
-                 (what else purges it?):\n{}",
-                r.describe()
-            );
+            let r = run(cmd, Duration::from_secs(120));
+            let what = format!("memory_return idle ({}, background_purge={on})", lib.name);
+            let back = r.stdout_str().contains("all checks passed");
+            if on {
+                assert_success(&r, &what);
+                assert!(
+                    back,
+                    "{what}: the purge thread did not give the burst back:\n{}",
+                    r.describe()
+                );
+            } else {
+                assert!(
+                    !back && r.stderr_str().contains("stayed resident"),
+                    "{what}: without the purge thread the burst went back while the program \
+                     slept (what else purges it?):\n{}",
+                    r.describe()
+                );
+            }
+            eprint!("{what}:\n{}", r.stdout_str());
         }
-        eprint!("{what} (background_purge={on}):\n{}", r.stdout_str());
     }
 }
 
@@ -138,25 +138,19 @@ fn exited_threads_leave_nothing_behind() {
             lib,
             "exited",
             &[DECAY_MS],
-            &[("HZ3_PURGE_DECAY_MS", DECAY_MS), ("HZ3_PRINT_CONFIG", "1")],
+            &[
+                ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+                ("HZ3_BACKGROUND_PURGE", "1"),
+            ],
         );
         let r = run(cmd, Duration::from_secs(120));
         let what = format!("memory_return exited ({})", lib.name);
-        let on = r.stderr_str().contains(" background_purge=true");
-        if on {
-            assert_success(&r, &what);
-            assert!(
-                r.stdout_str().contains("all checks passed"),
-                "{what}: the exited threads' owners kept their spans:\n{}",
-                r.describe()
-            );
-        } else {
-            assert!(
-                r.stdout_str().contains("arena"),
-                "{what} did not run:\n{}",
-                r.describe()
-            );
-        }
-        eprint!("{what} (background_purge={on}):\n{}", r.stdout_str());
+        assert_success(&r, &what);
+        assert!(
+            r.stdout_str().contains("all checks passed"),
+            "{what}: the exited threads' owners kept their spans:\n{}",
+            r.describe()
+        );
+        eprint!("{what}:\n{}", r.stdout_str());
     }
 }
