@@ -363,6 +363,13 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
     p
 }
 
+/// A realloc that grows a block to this size or more gives it a mapping of its
+/// own (a large block), and a large block shrunk by realloc stays one down to
+/// this size: from there on growing or shrinking it is an `mremap` (page tables
+/// move, bytes are not copied), as glibc does for its mmapped chunks, instead
+/// of a copy into a bigger size class each time the class is outgrown.
+const REALLOC_MAP_MIN: usize = 64 * 1024;
+
 /// realloc with glibc semantics: null `p` is malloc, size 0 frees and returns
 /// null, failure returns null and leaves the block untouched.
 ///
@@ -407,6 +414,28 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         if size <= old && size > old / 2 {
             return p;
         }
+        if size > old && size >= REALLOC_MAP_MIN {
+            // Growing past REALLOC_MAP_MIN: into a mapping of its own, which
+            // later growth and shrinking resize with mremap instead of copying.
+            let q = large::alloc_growing(size);
+            if q.is_null() {
+                os::set_errno(libc::ENOMEM);
+                return q;
+            }
+            // SAFETY: `q` holds `size` > `old` bytes and does not overlap `p`.
+            unsafe { ptr::copy_nonoverlapping(p, q, old) };
+            free(p);
+            return q;
+        }
+        if size > old {
+            // Growing out of its class: a quarter more than the old size at
+            // least, so a block grown in small steps moves every few classes,
+            // not at every one (tcmalloc's hysteresis).
+            let grown = (old + old / 4).min(REALLOC_MAP_MIN - 1);
+            if size < grown {
+                return move_block(p, old, grown);
+            }
+        }
         old
     } else {
         let Some(old) = large::usable_size(p as usize) else {
@@ -415,7 +444,9 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
                 p as usize,
             );
         };
-        if size > MAX_SMALL {
+        // A mapping stays one while the block is at least REALLOC_MAP_MIN:
+        // mremap moves page tables, not bytes.
+        if size >= REALLOC_MAP_MIN {
             if size <= old && size > old / 2 {
                 return p;
             }
@@ -427,6 +458,15 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         }
         old
     };
+    move_block(p, old, size)
+}
+
+/// realloc's move: a new block of `size`, the first min(`old`, `size`) bytes
+/// copied, the old block `p` freed (untouched when no block could be had).
+///
+/// # Safety
+/// `p` is a live block of at least `old` bytes.
+unsafe fn move_block(p: *mut u8, old: usize, size: usize) -> *mut u8 {
     let q = malloc(size);
     if q.is_null() {
         return q;

@@ -322,6 +322,58 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
     (base as *mut u8, true)
 }
 
+/// A mapping for a block that realloc grows out of the size classes (growth
+/// goes on, so a bigger mapping is worth reusing): the smallest cached mapping
+/// of at least `size` bytes, whatever its size, its tail beyond twice `size`
+/// unmapped (those pages go back to the system); else a fresh one as `alloc`.
+/// Without it a growing block would map afresh while the cache keeps the
+/// bigger mappings of earlier growths resident. Null on failure.
+pub fn alloc_growing(size: usize) -> *mut u8 {
+    let Some(len) = round_pages(size) else {
+        return ptr::null_mut();
+    };
+    let keep = len.saturating_mul(2);
+    // Some((base, kept length, cut tail length)), or None: no cached mapping fits.
+    let hit = STATE.with(|s| {
+        let mut best = usize::MAX;
+        for i in 0..s.ncache {
+            let c = s.cache[i];
+            if c.len >= len && (best == usize::MAX || c.len < s.cache[best].len) {
+                best = i;
+            }
+        }
+        if best == usize::MAX {
+            return None;
+        }
+        let c = s.remove_cached(best);
+        let kept = c.len.min(keep);
+        if s.insert(c.base, kept) {
+            Some((c.base, kept, c.len - kept, true))
+        } else {
+            Some((c.base, 0, c.len, false))
+        }
+    });
+    match hit {
+        Some((base, kept, cut, true)) => {
+            if cut > 0 {
+                // SAFETY: the tail of a mapping we own, registered nowhere.
+                unsafe { os::unmap((base + kept) as *mut u8, cut) };
+            }
+            LIVE_BYTES.fetch_add(kept, Ordering::Relaxed);
+            LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+            stats::LARGE_CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+            decay_tick();
+            base as *mut u8
+        }
+        Some((base, _, len, false)) => {
+            // SAFETY: a cached mapping we own, registered nowhere.
+            unsafe { os::unmap(base as *mut u8, len) };
+            alloc(size, 16).0
+        }
+        None => alloc(size, 16).0,
+    }
+}
+
 /// Usable size of a large block, or None when `p` is not one.
 pub fn usable_size(p: usize) -> Option<usize> {
     STATE.with(|s| s.find(p))
@@ -390,7 +442,8 @@ pub fn free(p: usize) -> bool {
     }
 }
 
-/// Resizes a large block to `new_size` (> the class limit), moving it if needed.
+/// Resizes a large block to `new_size` (alloc::realloc keeps blocks from
+/// REALLOC_MAP_MIN up in their mappings), moving it if needed.
 /// Returns null (block untouched) on failure or when `p` is not a large block.
 pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
     let Some(new_len) = round_pages(new_size) else {
