@@ -81,15 +81,8 @@ fn probe(example: &str, lane: &str, tag: &str, set: &[(&str, String)]) -> u64 {
     std::fs::create_dir_all(&tmp).unwrap();
     let base = std::fs::read_to_string(root.join(format!("lanes/{lane}.toml"))).unwrap();
     let mut text = String::new();
-    // `ring_slots` belongs to ring lanes only (the lane schema refuses it on a dense one).
-    let dense = set
-        .iter()
-        .any(|(k, v)| *k == "remote" && v.contains("dense"));
     for line in base.lines() {
         let key = line.split(['=', ' ']).next().unwrap_or("");
-        if dense && key == "ring_slots" {
-            continue;
-        }
         match set.iter().find(|(k, _)| *k == key) {
             // An empty value drops the key (the lane schema rejects keys of the other shape).
             Some((_, v)) if v.is_empty() => {}
