@@ -419,8 +419,9 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             // later growth and shrinking resize with mremap instead of copying.
             let q = large::alloc_growing(size);
             if q.is_null() {
-                os::set_errno(libc::ENOMEM);
-                return q;
+                // No mapping to be had (RLIMIT_AS, vm.max_map_count, strict
+                // overcommit): a size the arena serves still moves into a class.
+                return move_block(p, old, size);
             }
             // SAFETY: `q` holds `size` > `old` bytes and does not overlap `p`.
             unsafe { ptr::copy_nonoverlapping(p, q, old) };
@@ -451,10 +452,15 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
                 return p;
             }
             let q = large::realloc(p as usize, size);
-            if q.is_null() {
-                os::set_errno(libc::ENOMEM);
+            if !q.is_null() {
+                return q;
             }
-            return q;
+            if size > MAX_SMALL {
+                os::set_errno(libc::ENOMEM);
+                return q;
+            }
+            // mremap refused (`p` is untouched): a size the arena serves moves
+            // into a class instead.
         }
         old
     };

@@ -147,3 +147,26 @@ fn growth_into_a_mapping_reuses_a_cached_bigger_one() {
     fill(p, 80 * 1024, 9);
     unsafe { raw::free(p) };
 }
+
+mod common;
+
+/// With no new mapping to be had (`RLIMIT_AS` reached after warm-up), a block
+/// grown to 64-256 KiB still moves into a size class of the arena instead of
+/// realloc returning NULL (`c/realloc_nomap.c`, plain and hardened library).
+#[test]
+fn growth_without_new_mappings_stays_in_the_arena() {
+    let exe = common::compile_c("realloc_nomap.c");
+    let (plain, hardened) = common::libraries();
+    for lib in [&plain, &hardened] {
+        let mut cmd = std::process::Command::new(&exe);
+        common::preload(&mut cmd, lib);
+        let r = common::run(cmd, std::time::Duration::from_secs(60));
+        let what = format!("realloc_nomap ({})", lib.name);
+        common::assert_success(&r, &what);
+        assert!(
+            r.stdout_str().contains("all checks passed"),
+            "{what}:\n{}",
+            r.describe()
+        );
+    }
+}
