@@ -30,6 +30,9 @@ fn main() {
         ""
     };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libhz3_{lane}{hardened}{tls}.so");
+    // Never unloaded: blocks it handed out, its thread-exit key destructor and
+    // the purge thread outlive any dlclose of the dlopen build.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     // glibc before 2.34 defines the thread-key calls hz3 binds at their old
     // version (hz3/src/glibc_abi.rs) in libpthread.so.0, not libc.so.6: list it
     // as NEEDED (on newer glibc it is an empty compatibility object).

@@ -174,8 +174,11 @@ impl Idle {
     fn collect(&mut self) {
         for o in 0..config::OWNERS {
             let rec = owner::of(o);
-            let idle = rec.live.load(Ordering::Relaxed) == 0;
-            let starts = rec.starts.load(Ordering::Relaxed);
+            // `starts` before `live`: a thread that starts between the two
+            // loads is then counted as not yet collected (its generation is
+            // collected at a later pass), never as collected already.
+            let starts = rec.starts.load(Ordering::Acquire);
+            let idle = rec.live.load(Ordering::Acquire) == 0;
             if idle && self.was_idle[o] && starts != self.collected_at[o] {
                 rec.release_idle();
                 self.collected_at[o] = starts;

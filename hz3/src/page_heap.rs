@@ -414,7 +414,15 @@ fn spill_runs(h: &mut PageHeap) {
 /// Hands every free dirty page of `owner` back to the OS and returns its wholly
 /// free segments to the pool. Returns the bytes purged.
 pub fn purge_owner(owner: usize) -> usize {
-    heap(owner).with(|h| purge_locked(h, 0))
+    heap(owner).with(|h| {
+        let n = purge_locked(h, 0);
+        // Nothing free is left: pages freed from now on start a fresh idle
+        // count (the old low-water marks would let the next epoch's end purge
+        // pages freed moments before it).
+        h.low_water = 0;
+        h.prev_low = 0;
+        n
+    })
 }
 
 /// Purges free dirty pages, segment by segment, until at most `keep` free

@@ -1,7 +1,8 @@
 //! The binary interface of a lane `.so`, read from the file (binutils'
 //! `readelf`): its glibc symbol-version needs stay at or below `GLIBC_2.17`, so
 //! it loads on Debian 11, Ubuntu 20.04 and RHEL 8 (hz3/src/glibc_abi.rs), and
-//! its SONAME is the file name packages install it under (hz3/preload/build.rs).
+//! its SONAME is the file name packages install it under, and it is marked
+//! NODELETE (hz3/preload/build.rs).
 //! Plain and hardened builds of the lane under test.
 
 mod common;
@@ -94,6 +95,26 @@ fn lane_so_soname_is_its_file_name() {
         assert!(
             dynamic.contains(&want),
             "{}: SONAME is not its file name:\n{dynamic}",
+            lib.name
+        );
+    }
+}
+
+/// The library is marked NODELETE: a `dlclose` of the dlopen build must not
+/// unmap the code its handed-out blocks, its thread-exit key destructor and
+/// the purge thread still need.
+#[test]
+fn lane_so_is_never_unloaded() {
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        let dynamic = readelf(&["-d"], lib);
+        let flags = dynamic
+            .lines()
+            .find(|l| l.contains("(FLAGS_1)"))
+            .unwrap_or("");
+        assert!(
+            flags.contains("NODELETE"),
+            "{}: not marked NODELETE:\n{dynamic}",
             lib.name
         );
     }
