@@ -14,28 +14,10 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 fn run_mode(mode: &str) {
-    let exe = compile_c("mappings.c");
-    let (plain, hardened) = libraries();
-    for lib in [&plain, &hardened] {
-        let mut cmd = Command::new(&exe);
-        cmd.arg(mode);
-        limits(&mut cmd, None);
-        preload(&mut cmd, lib);
-        let r = run(cmd, Duration::from_secs(300));
-        let what = format!("mappings {mode} ({})", lib.name);
-        assert_success(&r, &what);
-        let out = r.stdout_str();
-        assert!(
-            out.contains("all checks passed"),
-            "{what} did not finish:\n{}",
-            r.describe()
-        );
-        eprint!("{what}:\n{out}");
-    }
+    run_c_checks("mappings.c", mode, &[], &[], Duration::from_secs(300));
 }
 
 #[test]

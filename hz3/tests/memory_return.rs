@@ -25,50 +25,13 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 /// Decay period the decay test runs with (the lane's own is 50-1000 ms).
 const DECAY_MS: &str = "500";
 
-fn command(
-    exe: &std::path::Path,
-    lib: &Lib,
-    mode: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Command {
-    let mut cmd = Command::new(exe);
-    cmd.arg(mode).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HZ3_") && k != "HZ3_SO" && k != "HZ3_SO_HARDENED" {
-            cmd.env_remove(&k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    limits(&mut cmd, None);
-    preload(&mut cmd, lib);
-    cmd
-}
-
 fn run_mode(mode: &str, args: &[&str], env: &[(&str, &str)]) {
-    let exe = compile_c("memory_return.c");
-    let (plain, hardened) = libraries();
-    for lib in [&plain, &hardened] {
-        let cmd = command(&exe, lib, mode, args, env);
-        let r = run(cmd, Duration::from_secs(120));
-        let what = format!("memory_return {mode} ({})", lib.name);
-        assert_success(&r, &what);
-        let out = r.stdout_str();
-        assert!(
-            out.contains("all checks passed"),
-            "{what} did not finish:\n{}",
-            r.describe()
-        );
-        eprint!("{what}:\n{out}");
-    }
+    run_c_checks("memory_return.c", mode, args, env, Duration::from_secs(120));
 }
 
 #[test]
@@ -95,7 +58,7 @@ fn background_purge_gives_back_while_the_program_sleeps() {
         // lane shipped) either way: on, the sleeping program's burst goes
         // back; off, nothing else gives it back while it sleeps.
         for on in [true, false] {
-            let cmd = command(
+            let cmd = c_mode(
                 &exe,
                 lib,
                 "idle",
@@ -133,7 +96,7 @@ fn exited_threads_leave_nothing_behind() {
     let exe = compile_c("memory_return.c");
     let (plain, hardened) = libraries();
     for lib in [&plain, &hardened] {
-        let cmd = command(
+        let cmd = c_mode(
             &exe,
             lib,
             "exited",

@@ -647,3 +647,39 @@ pub fn limits(cmd: &mut Command, address_space: Option<u64>) {
         });
     }
 }
+
+/// `exe mode args..` under `lib` with `env` on top of the environment, the
+/// test's own `HZ3_*` settings removed (all but the library paths), no core
+/// files.
+pub fn c_mode(exe: &Path, lib: &Lib, mode: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HZ3_") && k != "HZ3_SO" && k != "HZ3_SO_HARDENED" {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    limits(&mut cmd, None);
+    preload(&mut cmd, lib);
+    cmd
+}
+
+/// Runs `c/<src>` in `mode` under the plain and the hardened library of the
+/// lane under test; each run must exit 0 and print "all checks passed".
+pub fn run_c_checks(src: &str, mode: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) {
+    let exe = compile_c(src);
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        let r = run(c_mode(&exe, lib, mode, args, env), timeout);
+        let what = format!("{src} {mode} ({})", lib.name);
+        assert_success(&r, &what);
+        let out = r.stdout_str();
+        assert!(
+            out.contains("all checks passed"),
+            "{what} did not finish:\n{}",
+            r.describe()
+        );
+        eprint!("{what}:\n{out}");
+    }
+}
