@@ -4,8 +4,8 @@
 // (hz3/tests/options.rs) sets HZ3_* variables and compares runs.
 //
 //   options_probe pages    free 96 MiB of 128 KiB blocks (page-heap purge bound)
-//   options_probe decay    the same, then two 30 ms pauses each ended by a small
-//                          span free (the decay epoch passes)
+//   options_probe decay    the same, then three 30 ms pauses each ended by a small
+//                          span free (the decay epochs pass)
 //   options_probe large    free 16 blocks of 4 MiB (large-mapping cache)
 //   options_probe mallopt  mallopt(M_TRIM_THRESHOLD, 1 MiB) and M_ARENA_MAX=1
 //                          first (checking the return values), then `pages`
@@ -67,7 +67,10 @@ int main(int argc, char **argv) {
         churn(128 << 10, 768);
     } else if (!strcmp(mode, "decay")) {
         churn(128 << 10, 768);
-        for (int i = 0; i < 2; i++) {
+        /* Three epoch ends after the burst: a page goes back once it stayed
+         * free through two whole decay epochs (page_heap::decay_locked), and
+         * without the purge thread only frees end an epoch. */
+        for (int i = 0; i < 3; i++) {
             pause_ms(30);
             churn(128 << 10, 64);
         }
