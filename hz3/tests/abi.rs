@@ -7,22 +7,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 /// The newest glibc a lane `.so` may need, as (major, minor).
 const GLIBC_FLOOR: (u32, u32) = (2, 17);
-
-fn readelf(args: &[&str], lib: &Lib) -> String {
-    let out = Command::new("readelf")
-        .args(args)
-        .arg(&lib.path)
-        .output()
-        .expect("readelf (binutils) must be installed");
-    assert!(out.status.success(), "readelf {args:?} {} failed", lib.name);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Every `GLIBC_x.y` version named in the `.gnu.version_r` (version needs) section.
 fn glibc_needs(lib: &Lib) -> Vec<(u32, u32)> {

@@ -175,17 +175,6 @@ fn both_load_with_dlopen_while_static_tls_is_free() {
     }
 }
 
-/// `readelf` output for `lib`.
-fn readelf(args: &[&str], lib: &Lib) -> String {
-    let out = Command::new("readelf")
-        .args(args)
-        .arg(&lib.path)
-        .output()
-        .expect("readelf (binutils) must be installed");
-    assert!(out.status.success(), "readelf {args:?} {} failed", lib.name);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Each build reaches its slot the way its name says (hz3/src/tls.rs): the
 /// plain x86-64 build initial-exec (STATIC_TLS), `_dlopen` through a TLS
 /// descriptor, `_portable` (and every non-x86-64 build) through

@@ -683,3 +683,14 @@ pub fn run_c_checks(src: &str, mode: &str, args: &[&str], env: &[(&str, &str)], 
         eprint!("{what}:\n{out}");
     }
 }
+
+/// `readelf` output for `lib` (binutils).
+pub fn readelf(args: &[&str], lib: &Lib) -> String {
+    let out = Command::new("readelf")
+        .args(args)
+        .arg(&lib.path)
+        .output()
+        .expect("readelf (binutils) must be installed");
+    assert!(out.status.success(), "readelf {args:?} {} failed", lib.name);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
