@@ -33,8 +33,12 @@ workloads:
   malloc_large  5..25 MiB blocks, a bounded number live, some pages touched
   server        shared pool, random replacement, thread churn (--generations)
   prodcons      producers only allocate, consumers only free
-  fs_active     one thread's consecutive 8 B blocks written by T threads
+  fs_program    one thread's consecutive 16 B blocks written by T threads
   fs_passive    blocks freed by another thread, reused, then written
+  cache_thrash  each thread allocates, writes and frees its own small objects
+                (Hoard's cache-thrash: --size B object, --n objects per thread)
+  cache_scratch as cache_thrash, after freeing one of the main thread's
+                back-to-back objects (Hoard's cache-scratch)
   leak          churn with --keep-pct % of frees skipped (leaked)
   realloc       vector doubling, string append, shrink via realloc
   trace         replay a recorded allocation trace (--trace), objects split over threads
@@ -56,8 +60,10 @@ options (defaults depend on the workload):
   --keep-pct K      survivors kept per generation (mstress)[25]
   --sample-ms MS    RSS sampling period                    [2]
   --timeline        emit a downsampled RSS timeline (always on for mstress)
-  --n N             pairs (fastpath)                       [100000]
-  --size B          fixed size for fastpath, 0 = cycle 16..2048 [0]
+  --n N             pairs (fastpath); objects per thread
+                    (cache_thrash, cache_scratch: default 1000) [100000]
+  --size B          fixed size for fastpath, 0 = cycle 16..2048 [0];
+                    object size for cache_thrash/cache_scratch, 0 = 1 B
   --trace NAME      built-in trace (python3) or a .hz3trc path (trace) [python3]
 
 tools: hz3-bench-driver trace-info FILE|NAME, trace-pack IN OUT [--max-bytes N]
@@ -197,7 +203,12 @@ fn parse_args() -> Params {
         keep_pct: 25,
         sample_ms: 2,
         timeline: workload == "mstress",
-        n: 100_000,
+        // cache_thrash / cache_scratch: objects per thread, as the classic runs.
+        n: if workload.starts_with("cache_") {
+            1000
+        } else {
+            100_000
+        },
         size: 0,
         settle_ms: 0,
         trace: "python3".into(),

@@ -11,11 +11,22 @@
 //! - `prodcons`: half the threads (at least one) only allocate and hand blocks
 //!   over through an SPSC ring, the other half only free what they receive.
 //!   With one thread: batches of `ws` allocations, then freed in order.
-//! - `fs_active`: one thread allocates `threads * 8` consecutive 16-byte blocks
+//! - `fs_program`: one thread allocates `threads * 8` consecutive 16-byte blocks
 //!   and hands block i to thread i % T; `fs_passive`: each thread gets one
 //!   block allocated by thread 0, frees it and allocates its own of the same
 //!   size (reuse of another thread's freed block). Timed: each thread writes
 //!   its blocks `iters` times.
+//! - `cache_thrash` (Hoard's cache-thrash, active false sharing made by the
+//!   allocator): every thread, `n` times over, allocates one `size`-byte
+//!   object, writes every byte of it `iters / n` times and frees it. The
+//!   program shares nothing: a slowdown over one thread can only come from
+//!   the allocator giving different threads' objects one cache line.
+//! - `cache_scratch` (Hoard's cache-scratch, passive false sharing): as
+//!   `cache_thrash`, but first the main thread allocates one object per
+//!   thread back to back, and each thread frees the one it was given before
+//!   its loop. An allocator that hands a freed block to the thread that freed
+//!   it makes the threads write neighbouring bytes of one line.
+//!   Timed in both: the loops (ops = byte writes).
 //! - `leak`: churn like `small`, but `keep-pct` % of the frees are skipped
 //!   (the block is leaked until the process exits).
 //! - `realloc`: vector doubling to `max`, string append in small steps, then
@@ -27,8 +38,10 @@ use super::*;
 pub const NAMES: &[&str] = &[
     "server",
     "prodcons",
-    "fs_active",
+    "fs_program",
     "fs_passive",
+    "cache_thrash",
+    "cache_scratch",
     "leak",
     "realloc",
 ];
@@ -37,7 +50,10 @@ pub fn defaults(name: &str) -> Option<(usize, usize, usize, u64)> {
     Some(match name {
         "server" => (16, 1024, 8192, 200_000),
         "prodcons" => (16, 2048, 1024, 200_000),
-        "fs_active" | "fs_passive" => (16, 16, 8, 1_000_000),
+        "fs_program" | "fs_passive" => (16, 16, 8, 1_000_000),
+        // Size range unused: the object size is --size (default 1, as the
+        // classic benchmarks run them); --n objects per thread.
+        "cache_thrash" | "cache_scratch" => (16, 16, 1, 2_000_000),
         "leak" => (16, 2048, 4096, 200_000),
         "realloc" => (16, 1 << 20, 64, 2_000),
         _ => return None,
@@ -58,7 +74,8 @@ pub fn run(p: &Params) -> (ThreadOut, Duration) {
     match p.workload.as_str() {
         "server" => server(p),
         "prodcons" => prodcons(p),
-        "fs_active" | "fs_passive" => false_sharing(p),
+        "fs_program" | "fs_passive" => false_sharing(p),
+        "cache_thrash" | "cache_scratch" => cache_bench(p),
         "leak" | "realloc" => simple(p),
         other => die(&format!("unknown shape '{other}'")),
     }
@@ -250,7 +267,7 @@ fn prodcons(p: &Params) -> (ThreadOut, Duration) {
 
 fn false_sharing(p: &Params) -> (ThreadOut, Duration) {
     let t = p.threads;
-    let per = if p.workload == "fs_active" { 8 } else { 1 };
+    let per = if p.workload == "fs_program" { 8 } else { 1 };
     let size = p.dist.bounds().0;
     // Thread 0's consecutive blocks, dealt round-robin.
     let blocks: Vec<usize> = (0..t * per).map(|_| c_malloc(size) as usize).collect();
@@ -308,6 +325,64 @@ fn false_sharing(p: &Params) -> (ThreadOut, Duration) {
             c_free(b as *mut u8);
         }
     }
+    (total, clock.wall())
+}
+
+// ------------------------------------- cache-thrash and cache-scratch ----
+
+fn cache_bench(p: &Params) -> (ThreadOut, Duration) {
+    let t = p.threads;
+    let size = if p.size == 0 { 1 } else { p.size };
+    // Objects each thread allocates, writes and frees in turn (the classic
+    // benchmarks' `iterations`, 1000 unless --n says otherwise).
+    let objs = p.n.max(1);
+    // The writes a thread does (iters) are spread over its objects.
+    let reps = (p.iters / (objs * size as u64)).max(1);
+    let scratch = p.workload == "cache_scratch";
+    // cache-scratch: one object per thread, allocated back to back by this thread.
+    let given: Vec<usize> = if scratch {
+        (0..t).map(|_| c_malloc(size) as usize).collect()
+    } else {
+        Vec::new()
+    };
+    let given = Arc::new(given);
+    let clock = Clock::new(t);
+    let hs: Vec<_> = (0..t)
+        .map(|tid| {
+            let (given, clock) = (given.clone(), clock.clone());
+            std::thread::spawn(move || {
+                if scratch {
+                    c_free(given[tid] as *mut u8);
+                }
+                let mut out = ThreadOut::default();
+                let mut sum = 0u64;
+                clock.worker_start();
+                let c0 = thread_cpu_ns();
+                for _ in 0..objs {
+                    let q = c_malloc(size);
+                    for _ in 0..reps {
+                        for k in 0..size {
+                            // SAFETY: q holds `size` bytes.
+                            unsafe {
+                                q.add(k).write_volatile(k as u8);
+                                sum = sum.wrapping_add(q.add(k).read_volatile() as u64);
+                            }
+                        }
+                    }
+                    c_free(q);
+                    out.frees += 1;
+                }
+                out.cpu_ns = thread_cpu_ns() - c0;
+                clock.worker_end();
+                out.ops = objs * reps * size as u64;
+                out.checksum = sum;
+                out
+            })
+        })
+        .collect();
+    clock.go();
+    let mut total = ThreadOut::default();
+    join_all(hs, &mut total);
     (total, clock.wall())
 }
 
