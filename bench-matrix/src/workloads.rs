@@ -312,6 +312,18 @@ pub const WORKLOADS: &[WorkloadDef] = &[
         min_per_thread: 1000,
         in_quick: true,
     },
+    // rpmalloc's benchmark (driver/shapes.rs), as mimalloc-bench runs it; issue 15.
+    WorkloadDef {
+        name: "rptest",
+        driver: "rptest",
+        args: &["--min", "16", "--max", "16000"],
+        description: "rptest: 1000 slots per thread, scattered frees and allocations of 16 B-16 000 B (linear drop-off), every 2nd loop a batch of fresh blocks to the next thread, freed there (ops: mallocs + frees; iterations: loops)",
+        ws: 1000,
+        quick_total: 4000,
+        full_total: 40_000,
+        min_per_thread: 50,
+        in_quick: true,
+    },
     WorkloadDef {
         name: "fs_program",
         driver: "fs_program",

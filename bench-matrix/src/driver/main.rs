@@ -39,6 +39,8 @@ workloads:
                 (Hoard's cache-thrash: --size B object, --n objects per thread)
   cache_scratch as cache_thrash, after freeing one of the main thread's
                 back-to-back objects (Hoard's cache-scratch)
+  rptest        rpmalloc's benchmark: scattered slot churn, 16 B..16000 B
+                (linear drop-off), a batch to the next thread every 2 loops
   leak          churn with --keep-pct % of frees skipped (leaked)
   realloc       vector doubling, string append, shrink via realloc
   trace         replay a recorded allocation trace (--trace), objects split over threads

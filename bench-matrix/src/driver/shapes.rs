@@ -27,6 +27,19 @@
 //!   its loop. An allocator that hands a freed block to the thread that freed
 //!   it makes the threads write neighbouring bytes of one line.
 //!   Timed in both: the loops (ops = byte writes).
+//! - `rptest` (rpmalloc's benchmark as mimalloc-bench runs it: 16 threads,
+//!   sizes 8 B-16 000 B with a linear drop-off, cross rate 2, 1000 slots, 100
+//!   ops): each thread has `ws` slots; every loop frees 0.8 x 31-99 % of `op`
+//!   slots walking them with one prime stride, then allocates 31-99 % of `op`
+//!   (freeing what a slot held) walking with another, writing the block's
+//!   first bytes, one byte per page and its last byte. Every `cross` loops it
+//!   also allocates a batch of as many blocks and pushes it on the next
+//!   thread's lock-free stack; each loop starts by freeing every batch pushed
+//!   to it; after its loops it frees the batches still coming until every
+//!   thread is done (timed, so the work does not depend on the interleaving).
+//!   `iters` = loops per thread; ops = mallocs + frees. Sizes start at 16 B
+//!   (the driver's floor; the classic run's 8 B share a class with 16 B in
+//!   hz3, glibc and mimalloc).
 //! - `leak`: churn like `small`, but `keep-pct` % of the frees are skipped
 //!   (the block is leaked until the process exits).
 //! - `realloc`: vector doubling to `max`, string append in small steps, then
@@ -42,6 +55,7 @@ pub const NAMES: &[&str] = &[
     "fs_passive",
     "cache_thrash",
     "cache_scratch",
+    "rptest",
     "leak",
     "realloc",
 ];
@@ -54,6 +68,7 @@ pub fn defaults(name: &str) -> Option<(usize, usize, usize, u64)> {
         // Size range unused: the object size is --size (default 1, as the
         // classic benchmarks run them); --n objects per thread.
         "cache_thrash" | "cache_scratch" => (16, 16, 1, 2_000_000),
+        "rptest" => (16, 16000, 1000, 500),
         "leak" => (16, 2048, 4096, 200_000),
         "realloc" => (16, 1 << 20, 64, 2_000),
         _ => return None,
@@ -76,6 +91,7 @@ pub fn run(p: &Params) -> (ThreadOut, Duration) {
         "prodcons" => prodcons(p),
         "fs_program" | "fs_passive" => false_sharing(p),
         "cache_thrash" | "cache_scratch" => cache_bench(p),
+        "rptest" => rptest(p),
         "leak" | "realloc" => simple(p),
         other => die(&format!("unknown shape '{other}'")),
     }
@@ -386,6 +402,184 @@ fn cache_bench(p: &Params) -> (ThreadOut, Duration) {
     (total, clock.wall())
 }
 
+// ------------------------------------------------------------- rptest ----
+
+/// Operations per loop (the classic run's `op count`).
+const RP_OPS: u64 = 100;
+/// A batch goes to another thread every this many loops (`cross rate`).
+const RP_CROSS: u64 = 2;
+/// Slot strides for frees and allocations: primes that do not divide `ws`.
+const RP_PRIMES: [usize; 8] = [511, 2047, 8191, 1031, 3067, 65537, 131071, 524287];
+
+/// A size in [min, max] with rptest's linear drop-off: |w0 + w1 - 1| of an
+/// even draw, w0 and w1 = 1 - two more even draws, so small sizes dominate.
+fn rp_size(rng: &mut Rng, min: usize, max: usize) -> usize {
+    let range = (max - min).max(1) as u64;
+    let w0 = 1.0 - rng.below(range + 1) as f64 / range as f64;
+    let w1 = 1.0 - rng.below(range + 1) as f64 / range as f64;
+    let even = rng.below(range + 1) as f64;
+    min + (even * (w0 + w1 - 1.0).abs()) as usize
+}
+
+/// Allocate `size` bytes and touch them as rptest does: the size in the
+/// first word (our 16-byte tag here), one byte per further page, the last byte.
+fn rp_alloc(size: usize, tag: u64) -> *mut u8 {
+    let q = c_malloc(size);
+    stamp(q, tag);
+    let mut off = 4096;
+    while off + 1 < size {
+        unsafe { q.add(off).write_volatile(1) };
+        off += 4096;
+    }
+    if size > 16 {
+        // (Not into the tag.)
+        unsafe { q.add(size - 1).write_volatile(1) };
+    }
+    q
+}
+
+/// Frees every batch on `stack` (pushed by other threads); returns the frees.
+fn rp_drain(stack: &AtomicUsize, out: &mut ThreadOut) -> u64 {
+    let mut b = stack.swap(0, Ordering::Acquire) as *mut usize;
+    let mut n = 0;
+    while !b.is_null() {
+        // Batch layout: [next, count, blocks...], itself a malloc'd block.
+        let (next, count) = unsafe { (*b, *b.add(1)) };
+        for i in 0..count {
+            let q = unsafe { *b.add(2 + i) } as *mut u8;
+            let (_, ok) = check(q);
+            out.corrupt += !ok as u64;
+            c_free(q);
+        }
+        c_free(b as *mut u8);
+        n += count as u64 + 1;
+        out.remote += count as u64 + 1;
+        b = next as *mut usize;
+    }
+    out.frees += n;
+    n
+}
+
+fn rptest(p: &Params) -> (ThreadOut, Duration) {
+    let t = p.threads;
+    let ws = p.ws.max(1);
+    let primes: Vec<usize> = RP_PRIMES
+        .iter()
+        .copied()
+        .filter(|q| !ws.is_multiple_of(*q))
+        .collect();
+    let (alloc_step, free_step) = (primes[0] % ws, primes[1] % ws);
+    let stacks: Arc<Vec<AtomicUsize>> = Arc::new((0..t).map(|_| AtomicUsize::new(0)).collect());
+    let done = Arc::new(AtomicUsize::new(0));
+    let clock = Clock::new(t);
+    let params = Arc::new(p.clone());
+    let hs: Vec<_> = (0..t)
+        .map(|tid| {
+            let (stacks, done, clock, params) =
+                (stacks.clone(), done.clone(), clock.clone(), params.clone());
+            std::thread::spawn(move || {
+                let (min, max) = params.dist.bounds();
+                let mut rng = Rng::new(params.seed, tid as u64);
+                let mut slots: Vec<*mut u8> = vec![std::ptr::null_mut(); ws];
+                let (mut ai, mut fi) = (0usize, 0usize);
+                let mut target = tid;
+                let mut out = ThreadOut::default();
+                let mut ops = 0u64;
+                let tag = tid as u64;
+                clock.worker_start();
+                let c0 = thread_cpu_ns();
+                for lp in 0..params.iters {
+                    ops += rp_drain(&stacks[tid], &mut out);
+                    let nfree = RP_OPS * 8 * (31 + rng.below(69)) / 1000;
+                    let nalloc = RP_OPS * (31 + rng.below(69)) / 100;
+                    for _ in 0..nfree {
+                        let q = std::mem::replace(&mut slots[fi], std::ptr::null_mut());
+                        if !q.is_null() {
+                            let (_, ok) = check(q);
+                            out.corrupt += !ok as u64;
+                            c_free(q);
+                            out.frees += 1;
+                            ops += 1;
+                        }
+                        fi = (fi + free_step) % ws;
+                    }
+                    for _ in 0..nalloc {
+                        let old = slots[ai];
+                        if !old.is_null() {
+                            c_free(old);
+                            out.frees += 1;
+                            ops += 1;
+                        }
+                        slots[ai] = rp_alloc(rp_size(&mut rng, min, max), tag);
+                        ops += 1;
+                        ai = (ai + alloc_step) % ws;
+                    }
+                    if t > 1 && lp % RP_CROSS == 0 {
+                        let n = nalloc as usize;
+                        let b = c_malloc((2 + n) * 8) as *mut usize;
+                        for i in 0..n {
+                            let q = rp_alloc(rp_size(&mut rng, min, max), tag);
+                            unsafe { *b.add(2 + i) = q as usize };
+                        }
+                        unsafe { *b.add(1) = n };
+                        ops += n as u64 + 1;
+                        target = (target + 1) % t;
+                        if target == tid {
+                            target = (target + 1) % t;
+                        }
+                        let st = &stacks[target];
+                        let mut head = st.load(Ordering::Relaxed);
+                        loop {
+                            unsafe { *b = head };
+                            match st.compare_exchange_weak(
+                                head,
+                                b as usize,
+                                Ordering::Release,
+                                Ordering::Relaxed,
+                            ) {
+                                Ok(_) => break,
+                                Err(h) => head = h,
+                            }
+                        }
+                    }
+                }
+                // Free what the others still send until all are done (every
+                // push happens before its sender counts itself done), so the
+                // timed work is the same whatever the interleaving; the waits
+                // themselves are not counted as CPU.
+                done.fetch_add(1, Ordering::AcqRel);
+                let mut idle = 0;
+                loop {
+                    let all = done.load(Ordering::Acquire) == t;
+                    ops += rp_drain(&stacks[tid], &mut out);
+                    if all {
+                        break;
+                    }
+                    let w0 = thread_cpu_ns();
+                    std::thread::yield_now();
+                    idle += thread_cpu_ns() - w0;
+                }
+                for q in slots.iter_mut() {
+                    if !q.is_null() {
+                        c_free(*q);
+                        out.frees += 1;
+                        ops += 1;
+                        *q = std::ptr::null_mut();
+                    }
+                }
+                out.cpu_ns = thread_cpu_ns() - c0 - idle;
+                clock.worker_end();
+                out.ops = ops;
+                out
+            })
+        })
+        .collect();
+    clock.go();
+    let mut total = ThreadOut::default();
+    join_all(hs, &mut total);
+    (total, clock.wall())
+}
+
 // ---------------------------------------------------- leak and realloc ----
 
 fn simple(p: &Params) -> (ThreadOut, Duration) {
@@ -496,5 +690,21 @@ mod tests {
             assert!(defaults(n).is_some(), "{n}");
         }
         assert!(defaults("small").is_none());
+    }
+
+    #[test]
+    fn rptest_sizes_drop_off_linearly() {
+        let mut rng = Rng::new(1, 0);
+        let n = 20_000;
+        let (mut sum, mut small) = (0usize, 0usize);
+        for _ in 0..n {
+            let s = rp_size(&mut rng, 16, 16000);
+            assert!((16..=16000).contains(&s), "{s}");
+            sum += s;
+            small += (s < 8000) as usize;
+        }
+        // Even sizes would average 8008 with half below 8000.
+        assert!(sum / n < 6000, "mean {}", sum / n);
+        assert!(small > n * 3 / 5, "{small} of {n} below 8000");
     }
 }
