@@ -10,18 +10,26 @@
 //! Three ways to reach the slot, chosen at build time (stable Rust has no
 //! TLS-model switch, and a cdylib's `thread_local!` goes through
 //! `__tls_get_addr` on every access):
-//! - `ie` (x86-64 Linux, the default): initial-exec, an `fs:`-relative load
-//!   through one GOT word, no call. The `.so` is marked STATIC_TLS: it must be
-//!   loaded at start-up (LD_PRELOAD or a link dependency); a `dlopen` works
+//! - `ie` (x86-64 and aarch64 Linux, the default): initial-exec, one GOT word
+//!   holding the slot's offset from the thread pointer, no call (x86-64: an
+//!   `fs:`-relative load; aarch64: `adrp`/`ldr :gottprel:` + `mrs tpidr_el0`).
+//!   The `.so` takes static TLS (x86-64: marked STATIC_TLS; aarch64: its
+//!   `R_AARCH64_TLS_TPREL64` relocation): it must be loaded at start-up
+//!   (LD_PRELOAD or a link dependency); a `dlopen` works
 //!   only while glibc's static TLS surplus has 16 bytes left, and fails with
 //!   "cannot allocate memory in static TLS block" once other libraries used it up.
-//! - `gd` (x86-64 Linux, feature `dlopen-tls`): global-dynamic through a TLS
-//!   descriptor (the `gnu2` dialect): `lea` + one indirect call whose resolver
-//!   clobbers only `rax`. While the module sits in static TLS glibc's resolver is
-//!   two instructions; after a late `dlopen` it finds the dynamic block. Loads
-//!   with `dlopen` whatever the static TLS state.
-//! - portable (any other target, e.g. aarch64, or feature `portable-tls` on
-//!   x86-64 for testing it), two forms:
+//!   No `__tls_get_addr`, so no malloc re-entered from glibc's DTV update when a
+//!   library with dynamic TLS is dlopened later (glibc warns about mallocs whose
+//!   own TLS is dynamic).
+//! - `gd` (x86-64 and aarch64 Linux, feature `dlopen-tls`): global-dynamic
+//!   through a TLS descriptor (x86-64: the `gnu2` dialect, `lea` + one indirect
+//!   call whose resolver clobbers only `rax`; aarch64: `adrp`/`ldr`/`add
+//!   :tlsdesc:` + `blr`, the resolver clobbers `x0`, `x30` and the flags).
+//!   While the module sits in static TLS glibc's resolver is two instructions;
+//!   after a late `dlopen` it finds the dynamic block. Loads with `dlopen`
+//!   whatever the static TLS state.
+//! - portable (any other target, e.g. riscv64, or feature `portable-tls` on
+//!   x86-64 and aarch64 for testing it), two forms:
 //!   - `tls_get_addr`, in the C-ABI `.so` on Linux (feature `c-abi`): the same
 //!     `.tdata` slot (target-neutral assembler directives), reached through
 //!     glibc's `__tls_get_addr({module, 0})`, a plain C call on every ELF target.
