@@ -30,8 +30,8 @@
 
 // No std: the library needs only core and libc, so the preload object links no
 // unwinder (libgcc_s) and none of std's text. Unit tests and the portable
-// thread-local slot of Rust programs (`tls`: targets other than x86-64 Linux,
-// or feature `portable-tls`, without the C ABI) use std.
+// thread-local slot of Rust programs (`tls`: targets other than x86-64 and
+// aarch64 Linux, or feature `portable-tls`, without the C ABI) use std.
 #![cfg_attr(not(test), no_std)]
 #![allow(clippy::missing_safety_doc)]
 // Lane settings are constants: a test like `PURGE_DECAY_MS > 0` is always true in
@@ -42,7 +42,10 @@
     not(test),
     any(
         feature = "portable-tls",
-        not(all(target_arch = "x86_64", target_os = "linux"))
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))
     ),
     any(not(target_os = "linux"), not(feature = "c-abi"))
 ))]

@@ -10,18 +10,26 @@
 //! Three ways to reach the slot, chosen at build time (stable Rust has no
 //! TLS-model switch, and a cdylib's `thread_local!` goes through
 //! `__tls_get_addr` on every access):
-//! - `ie` (x86-64 Linux, the default): initial-exec, an `fs:`-relative load
-//!   through one GOT word, no call. The `.so` is marked STATIC_TLS: it must be
-//!   loaded at start-up (LD_PRELOAD or a link dependency); a `dlopen` works
+//! - `ie` (x86-64 and aarch64 Linux, the default): initial-exec, one GOT word
+//!   holding the slot's offset from the thread pointer, no call (x86-64: an
+//!   `fs:`-relative load; aarch64: `adrp`/`ldr :gottprel:` + `mrs tpidr_el0`).
+//!   The `.so` takes static TLS (x86-64: marked STATIC_TLS; aarch64: its
+//!   `R_AARCH64_TLS_TPREL64` relocation): it must be loaded at start-up
+//!   (LD_PRELOAD or a link dependency); a `dlopen` works
 //!   only while glibc's static TLS surplus has 16 bytes left, and fails with
 //!   "cannot allocate memory in static TLS block" once other libraries used it up.
-//! - `gd` (x86-64 Linux, feature `dlopen-tls`): global-dynamic through a TLS
-//!   descriptor (the `gnu2` dialect): `lea` + one indirect call whose resolver
-//!   clobbers only `rax`. While the module sits in static TLS glibc's resolver is
-//!   two instructions; after a late `dlopen` it finds the dynamic block. Loads
-//!   with `dlopen` whatever the static TLS state.
-//! - portable (any other target, e.g. aarch64, or feature `portable-tls` on
-//!   x86-64 for testing it), two forms:
+//!   No `__tls_get_addr`, so no malloc re-entered from glibc's DTV update when a
+//!   library with dynamic TLS is dlopened later (glibc warns about mallocs whose
+//!   own TLS is dynamic).
+//! - `gd` (x86-64 and aarch64 Linux, feature `dlopen-tls`): global-dynamic
+//!   through a TLS descriptor (x86-64: the `gnu2` dialect, `lea` + one indirect
+//!   call whose resolver clobbers only `rax`; aarch64: `adrp`/`ldr`/`add
+//!   :tlsdesc:` + `blr`, the resolver clobbers `x0`, `x30` and the flags).
+//!   While the module sits in static TLS glibc's resolver is two instructions;
+//!   after a late `dlopen` it finds the dynamic block. Loads with `dlopen`
+//!   whatever the static TLS state.
+//! - portable (any other target, e.g. riscv64, or feature `portable-tls` on
+//!   x86-64 and aarch64 for testing it), two forms:
 //!   - `tls_get_addr`, in the C-ABI `.so` on Linux (feature `c-abi`): the same
 //!     `.tdata` slot (target-neutral assembler directives), reached through
 //!     glibc's `__tls_get_addr({module, 0})`, a plain C call on every ELF target.
@@ -46,8 +54,8 @@ pub const CREATING: usize = 2;
 pub const DEAD: usize = 3;
 
 #[cfg(all(
-    target_arch = "x86_64",
     target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
     not(feature = "portable-tls")
 ))]
 core::arch::global_asm!(
@@ -69,7 +77,10 @@ core::arch::global_asm!(
 #[cfg(all(
     any(
         feature = "portable-tls",
-        not(all(target_arch = "x86_64", target_os = "linux"))
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))
     ),
     target_os = "linux",
     feature = "c-abi",
@@ -184,11 +195,135 @@ mod imp {
     }
 }
 
+#[cfg(all(
+    target_arch = "aarch64",
+    target_os = "linux",
+    not(feature = "portable-tls"),
+    not(feature = "dlopen-tls")
+))]
+mod imp {
+    // Initial-exec (AArch64 ELF ABI): the slot's offset from the thread pointer
+    // (`tpidr_el0`) sits in a GOT word the loader fills once; `adrp` + `ldr` with
+    // the `gottprel` operators is the sequence the linker knows (and relaxes to
+    // `movz`/`movk` in an executable). No call, flags untouched.
+    #[inline(always)]
+    pub fn get<const I: usize>() -> usize {
+        let v: usize;
+        // SAFETY: reads this thread's copy of the slot (initial-exec TLS).
+        unsafe {
+            core::arch::asm!(
+                "adrp {v}, :gottprel:hz3_tls_slots",
+                "ldr {v}, [{v}, #:gottprel_lo12:hz3_tls_slots]",
+                "mrs {tp}, tpidr_el0",
+                "add {v}, {v}, {tp}",
+                "ldr {v}, [{v}, #{off}]",
+                v = out(reg) v,
+                tp = out(reg) _,
+                off = const I * 8,
+                options(nostack, preserves_flags, readonly, pure)
+            );
+        }
+        v
+    }
+
+    #[inline(always)]
+    pub fn set<const I: usize>(val: usize) {
+        // SAFETY: writes this thread's copy of the slot.
+        unsafe {
+            core::arch::asm!(
+                "adrp {t}, :gottprel:hz3_tls_slots",
+                "ldr {t}, [{t}, #:gottprel_lo12:hz3_tls_slots]",
+                "mrs {tp}, tpidr_el0",
+                "add {t}, {t}, {tp}",
+                "str {val}, [{t}, #{off}]",
+                t = out(reg) _,
+                tp = out(reg) _,
+                off = const I * 8,
+                val = in(reg) val,
+                options(nostack, preserves_flags)
+            );
+        }
+    }
+}
+
+#[cfg(all(
+    target_arch = "aarch64",
+    target_os = "linux",
+    feature = "dlopen-tls",
+    not(feature = "portable-tls")
+))]
+mod imp {
+    // TLS descriptor call (AArch64 ELF ABI, "TLS descriptors"): `x0` holds the
+    // descriptor's address on entry and the slot's offset from `tpidr_el0` on
+    // return; the resolver is reached by `blr x1` and keeps every other general
+    // register. The linker needs this exact `adrp`/`ldr`/`add`/`.tlsdesccall`/`blr`
+    // sequence on `x0`/`x1` (it relaxes it in an executable). Declared clobbered
+    // beyond `x0`, `x1` and the link register `x30`: the flags (glibc's dynamic
+    // resolver compares) and the caller-saved vector registers (v0-v7, v16-v31;
+    // the resolver's slow path calls C code), as the x86-64 form does for BZ #31372.
+    #[inline(always)]
+    pub fn get<const I: usize>() -> usize {
+        let v: usize;
+        // SAFETY: reads this thread's copy of the slot (global-dynamic TLS).
+        unsafe {
+            core::arch::asm!(
+                "adrp x0, :tlsdesc:hz3_tls_slots",
+                "ldr x1, [x0, #:tlsdesc_lo12:hz3_tls_slots]",
+                "add x0, x0, #:tlsdesc_lo12:hz3_tls_slots",
+                ".tlsdesccall hz3_tls_slots",
+                "blr x1",
+                "mrs x1, tpidr_el0",
+                "add x0, x0, x1",
+                "ldr x0, [x0, #{off}]",
+                off = const I * 8,
+                out("x0") v, out("x1") _, out("x30") _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                out("v16") _, out("v17") _, out("v18") _, out("v19") _,
+                out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+                out("v24") _, out("v25") _, out("v26") _, out("v27") _,
+                out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+                options(readonly, pure)
+            );
+        }
+        v
+    }
+
+    #[inline(always)]
+    pub fn set<const I: usize>(val: usize) {
+        // SAFETY: writes this thread's copy of the slot.
+        unsafe {
+            core::arch::asm!(
+                "adrp x0, :tlsdesc:hz3_tls_slots",
+                "ldr x1, [x0, #:tlsdesc_lo12:hz3_tls_slots]",
+                "add x0, x0, #:tlsdesc_lo12:hz3_tls_slots",
+                ".tlsdesccall hz3_tls_slots",
+                "blr x1",
+                "mrs x1, tpidr_el0",
+                "add x0, x0, x1",
+                "str {val}, [x0, #{off}]",
+                off = const I * 8,
+                val = in(reg) val,
+                out("x0") _, out("x1") _, out("x30") _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                out("v16") _, out("v17") _, out("v18") _, out("v19") _,
+                out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+                out("v24") _, out("v25") _, out("v26") _, out("v27") _,
+                out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            );
+        }
+    }
+}
+
 /// The portable slot of the C-ABI `.so`: `__tls_get_addr` (see the head comment).
 #[cfg(all(
     any(
         feature = "portable-tls",
-        not(all(target_arch = "x86_64", target_os = "linux"))
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))
     ),
     target_os = "linux",
     feature = "c-abi",
@@ -279,7 +414,10 @@ mod imp {
 #[cfg(all(
     any(
         feature = "portable-tls",
-        not(all(target_arch = "x86_64", target_os = "linux"))
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))
     ),
     any(not(target_os = "linux"), not(feature = "c-abi"), test)
 ))]

@@ -10,15 +10,20 @@
 //!   `$HZ3_SO_DLOPEN`; global-dynamic TLS through TLS descriptors) loads and
 //!   serves the calls. Fails when that build uses initial-exec TLS.
 //! * `lane_build_with_exhausted_static_tls`: the library under test (`HZ3_SO`).
-//!   A build with initial-exec TLS (STATIC_TLS flag: the default x86-64 build)
+//!   A build with initial-exec TLS (the default x86-64 and aarch64 build)
 //!   must fail to load there with glibc's "cannot allocate memory in static TLS
 //!   block", which is what the dlopen build is for; a global-dynamic one (the
-//!   `_dlopen` and `_portable` builds, any aarch64 build) must load.
+//!   `_dlopen` and `_portable` builds) must load.
 //! * `both_load_with_dlopen_while_static_tls_is_free`: without the fillers
 //!   both builds load with dlopen (the initial-exec one takes 16 bytes of the
 //!   surplus).
 //! * `tls_model_matches_the_build`: the relocations say which slot a build has
 //!   (initial-exec, TLS descriptor, `__tls_get_addr` for `_portable`).
+//! * `late_dynamic_tls_libraries_while_allocating`: the other way round: hz3
+//!   preloaded (plain and dlopen builds), the program (`c/late_tls.c`) dlopens
+//!   40 libraries with global-dynamic TLS (`c/tls_module.c`) while 4 threads
+//!   allocate, so glibc grows every thread's DTV (with malloc, inside
+//!   `__tls_get_addr`) in threads that are allocating.
 
 mod common;
 
@@ -52,17 +57,20 @@ fn dlopen_lib() -> Lib {
     lib_at(p, "dlopen")
 }
 
-/// True when the library has no initial-exec TLS (no STATIC_TLS flag in its
-/// dynamic section, binutils' `readelf`): the `_dlopen` and `_portable` builds,
-/// and every build on targets without the x86-64 slot.
+/// True when the library has initial-exec TLS (binutils' `readelf`): the
+/// STATIC_TLS flag in its dynamic section (x86-64), or a TP-relative dynamic
+/// relocation (`R_X86_64_TPOFF64`, `R_AARCH64_TLS_TPREL64`: the aarch64 BFD
+/// linker sets no flag, but glibc places the module in static TLS all the same).
+fn is_initial_exec(lib: &Lib) -> bool {
+    let dynamic = readelf(&["-d", "--wide"], lib);
+    let relocs = readelf(&["-r", "--wide"], lib);
+    dynamic.contains("STATIC_TLS") || relocs.contains("TPOFF64") || relocs.contains("TPREL64")
+}
+
+/// True when the library has no initial-exec TLS: the `_dlopen` and
+/// `_portable` builds.
 fn is_global_dynamic(lib: &Lib) -> bool {
-    let out = Command::new("readelf")
-        .args(["-d", "--wide"])
-        .arg(&lib.path)
-        .output()
-        .expect("readelf (binutils) must be installed");
-    assert!(out.status.success(), "readelf -d {} failed", lib.name);
-    !String::from_utf8_lossy(&out.stdout).contains("STATIC_TLS")
+    !is_initial_exec(lib)
 }
 
 /// Libraries with 4096, 2048, ..., 16 bytes of initial-exec TLS, then a
@@ -176,24 +184,24 @@ fn both_load_with_dlopen_while_static_tls_is_free() {
 }
 
 /// Each build reaches its slot the way its name says (hz3/src/tls.rs): the
-/// plain x86-64 build initial-exec (STATIC_TLS), `_dlopen` through a TLS
-/// descriptor, `_portable` (and every non-x86-64 build) through
+/// plain build initial-exec, `_dlopen` through a TLS descriptor, `_portable`
+/// (and every build on targets other than x86-64 and aarch64) through
 /// `__tls_get_addr`. Fails when a flag did not reach the build.
 #[test]
 fn tls_model_matches_the_build() {
     for lib in [allocator(), dlopen_lib()] {
-        let dynamic = readelf(&["-d", "--wide"], &lib);
         let relocs = readelf(&["-r", "--wide"], &lib);
-        let static_tls = dynamic.contains("STATIC_TLS");
+        let static_tls = is_initial_exec(&lib);
         let tlsdesc = relocs.contains("TLSDESC");
         let get_addr = relocs.contains("__tls_get_addr");
-        let (want, ok) = if lib.name.ends_with("_portable.so") || !cfg!(target_arch = "x86_64") {
+        let asm_slot = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        let (want, ok) = if lib.name.ends_with("_portable.so") || !asm_slot {
             ("__tls_get_addr", get_addr && !static_tls && !tlsdesc)
         } else if lib.name.ends_with("_dlopen.so") {
             ("a TLS descriptor", tlsdesc && !static_tls && !get_addr)
         } else {
             (
-                "initial-exec (STATIC_TLS)",
+                "initial-exec (STATIC_TLS or a TP-relative relocation)",
                 static_tls && !tlsdesc && !get_addr,
             )
         };
@@ -203,5 +211,41 @@ fn tls_model_matches_the_build() {
             lib.name
         );
         eprintln!("{}: {want}", lib.name);
+    }
+}
+
+/// Libraries with global-dynamic TLS dlopened while hz3 (preloaded) serves
+/// allocations from 4 threads, then from 2 new ones (see the head comment):
+/// every thread's DTV outgrows glibc's surplus and is reallocated through the
+/// allocator while the allocator is in use.
+#[test]
+fn late_dynamic_tls_libraries_while_allocating() {
+    let exe = compile_c("late_tls.c");
+    let module = compile_c_shared("tls_module.c", "libtls_module.so");
+    let scratch = Scratch::new("late_tls");
+    // Copies under distinct names: glibc loads each file once.
+    let mods: Vec<PathBuf> = (0..40)
+        .map(|i| {
+            let p = scratch.path(&format!("libtls_module_{i}.so"));
+            std::fs::copy(&module, &p).expect("copy tls module");
+            p
+        })
+        .collect();
+    for lib in [allocator(), dlopen_lib()] {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--expect-lib", &lib.name]).args(&mods);
+        preload(&mut cmd, &lib);
+        limits(&mut cmd, None);
+        let r = run(cmd, TIMEOUT);
+        assert!(
+            r.success() && r.stdout_str().contains("late_tls: all checks passed"),
+            "{}: dlopen of 40 dynamic-TLS libraries while allocating\n{}",
+            lib.name,
+            r.describe()
+        );
+        eprintln!(
+            "{}: 40 dynamic-TLS libraries dlopened while allocating: ok",
+            lib.name
+        );
     }
 }

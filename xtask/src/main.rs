@@ -7,7 +7,11 @@
 //! `libhz3_<name>_dlopen.so`, global-dynamic TLS for hosts that dlopen it;
 //! `--portable-tls`: `libhz3_<name>_portable.so`, the portable TLS slot other
 //! architectures use; see `TLS`).
-//! `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
+//! `--target TRIPLE` cross-builds for another target (e.g.
+//! `aarch64-unknown-linux-gnu`, linked with `aarch64-linux-gnu-gcc` unless
+//! `CARGO_TARGET_<TRIPLE>_LINKER` says otherwise) into
+//! `target/lanes-<TRIPLE>/<name>/`; `.ci/aarch64-check.sh` runs such a build
+//! under qemu. `cargo xtask lanes` lists the lanes. `cargo xtask test [--lane NAME]...` runs the
 //! whole test suite (unit, model, GlobalAlloc and LD_PRELOAD tests) per lane
 //! (`--hardened`, `--dlopen`, `--portable-tls`: against that build).
 
@@ -24,6 +28,18 @@ static TLS: OnceLock<Option<(&'static str, &'static str)>> = OnceLock::new();
 
 fn tls_flavour() -> Option<(&'static str, &'static str)> {
     *TLS.get_or_init(|| None)
+}
+
+/// `--target TRIPLE` (build-lanes only); None builds for the host. Set once by
+/// `lanes_from_args`.
+static TARGET: OnceLock<Option<String>> = OnceLock::new();
+
+fn cross_target() -> Option<&'static str> {
+    TARGET.get_or_init(|| None).as_deref()
+}
+
+fn host_target() -> String {
+    format!("{}-unknown-linux-gnu", env::consts::ARCH)
 }
 
 #[path = "../../hz3/lane_schema.rs"]
@@ -57,12 +73,21 @@ fn lanes_from_args(args: &[String]) -> (Vec<String>, bool) {
     let mut lanes = Vec::new();
     let mut hardened = false;
     let mut tls = None;
+    let mut target = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--hardened" => hardened = true,
             "--dlopen" => tls = DLOPEN,
             "--portable-tls" => tls = Some(("portable-tls", "portable")),
+            "--target" => {
+                i += 1;
+                let t = args
+                    .get(i)
+                    .unwrap_or_else(|| die("--target needs a triple"));
+                // The host's own triple is the ordinary build.
+                target = Some(t.clone()).filter(|t| *t != host_target());
+            }
             "--lane" => {
                 i += 1;
                 let name = args.get(i).unwrap_or_else(|| die("--lane needs a name"));
@@ -73,6 +98,7 @@ fn lanes_from_args(args: &[String]) -> (Vec<String>, bool) {
         i += 1;
     }
     TLS.set(tls).ok();
+    TARGET.set(target).ok();
     let known = all_lanes();
     for l in &lanes {
         if !known.contains(l) {
@@ -122,7 +148,7 @@ fn lane_info(lane: &Lane, artifact: &str, git_rev: &str) -> String {
         /// A JSON object (sorted keys), not the struct (declaration order).
         config: serde_json::Value,
     }
-    let target = format!("{}-unknown-linux-gnu", env::consts::ARCH);
+    let target = cross_target().map_or_else(host_target, str::to_string);
     let info = LaneInfo {
         schema: 1,
         lane: &lane.name,
@@ -176,12 +202,24 @@ fn build_lane_tls(name: &str, hardened: bool, tls: Option<(&str, &str)>) -> Path
     if let Some((feature, _)) = tls {
         build.args(["--features", feature]);
     }
+    let (lanes_dir, release_dir) = match cross_target() {
+        Some(t) => {
+            build.args(["--target", t]);
+            let linker = format!("CARGO_TARGET_{}_LINKER", t.to_uppercase().replace('-', "_"));
+            if env::var_os(&linker).is_none() {
+                let arch = t.split('-').next().unwrap_or(t);
+                build.env(&linker, format!("{arch}-linux-gnu-gcc"));
+            }
+            (format!("lanes-{t}"), target_dir.join(t).join("release"))
+        }
+        None => ("lanes".to_string(), target_dir.join("release")),
+    };
     run(build.env("HZ3_LANE", name).current_dir(&root));
-    let out_dir = root.join("target").join("lanes").join(name);
+    let out_dir = root.join("target").join(lanes_dir).join(name);
     fs::create_dir_all(&out_dir).unwrap();
     let so = out_dir.join(&artifact);
     let tmp = out_dir.join(format!(".{artifact}.tmp"));
-    fs::copy(target_dir.join("release").join("libhz3_preload.so"), &tmp)
+    fs::copy(release_dir.join("libhz3_preload.so"), &tmp)
         .unwrap_or_else(|e| die(&format!("copying the built library: {e}")));
     fs::rename(&tmp, &so).unwrap();
     let info = lane_info(&lane, &artifact, &git_rev());
@@ -203,7 +241,7 @@ fn hz3_feature(preload_feature: &str) -> &'static str {
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]... [--hardened] [--dlopen|--portable-tls]");
+        eprintln!("usage: cargo xtask <build-lanes|lanes|test> [--lane NAME]... [--hardened] [--dlopen|--portable-tls] [--target TRIPLE]");
         exit(2)
     };
     match cmd.as_str() {
@@ -220,6 +258,12 @@ fn main() {
         }
         "test" => {
             let (lanes, hardened) = lanes_from_args(&args[1..]);
+            if let Some(t) = cross_target() {
+                die(&format!(
+                    "`test --target {t}`: the suite runs on the host only; \
+                     `bash .ci/aarch64-check.sh` runs a cross build under qemu"
+                ));
+            }
             // The C/C++ test programs need gcc, g++, python3 and git: install what is missing.
             run(Command::new("bash").arg(root().join(".ci").join("setup.sh")));
             for l in &lanes {
