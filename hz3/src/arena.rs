@@ -63,6 +63,8 @@ const TAG_OFF_SHIFT: u32 = 20;
 const TAG_OFF_MASK: u32 = 0xfff << TAG_OFF_SHIFT;
 const TAG_ALIGNED: u32 = 1 << 17;
 const TAG_BLOCK_START: u32 = 1 << 18;
+/// A bit no tag has (an `expect` with it matches no tag, `EXPECT_NONE`).
+const TAG_NEVER: u32 = 1 << 19;
 
 impl Tag {
     /// The tag of a page that belongs to no block.
@@ -124,7 +126,7 @@ impl Tag {
     }
     /// The bits the free fast path compares with a thread's `expect` (see
     /// `expect_for_owner`): equal exactly when the tag is valid and of that owner.
-    #[inline(always)]
+    #[cfg(test)]
     pub const fn owner_bits(self) -> u32 {
         self.0 & TAG_OWNER_MASK
     }
@@ -136,16 +138,33 @@ impl Tag {
     }
 }
 
-/// What `Tag::owner_bits` shows for a valid tag of `owner`.
+/// The `expect` of a thread of `owner`: what a VALID tag of `owner` shows
+/// without its class and page offset (`local_class`).
 #[inline(always)]
 pub const fn expect_for_owner(owner: usize) -> u32 {
     TAG_VALID | ((owner as u32) << 8)
 }
 
-/// True when no tag's `owner_bits` can equal `e` (an `expect` for threads
-/// without a cache: it has a bit outside the compared ones).
-pub const fn matches_no_tag(e: u32) -> bool {
-    e & TAG_OWNER_MASK != e
+/// The `expect` of threads without a cache: no tag matches it, neither in
+/// `owner_bits` nor in `local_class` (it has a bit no tag has).
+pub const EXPECT_NONE: u32 = TAG_NEVER;
+const _: () =
+    assert!(EXPECT_NONE & TAG_OWNER_MASK != EXPECT_NONE && EXPECT_NONE & TAG_OFF_MASK == 0);
+
+/// The free fast path's owner test and class in one: `tag ^ expect` without
+/// the page offset. For the `expect_for_owner` of the tag's owner and a VALID
+/// tag the owner and VALID bits cancel and ALIGNED, BLOCK_START and NEVER are
+/// 0, which leaves the class (< 256); any other owner, a free page (`NONE`),
+/// an aligned run or `EXPECT_NONE` leaves a bit at 8 or above. One xor, one
+/// and, one compare, and the class is already in its register.
+#[inline(always)]
+pub const fn local_class(tag: Tag, expect: u32) -> Option<usize> {
+    let x = ((tag.0 ^ expect) & !TAG_OFF_MASK) as usize;
+    if x <= TAG_CLASS_MASK as usize {
+        Some(x)
+    } else {
+        None
+    }
 }
 
 /// Bytes of one span record (`span::Span`, checked there).
@@ -326,6 +345,16 @@ mod tests {
                     assert_eq!(a.page_off(), off % 4);
                     assert_eq!(a.is_block_start(), off % 4 == 1);
                     assert_ne!(a.owner_bits(), expect_for_owner(owner));
+                    // local_class: the class for the own owner, None otherwise.
+                    let e = expect_for_owner(owner);
+                    assert_eq!(local_class(t, e), Some(cls));
+                    assert_eq!(local_class(t, expect_for_owner(owner ^ 1)), None);
+                    assert_eq!(local_class(Tag::NONE, e), None);
+                    assert_eq!(local_class(a, e), None);
+                    for x in [t, a, Tag::NONE] {
+                        assert_eq!(local_class(x, EXPECT_NONE), None);
+                        assert_ne!(x.owner_bits(), EXPECT_NONE);
+                    }
                 }
             }
         }
