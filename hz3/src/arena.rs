@@ -148,8 +148,11 @@ pub const fn expect_for_owner(owner: usize) -> u32 {
 /// The `expect` of threads without a cache: no tag matches it, neither in
 /// `owner_bits` nor in `local_class` (it has a bit no tag has).
 pub const EXPECT_NONE: u32 = TAG_NEVER;
-const _: () =
-    assert!(EXPECT_NONE & TAG_OWNER_MASK != EXPECT_NONE && EXPECT_NONE & TAG_OFF_MASK == 0);
+const _: () = assert!(
+    local_class(Tag::NONE, EXPECT_NONE).is_none()
+        && local_class(Tag::span(0, 1, 0), EXPECT_NONE).is_none()
+        && local_class(Tag::aligned(0, 1, 0, 0), EXPECT_NONE).is_none()
+);
 
 /// The free fast path's owner test and class in one: `tag ^ expect` without
 /// the page offset. For the `expect_for_owner` of the tag's owner and a VALID
