@@ -56,8 +56,6 @@ pub struct Tag(u32);
 
 const TAG_VALID: u32 = 1 << 16;
 const TAG_CLASS_MASK: u32 = 0xff;
-/// Mask of the bits the free fast path compares against the thread's `expect`.
-const TAG_OWNER_MASK: u32 = TAG_VALID | 0xff00;
 const TAG_OFF_SHIFT: u32 = 20;
 /// The bits that hold the page offset (cleared by `Tag::span_kind`).
 const TAG_OFF_MASK: u32 = 0xfff << TAG_OFF_SHIFT;
@@ -124,12 +122,6 @@ impl Tag {
     pub const fn aligned_pages(self) -> usize {
         (self.0 & TAG_CLASS_MASK) as usize + 1
     }
-    /// The bits the free fast path compares with a thread's `expect` (see
-    /// `expect_for_owner`): equal exactly when the tag is valid and of that owner.
-    #[cfg(test)]
-    pub const fn owner_bits(self) -> u32 {
-        self.0 & TAG_OWNER_MASK
-    }
     /// The tag without its page offset: equal for every page of every span of
     /// one (owner, class).
     #[inline(always)]
@@ -145,8 +137,8 @@ pub const fn expect_for_owner(owner: usize) -> u32 {
     TAG_VALID | ((owner as u32) << 8)
 }
 
-/// The `expect` of threads without a cache: no tag matches it, neither in
-/// `owner_bits` nor in `local_class` (it has a bit no tag has).
+/// The `expect` of threads without a cache: no tag matches it in
+/// `local_class` (it has a bit no tag has).
 pub const EXPECT_NONE: u32 = TAG_NEVER;
 const _: () = assert!(
     local_class(Tag::NONE, EXPECT_NONE).is_none()
@@ -338,16 +330,13 @@ mod tests {
                     assert_eq!(t.owner(), owner);
                     assert_eq!(t.class(), cls);
                     assert_eq!(t.page_off(), off);
-                    assert_eq!(t.owner_bits(), expect_for_owner(owner));
                     assert!(t.span_kind() == Tag::span(owner, cls, 0));
-                    assert_ne!(Tag::NONE.owner_bits(), expect_for_owner(owner));
                     let a = Tag::aligned(owner, 4, off % 4, 1);
                     assert!(!a.is_valid() && a.is_aligned());
                     assert_eq!(a.owner(), owner);
                     assert_eq!(a.aligned_pages(), 4);
                     assert_eq!(a.page_off(), off % 4);
                     assert_eq!(a.is_block_start(), off % 4 == 1);
-                    assert_ne!(a.owner_bits(), expect_for_owner(owner));
                     // local_class: the class for the own owner, None otherwise.
                     let e = expect_for_owner(owner);
                     assert_eq!(local_class(t, e), Some(cls));
@@ -356,7 +345,6 @@ mod tests {
                     assert_eq!(local_class(a, e), None);
                     for x in [t, a, Tag::NONE] {
                         assert_eq!(local_class(x, EXPECT_NONE), None);
-                        assert_ne!(x.owner_bits(), EXPECT_NONE);
                     }
                 }
             }
