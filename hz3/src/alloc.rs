@@ -29,12 +29,12 @@
 //!
 //! free(p)
 //! ├─ page of p in the arena (one subtract and rotate), tag = arena::tag_in
-//! │  ├─ tcache::is_local(t, tag): checks::key_seen, then
+//! │  ├─ tcache::local_class(t, tag): checks::key_seen, then
 //! │  │  └─ tcache::free_local -> bin push                                   (fast path)
 //! │  │     └─ overflow_at [cold] -> flush one batch -> central::flush_counted
 //! │  │        (a transfer list, else central::to_spans -> span::put,
 //! │  │         a wholly free span -> span::release -> page_heap::free_run)
-//! │  └─ free_arena_slow [cold]
+//! │  └─ free_arena_miss [cold] -> free_arena_slow
 //! │     ├─ aligned run: free_aligned -> page_heap::free_run
 //! │     ├─ own owner: tcache::free_local
 //! │     ├─ other owner: tcache::free_remote -> outbox (a batch -> inbox::deliver:
@@ -158,17 +158,21 @@ pub unsafe fn free(p: *mut u8) {
     // The low 4 bits rotated to the top: a pointer that is not 16-aligned (no
     // block start is, `checks`) fails the range check and is diagnosed in
     // `free_outside`, at no cost on this path.
-    let page = (p as usize).wrapping_sub(base).rotate_right(4) >> (PAGE_SHIFT - 4);
+    let mut page = (p as usize).wrapping_sub(base).rotate_right(4) >> (PAGE_SHIFT - 4);
+    // Hides how `page` was made, so the range check stays one compare with
+    // NPAGES: seen through, LLVM tests the unshifted value's top bits instead,
+    // which costs a register copy (no instruction is emitted for this).
+    os::opaque(&mut page);
     if page < NPAGES {
         // SAFETY: page < NPAGES and `base` is `arena::base()`.
         let tag = unsafe { arena::tag_in(base, page) };
         let t = tls::tc_raw();
-        // SAFETY: `t` is this thread's live cache or EMPTY (whose `expect` never
-        // matches); a matching tag proves `p` is a block of this owner of class `tag.class()`.
+        // SAFETY: `t` is this thread's live cache or EMPTY (which matches no
+        // tag); a class from `local_class` proves `p` is a block of this owner
+        // of that class (a VALID tag holds a class id < NCLS, set only by
+        // `central::refill`).
         unsafe {
-            if tcache::is_local(t, tag) {
-                let cls = tag.class();
-                // A VALID tag holds a class id < NCLS (set only by `central::refill`).
+            if let Some(cls) = tcache::local_class(t, tag) {
                 hardened::check_free(p, page, tag);
                 if checks::key_seen(t, p) {
                     return checks::free_suspect(p, t);
@@ -177,7 +181,7 @@ pub unsafe fn free(p: *mut u8) {
                 return;
             }
         }
-        return free_arena_slow(p, tag);
+        return free_arena_miss(p);
     }
     free_outside(p)
 }
@@ -195,8 +199,18 @@ pub unsafe fn free_sized(p: *mut u8, size: usize) {
     free(p)
 }
 
+/// `free` of an arena pointer that is not a block of this thread's owner: the
+/// tag is looked up again, so the fast path keeps no copy of it.
 #[cold]
 #[inline(never)]
+fn free_arena_miss(p: *mut u8) {
+    match arena::lookup(p as usize) {
+        Some((_, tag)) => free_arena_slow(p, tag),
+        // In the arena's address range but beyond what could be reserved.
+        None => free_outside(p),
+    }
+}
+
 fn free_arena_slow(p: *mut u8, tag: Tag) {
     if arena::page_of(p as usize).is_none() {
         // In the arena's address range but beyond what could be reserved.

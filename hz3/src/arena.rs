@@ -56,13 +56,13 @@ pub struct Tag(u32);
 
 const TAG_VALID: u32 = 1 << 16;
 const TAG_CLASS_MASK: u32 = 0xff;
-/// Mask of the bits the free fast path compares against the thread's `expect`.
-const TAG_OWNER_MASK: u32 = TAG_VALID | 0xff00;
 const TAG_OFF_SHIFT: u32 = 20;
 /// The bits that hold the page offset (cleared by `Tag::span_kind`).
 const TAG_OFF_MASK: u32 = 0xfff << TAG_OFF_SHIFT;
 const TAG_ALIGNED: u32 = 1 << 17;
 const TAG_BLOCK_START: u32 = 1 << 18;
+/// A bit no tag has (an `expect` with it matches no tag, `EXPECT_NONE`).
+const TAG_NEVER: u32 = 1 << 19;
 
 impl Tag {
     /// The tag of a page that belongs to no block.
@@ -122,12 +122,6 @@ impl Tag {
     pub const fn aligned_pages(self) -> usize {
         (self.0 & TAG_CLASS_MASK) as usize + 1
     }
-    /// The bits the free fast path compares with a thread's `expect` (see
-    /// `expect_for_owner`): equal exactly when the tag is valid and of that owner.
-    #[inline(always)]
-    pub const fn owner_bits(self) -> u32 {
-        self.0 & TAG_OWNER_MASK
-    }
     /// The tag without its page offset: equal for every page of every span of
     /// one (owner, class).
     #[inline(always)]
@@ -136,16 +130,36 @@ impl Tag {
     }
 }
 
-/// What `Tag::owner_bits` shows for a valid tag of `owner`.
+/// The `expect` of a thread of `owner`: what a VALID tag of `owner` shows
+/// without its class and page offset (`local_class`).
 #[inline(always)]
 pub const fn expect_for_owner(owner: usize) -> u32 {
     TAG_VALID | ((owner as u32) << 8)
 }
 
-/// True when no tag's `owner_bits` can equal `e` (an `expect` for threads
-/// without a cache: it has a bit outside the compared ones).
-pub const fn matches_no_tag(e: u32) -> bool {
-    e & TAG_OWNER_MASK != e
+/// The `expect` of threads without a cache: no tag matches it in
+/// `local_class` (it has a bit no tag has).
+pub const EXPECT_NONE: u32 = TAG_NEVER;
+const _: () = assert!(
+    local_class(Tag::NONE, EXPECT_NONE).is_none()
+        && local_class(Tag::span(0, 1, 0), EXPECT_NONE).is_none()
+        && local_class(Tag::aligned(0, 1, 0, 0), EXPECT_NONE).is_none()
+);
+
+/// The free fast path's owner test and class in one: `tag ^ expect` without
+/// the page offset. For the `expect_for_owner` of the tag's owner and a VALID
+/// tag the owner and VALID bits cancel and ALIGNED, BLOCK_START and NEVER are
+/// 0, which leaves the class (< 256); any other owner, a free page (`NONE`),
+/// an aligned run or `EXPECT_NONE` leaves a bit at 8 or above. One xor, one
+/// and, one compare, and the class is already in its register.
+#[inline(always)]
+pub const fn local_class(tag: Tag, expect: u32) -> Option<usize> {
+    let x = ((tag.0 ^ expect) & !TAG_OFF_MASK) as usize;
+    if x <= TAG_CLASS_MASK as usize {
+        Some(x)
+    } else {
+        None
+    }
 }
 
 /// Bytes of one span record (`span::Span`, checked there).
@@ -316,16 +330,22 @@ mod tests {
                     assert_eq!(t.owner(), owner);
                     assert_eq!(t.class(), cls);
                     assert_eq!(t.page_off(), off);
-                    assert_eq!(t.owner_bits(), expect_for_owner(owner));
                     assert!(t.span_kind() == Tag::span(owner, cls, 0));
-                    assert_ne!(Tag::NONE.owner_bits(), expect_for_owner(owner));
                     let a = Tag::aligned(owner, 4, off % 4, 1);
                     assert!(!a.is_valid() && a.is_aligned());
                     assert_eq!(a.owner(), owner);
                     assert_eq!(a.aligned_pages(), 4);
                     assert_eq!(a.page_off(), off % 4);
                     assert_eq!(a.is_block_start(), off % 4 == 1);
-                    assert_ne!(a.owner_bits(), expect_for_owner(owner));
+                    // local_class: the class for the own owner, None otherwise.
+                    let e = expect_for_owner(owner);
+                    assert_eq!(local_class(t, e), Some(cls));
+                    assert_eq!(local_class(t, expect_for_owner(owner ^ 1)), None);
+                    assert_eq!(local_class(Tag::NONE, e), None);
+                    assert_eq!(local_class(a, e), None);
+                    for x in [t, a, Tag::NONE] {
+                        assert_eq!(local_class(x, EXPECT_NONE), None);
+                    }
                 }
             }
         }

@@ -92,10 +92,10 @@ pub unsafe fn check_realloc(p: *mut u8, cls: usize) {
 #[cold]
 unsafe fn confirm_double_free(t: *mut TCache, cls: usize, p: *mut u8, what: &str) {
     // The bin holds at most its limit (a few hundred blocks).
-    let b = &(*t).bins[cls];
-    let mut cur = b.head;
+    let b = &(*t).bins;
+    let mut cur = b.head[cls];
     let mut n = 0usize;
-    while !cur.is_null() && n <= b.limit as usize && arena::page_of(cur as usize).is_some() {
+    while !cur.is_null() && n <= b.limit[cls] as usize && arena::page_of(cur as usize).is_some() {
         if cur == p {
             os::fatal(what, p as usize);
         }

@@ -335,3 +335,21 @@ pub fn cpus_available() -> usize {
         }
     }
 }
+
+/// Hides `v`'s origin from the optimiser (an empty `asm!` that "may change"
+/// it): no instruction is emitted, but later code is compiled for any value.
+/// Used where LLVM would rewrite a comparison into a costlier equivalent.
+#[inline(always)]
+pub fn opaque(v: &mut usize) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: an empty instruction sequence: reads and writes nothing.
+    unsafe {
+        core::arch::asm!(
+            "/* {0} */",
+            inout(reg) * v,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = v;
+}

@@ -26,58 +26,66 @@ use crate::stats;
 use crate::sync::Locked;
 use crate::tls;
 
-/// A bin: a LIFO list of free objects of one class. `room` is how many more
-/// objects the bin may take before it overflows (limit - count); a free that
-/// drives it negative sends a batch back (one decrement and one sign test on
-/// the fast path).
+/// The bins: per class a LIFO list of free objects (`head`) and `room`, how
+/// many more objects the bin may take before it overflows (limit - count); a
+/// free that drives it negative sends a batch back (one decrement and one sign
+/// test on the fast path). Kept as arrays by field, not an array of bin
+/// records: the fast paths reach `head[cls]` and `room[cls]` with the class id
+/// scaled by the addressing mode (8 and 4 bytes), with no shift or add to turn
+/// the class into a record offset.
 #[repr(C)]
-pub struct Bin {
-    pub head: *mut u8,
-    pub room: i32,
-    pub limit: u32,
+pub struct Bins {
+    pub head: [*mut u8; NCLS],
+    pub room: [i32; NCLS],
+    pub limit: [u32; NCLS],
 }
 
-impl Bin {
+impl Bins {
     #[inline(always)]
-    pub fn count(&self) -> usize {
-        (self.limit as i64 - self.room as i64) as usize
+    pub fn count(&self, cls: usize) -> usize {
+        (self.limit[cls] as i64 - self.room[cls] as i64) as usize
     }
 
     /// Pops a block of class `cls` (null when the bin is empty); the hardened
     /// build checks the link it follows.
     ///
     /// # Safety
-    /// The bin belongs to the calling thread (or is EMPTY's, which is always empty).
+    /// The bins belong to the calling thread (or are EMPTY's, which are always
+    /// empty); cls < NCLS.
     #[inline(always)]
     pub unsafe fn pop(&mut self, cls: usize) -> *mut u8 {
-        let h = self.head;
+        debug_assert!(cls < NCLS);
+        let h = *self.head.get_unchecked(cls);
         if !h.is_null() {
             let next = *(h as *mut *mut u8);
             hardened::check_link(cls, next);
-            self.head = next;
-            self.room += 1;
+            *self.head.get_unchecked_mut(cls) = next;
+            *self.room.get_unchecked_mut(cls) += 1;
         }
         h
     }
 
-    /// Pushes the freed block `p`; true when the bin went over its limit (the
-    /// caller then calls `overflow`).
+    /// Pushes the freed block `p` of class `cls`; true when the bin went over
+    /// its limit (the caller then calls `overflow`).
     ///
     /// # Safety
-    /// The bin belongs to the calling thread and `p` is a free block of its class.
+    /// The bins belong to the calling thread, `p` is a free block of class
+    /// `cls` and cls < NCLS.
     #[inline(always)]
-    pub unsafe fn push(&mut self, p: *mut u8) -> bool {
-        *(p as *mut *mut u8) = self.head;
-        self.head = p;
-        self.room -= 1;
-        self.room < 0
+    pub unsafe fn push(&mut self, cls: usize, p: *mut u8) -> bool {
+        debug_assert!(cls < NCLS);
+        *(p as *mut *mut u8) = *self.head.get_unchecked(cls);
+        *self.head.get_unchecked_mut(cls) = p;
+        let r = self.room.get_unchecked_mut(cls);
+        *r -= 1;
+        *r < 0
     }
 }
 
 #[repr(C)]
 pub struct TCache {
-    pub bins: [Bin; NCLS],
-    /// `arena::expect_for_owner(owner)`: what a local object's `Tag::owner_bits` shows.
+    pub bins: Bins,
+    /// `arena::expect_for_owner(owner)`: what `arena::local_class` compares a tag with.
     pub expect: u32,
     pub owner: u32,
     pub outbox: Outbox,
@@ -87,8 +95,8 @@ pub struct TCache {
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
-/// falls into its slow path) and `expect` 1, a value no tag's `owner_bits`
-/// shows (bit 0 is outside them; 0 would match free pages), so free does too.
+/// falls into its slow path) and `expect` `arena::EXPECT_NONE`, a value no tag
+/// matches (a bit no tag has; 0 would match free pages), so free does too.
 /// Never written.
 pub struct EmptyCache(core::cell::UnsafeCell<TCache>);
 // SAFETY: never written after construction; only read by the fast paths.
@@ -101,8 +109,7 @@ pub static EMPTY: EmptyCache = EmptyCache(core::cell::UnsafeCell::new({
 }));
 
 /// An `expect` that no tag matches.
-pub const NO_OWNER_EXPECT: u32 = 1;
-const _: () = assert!(arena::matches_no_tag(NO_OWNER_EXPECT));
+pub const NO_OWNER_EXPECT: u32 = arena::EXPECT_NONE;
 
 #[inline(always)]
 pub fn empty() -> *mut TCache {
@@ -242,10 +249,11 @@ pub fn get_or_create() -> *mut TCache {
     unsafe {
         (*t).expect = arena::expect_for_owner(owner);
         (*t).owner = owner as u32;
-        for (c, b) in (*t).bins.iter_mut().enumerate() {
-            b.head = ptr::null_mut();
-            b.limit = CLASSES[c].limit;
-            b.room = b.limit as i32;
+        let b = &mut (*t).bins;
+        for (c, info) in CLASSES.iter().enumerate() {
+            b.head[c] = ptr::null_mut();
+            b.limit[c] = info.limit;
+            b.room[c] = info.limit as i32;
         }
         (*t).outbox.init();
         (*t).events = 0;
@@ -288,12 +296,12 @@ pub unsafe fn destroy(t: *mut TCache) {
 pub unsafe fn drain(t: *mut TCache) {
     let owner = (*t).owner as usize;
     for c in 1..NCLS {
-        let b = &mut (*t).bins[c];
-        if !b.head.is_null() {
-            let h = b.head;
-            b.head = ptr::null_mut();
-            let n = b.count();
-            b.room = b.limit as i32;
+        let b = &mut (*t).bins;
+        if !b.head[c].is_null() {
+            let h = b.head[c];
+            b.head[c] = ptr::null_mut();
+            let n = b.count(c);
+            b.room[c] = b.limit[c] as i32;
             central::flush_counted(owner, c, h, n);
         }
     }
@@ -318,9 +326,9 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     if n == 0 {
         return ptr::null_mut();
     }
-    let b = &mut (*t).bins[cls];
-    b.head = *(head as *mut *mut u8);
-    b.room = b.limit as i32 - (n as i32 - 1);
+    let b = &mut (*t).bins;
+    b.head[cls] = *(head as *mut *mut u8);
+    b.room[cls] = b.limit[cls] as i32 - (n as i32 - 1);
     // The bin is consistent again: starting the thread may allocate through it.
     crate::background::ensure_started();
     head
@@ -352,10 +360,11 @@ pub unsafe fn slow_path_events(t: *mut TCache) -> u32 {
 
 /// Bytes of objects cached in the bins of `t`.
 pub unsafe fn cached_bytes(t: *mut TCache) -> usize {
-    (*t).bins
+    let b = &(*t).bins;
+    CLASSES
         .iter()
         .enumerate()
-        .map(|(c, b)| b.count() * CLASSES[c].size as usize)
+        .map(|(c, info)| b.count(c) * info.size as usize)
         .sum()
 }
 
@@ -382,7 +391,7 @@ unsafe fn scavenge(t: *mut TCache) {
     while cached > target {
         let before = cached;
         for c in (1..NCLS).rev() {
-            let n = (*t).bins[c].count().div_ceil(2);
+            let n = (*t).bins.count(c).div_ceil(2);
             if n == 0 {
                 continue;
             }
@@ -401,12 +410,12 @@ unsafe fn scavenge(t: *mut TCache) {
 /// Refills the empty bin of `cls` from a list taken from the owner's inbox: up
 /// to the bin's limit goes into the bin, the rest to the central cache.
 unsafe fn take_inbox(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
-    let b = &mut (*t).bins[cls];
+    let b = &mut (*t).bins;
     let first = *(list as *mut *mut u8);
     let mut n = 0usize;
     let mut last = ptr::null_mut::<u8>();
     let mut cur = first;
-    while !cur.is_null() && n < b.limit as usize {
+    while !cur.is_null() && n < b.limit[cls] as usize {
         last = cur;
         cur = *(cur as *mut *mut u8);
         n += 1;
@@ -414,8 +423,8 @@ unsafe fn take_inbox(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
     if !last.is_null() {
         *(last as *mut *mut u8) = ptr::null_mut();
     }
-    b.head = if n == 0 { ptr::null_mut() } else { first };
-    b.room = b.limit as i32 - n as i32;
+    b.head[cls] = if n == 0 { ptr::null_mut() } else { first };
+    b.room[cls] = b.limit[cls] as i32 - n as i32;
     if !cur.is_null() {
         central::flush((*t).owner as usize, cls, cur);
     }
@@ -430,12 +439,12 @@ unsafe fn take_inbox(t: *mut TCache, cls: usize, list: *mut u8) -> *mut u8 {
 #[cold]
 pub unsafe fn overflow(t: *mut TCache, cls: usize) {
     on_event(t);
-    let b = &mut (*t).bins[cls];
-    if b.room >= 0 {
+    let b = &mut (*t).bins;
+    if b.room[cls] >= 0 {
         // The scavenge in `on_event` already shrank this bin.
         return;
     }
-    let n = (CLASSES[cls].batch as usize).min(b.count());
+    let n = (CLASSES[cls].batch as usize).min(b.count(cls));
     flush_from_head(t, (*t).owner as usize, cls, n);
 }
 
@@ -458,15 +467,15 @@ unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
     if n == 0 {
         return;
     }
-    let b = &mut (*t).bins[cls];
-    let first = b.head;
+    let b = &mut (*t).bins;
+    let first = b.head[cls];
     let mut last = first;
     for _ in 1..n {
         last = *(last as *mut *mut u8);
     }
-    b.head = *(last as *mut *mut u8);
+    b.head[cls] = *(last as *mut *mut u8);
     *(last as *mut *mut u8) = ptr::null_mut();
-    b.room += n as i32;
+    b.room[cls] += n as i32;
     central::flush_counted(owner, cls, first, n);
 }
 
@@ -501,17 +510,18 @@ pub fn unlock_pool() {
 /// `t` is the calling thread's cache or `empty()`; cls < NCLS.
 #[inline(always)]
 pub unsafe fn pop(t: *mut TCache, cls: usize) -> *mut u8 {
-    debug_assert!(cls < NCLS);
-    (*t).bins.get_unchecked_mut(cls).pop(cls)
+    (*t).bins.pop(cls)
 }
 
-/// True when the page tag `tag` shows a block of `t`'s owner (never for `empty()`).
+/// The class of the block whose page tag is `tag` when it is a block of `t`'s
+/// owner, else None (always for `empty()`): the free fast path's
+/// test, which leaves the class in its register (`arena::local_class`).
 ///
 /// # Safety
 /// `t` is the calling thread's cache or `empty()`.
 #[inline(always)]
-pub unsafe fn is_local(t: *mut TCache, tag: arena::Tag) -> bool {
-    tag.owner_bits() == (*t).expect
+pub unsafe fn local_class(t: *mut TCache, tag: arena::Tag) -> Option<usize> {
+    arena::local_class(tag, (*t).expect)
 }
 
 /// The owner of `t`.
@@ -530,8 +540,7 @@ pub unsafe fn owner(t: *mut TCache) -> usize {
 /// `t` is the calling thread's live cache; `p` is a block of class `cls` of its owner.
 #[inline(always)]
 pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
-    debug_assert!(cls < NCLS);
-    if (*t).bins.get_unchecked_mut(cls).push(p) {
+    if (*t).bins.push(cls, p) {
         // Passes `p` rather than `cls`: no register kept for the call.
         overflow_at(p, t);
     }
@@ -565,27 +574,27 @@ mod tests {
     #[test]
     fn bin_counts_and_overflow() {
         let mut blocks: std::vec::Vec<Block> = (0..5).map(|_| Block([0; 64])).collect();
-        let mut b = Bin {
-            head: ptr::null_mut(),
-            room: 3,
-            limit: 3,
-        };
+        // SAFETY: all-zero bins are empty bins with limit 0.
+        let mut b: Bins = unsafe { core::mem::zeroed() };
+        let c = 1;
+        b.room[c] = 3;
+        b.limit[c] = 3;
         // SAFETY: the blocks are ours and at least 16 bytes; class 0 is never checked.
         unsafe {
-            assert!(b.pop(0).is_null());
-            assert_eq!((b.count(), b.room), (0, 3));
+            assert!(b.pop(c).is_null());
+            assert_eq!((b.count(c), b.room[c]), (0, 3));
             let ps: std::vec::Vec<*mut u8> = blocks.iter_mut().map(|x| x.0.as_mut_ptr()).collect();
             for (i, &p) in ps.iter().enumerate() {
-                let over = b.push(p);
-                assert_eq!(b.count(), i + 1);
-                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
+                let over = b.push(c, p);
+                assert_eq!(b.count(c), i + 1);
+                assert_eq!(b.room[c] as i64, b.limit[c] as i64 - b.count(c) as i64);
                 assert_eq!(over, i + 1 > 3, "overflow reported at count {}", i + 1);
             }
             for &p in ps.iter().rev() {
-                assert_eq!(b.pop(0), p, "not LIFO");
+                assert_eq!(b.pop(c), p, "not LIFO");
             }
-            assert!(b.pop(0).is_null());
-            assert_eq!((b.count(), b.room), (0, 3));
+            assert!(b.pop(c).is_null());
+            assert_eq!((b.count(c), b.room[c]), (0, 3));
         }
     }
 
@@ -596,13 +605,13 @@ mod tests {
         let t = empty();
         for c in 0..NCLS {
             // SAFETY: EMPTY is never written; pop of an empty bin reads only its head.
-            assert!(unsafe { (*t).bins[c].head.is_null() });
+            assert!(unsafe { (*t).bins.head[c].is_null() });
         }
         for o in 0..config::OWNERS {
             for c in [1, NCLS - 1] {
                 let tag = arena::Tag::span(o, c, 0);
                 // SAFETY: EMPTY is a valid cache to compare against.
-                assert!(!unsafe { is_local(t, tag) });
+                assert!(unsafe { local_class(t, tag) }.is_none());
             }
         }
     }
@@ -628,19 +637,23 @@ mod tests {
             unsafe {
                 let p = refill(t, cls);
                 assert!(!p.is_null());
-                let b = &(*t).bins[cls];
-                assert!(b.count() >= 1 && b.count() < CLASSES[cls].batch as usize);
-                assert_eq!(b.room as i64, b.limit as i64 - b.count() as i64);
-                let before = b.count();
+                let b = &(*t).bins;
+                assert!(b.count(cls) >= 1 && b.count(cls) < CLASSES[cls].batch as usize);
+                assert_eq!(
+                    b.room[cls] as i64,
+                    b.limit[cls] as i64 - b.count(cls) as i64
+                );
+                let before = b.count(cls);
                 let (_, tag) = arena::lookup(p as usize).unwrap();
-                assert!(is_local(t, tag), "a block of the own owner is not local");
+                assert_eq!(local_class(t, tag), Some(cls));
                 free_local(t, p, cls);
-                assert_eq!((*t).bins[cls].count(), before + 1);
+                assert_eq!((*t).bins.count(cls), before + 1);
                 assert!(cached_bytes(t) > 0);
                 drain(t);
-                for b in (*t).bins.iter() {
-                    assert!(b.head.is_null());
-                    assert_eq!(b.room, b.limit as i32);
+                let b = &(*t).bins;
+                for c in 0..NCLS {
+                    assert!(b.head[c].is_null());
+                    assert_eq!(b.room[c], b.limit[c] as i32);
                 }
                 assert_eq!(cached_bytes(t), 0);
                 destroy(t);
