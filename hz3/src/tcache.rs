@@ -88,10 +88,11 @@ pub struct TCache {
     /// `arena::expect_for_owner(owner)`: what `arena::local_class` compares a tag with.
     pub expect: u32,
     pub owner: u32,
-    pub outbox: Outbox,
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
+    /// Last: its bulk (the dense bank) is touched only as it is used.
+    pub outbox: Outbox,
 }
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
@@ -255,6 +256,8 @@ pub fn get_or_create() -> *mut TCache {
             b.limit[c] = info.limit;
             b.room[c] = info.limit as i32;
         }
+        // The slot is fresh from `os::map` (zero) or came back through
+        // `destroy`, whose `drain` flushed the outbox: its bank is clean.
         (*t).outbox.init();
         (*t).events = 0;
     }
