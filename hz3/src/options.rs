@@ -13,7 +13,7 @@
 //! Must not touch allocation data structures (`arena`, `central`, `span`).
 
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::config;
 use crate::env;
@@ -82,11 +82,26 @@ pub static TABLE: [Opt; 3] = [
 #[cfg(feature = "c-abi")]
 const OWNER_KIB: usize = 1;
 
+/// Departed-owner return (`tcache::destroy`): on by default;
+/// `HZ3_DEPARTED_RETURN=0` turns it off (for the test that shows it is what
+/// gives an exited thread's memory back).
+static DEPARTED_RETURN: AtomicBool = AtomicBool::new(true);
+
 /// Reads every option from the environment (once, from init).
 pub fn read_env() {
     for o in &TABLE {
         o.set(env::number(o.name, o.min, o.max, o.default));
     }
+    DEPARTED_RETURN.store(
+        env::number(c"HZ3_DEPARTED_RETURN", 0, 1, 1) == 1,
+        Ordering::Relaxed,
+    );
+}
+
+/// True when an owner's last exiting thread hands its memory back.
+#[inline]
+pub fn departed_return() -> bool {
+    DEPARTED_RETURN.load(Ordering::Relaxed)
 }
 
 /// `purge_decay_ms` in effect.

@@ -274,7 +274,16 @@ pub unsafe fn destroy(t: *mut TCache) {
         // pairs with the one in `inbox::deliver`: a batch delivered after
         // this point sees the owner without threads and drains it itself.
         core::sync::atomic::fence(Ordering::SeqCst);
-        inbox::drain_to_central(owner);
+        if crate::options::departed_return() {
+            // Its transfer lists, kept empty spans and free pages too: no
+            // thread is left to reuse them, and a program that goes on with
+            // fast-path traffic only (or sleeps) never reaches a slow-path
+            // beat that would decay them (issue 16, settled RSS). A thread
+            // that takes the owner next starts from clean pages.
+            owner::of(owner).collect();
+        } else {
+            inbox::drain_to_central(owner);
+        }
     }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
