@@ -14,7 +14,7 @@
 //! thread-cache pool.
 //! Must not touch spans or the objects in any list (`span`, `outbox`).
 
-use core::sync::atomic::{AtomicU32, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::central;
 use crate::config;
@@ -36,6 +36,14 @@ pub struct Owner {
     pub xfer_bytes: AtomicUsize,
     /// Live threads whose cache has this owner (`tcache`).
     pub live: AtomicU32,
+    /// A wholly free span was kept or a transfer list stored since the
+    /// owner was last collected (set by `central`, cleared by
+    /// `after_thread_exit`): an owner without threads then still holds
+    /// something a collect would give back.
+    pub kept: AtomicBool,
+    /// When its last thread exited (`os::now_ms`; 0: never), for the churn
+    /// detection of `on_thread_start`.
+    pub departed_ms: AtomicU64,
     /// Thread caches ever given this owner (`tcache`; read by `background`
     /// to tell an owner it collected from one a thread used since).
     pub starts: AtomicU32,
@@ -48,6 +56,8 @@ static TABLE: [Owner; config::OWNERS] = [const {
         heap: page_heap::HeapSlot::new(),
         xfer_bytes: AtomicUsize::new(0),
         live: AtomicU32::new(0),
+        kept: AtomicBool::new(false),
+        departed_ms: AtomicU64::new(0),
         starts: AtomicU32::new(0),
     }
 }; config::OWNERS];
@@ -89,6 +99,74 @@ impl Owner {
         let o = self.index();
         inbox::drain_to_central(o);
         central::release_empty(o);
+    }
+}
+
+/// Until when (`os::now_ms`) threads are taken to churn: exits then leave
+/// their owners' pages for the next threads (decay returns them).
+static CHURN_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a departed owner taken again counts as churn, and how long churn
+/// mode lasts after it was last seen: the lane's decay period (at least 100 ms).
+fn churn_window_ms() -> u64 {
+    crate::options::purge_decay_ms().max(100)
+}
+
+/// A thread cache was just given `owner`, which had `before` live threads
+/// (`tcache::get_or_create`): an owner whose last thread exited less than a
+/// churn window ago is taken again, so threads are being replaced (a pool,
+/// generations of workers): exits keep their pages for the next threads from
+/// now on, for a window (a purge at each exit would make every new thread
+/// fault its pages in again).
+pub fn on_thread_start(owner: usize, before: u32) {
+    if before != 0 {
+        return;
+    }
+    let d = TABLE[owner].departed_ms.load(Ordering::Relaxed);
+    if d == 0 {
+        return;
+    }
+    let now = crate::os::now_ms();
+    let w = churn_window_ms();
+    if now.saturating_sub(d) < w {
+        CHURN_UNTIL_MS.fetch_max(now + w, Ordering::Relaxed);
+    }
+}
+
+/// Departed return (issue 16, settled RSS), run by an exiting thread after
+/// it handed its cache back (`tcache::destroy`, with `live` already counted
+/// down; `last`: it was its owner's last thread); skipped while threads churn (`on_thread_start`), where only the
+/// owner's inboxes are drained when its last thread left. Outside churn: its
+/// owner, when no thread is left on it, is collected whole (its
+/// inboxes, transfer lists, kept empty spans and free pages: nobody is left
+/// to reuse them); otherwise that owner's free pages go back (what the
+/// exiting thread's objects freed, which its remaining threads would
+/// otherwise keep until decay, and decay needs slow-path beats a program
+/// doing only fast-path traffic never reaches). Every other owner without
+/// threads has its free pages purged too: the exiting thread's remote frees
+/// may have emptied spans of owners already collected. A thread that takes
+/// such an owner next starts from clean pages (page faults instead of
+/// resident memory kept for a thread that may never come).
+pub fn after_thread_exit(own: usize, last: bool) {
+    let now = crate::os::now_ms();
+    if last {
+        TABLE[own].departed_ms.store(now.max(1), Ordering::Relaxed);
+    }
+    if now < CHURN_UNTIL_MS.load(Ordering::Relaxed) {
+        if last {
+            inbox::drain_to_central(own);
+        }
+        return;
+    }
+    for (o, rec) in TABLE.iter().enumerate() {
+        let idle = rec.live.load(Ordering::Acquire) == 0;
+        // `kept` is cleared before the collect: whatever is kept after it
+        // is seen by the next exit.
+        if idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last)) {
+            rec.collect();
+        } else if o == own || idle {
+            page_heap::purge_owner(o);
+        }
     }
 }
 

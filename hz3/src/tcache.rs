@@ -234,7 +234,8 @@ pub fn get_or_create() -> *mut TCache {
         return t;
     }
     let owner = pick_owner();
-    owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
+    let before = owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
+    owner::on_thread_start(owner, before);
     owner::of(owner).starts.fetch_add(1, Ordering::Relaxed);
     LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
     stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
@@ -269,21 +270,17 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    if owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1 {
+    let last = owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1;
+    if last {
         // The owner's last thread: nobody would drain its inboxes. The fence
         // pairs with the one in `inbox::deliver`: a batch delivered after
         // this point sees the owner without threads and drains it itself.
         core::sync::atomic::fence(Ordering::SeqCst);
-        if crate::options::departed_return() {
-            // Its transfer lists, kept empty spans and free pages too: no
-            // thread is left to reuse them, and a program that goes on with
-            // fast-path traffic only (or sleeps) never reaches a slow-path
-            // beat that would decay them (issue 16, settled RSS). A thread
-            // that takes the owner next starts from clean pages.
-            owner::of(owner).collect();
-        } else {
-            inbox::drain_to_central(owner);
-        }
+    }
+    if crate::options::departed_return() {
+        owner::after_thread_exit(owner, last);
+    } else if last {
+        inbox::drain_to_central(owner);
     }
     LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
