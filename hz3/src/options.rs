@@ -13,7 +13,7 @@
 //! Must not touch allocation data structures (`arena`, `central`, `span`).
 
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config;
 use crate::env;
@@ -82,10 +82,10 @@ pub static TABLE: [Opt; 3] = [
 #[cfg(feature = "c-abi")]
 const OWNER_KIB: usize = 1;
 
-/// Departed-owner return (`tcache::destroy`): on by default;
-/// `HZ3_DEPARTED_RETURN=0` turns it off (for the test that shows it is what
-/// gives an exited thread's memory back).
-static DEPARTED_RETURN: AtomicBool = AtomicBool::new(true);
+/// Departed return (`owner::after_thread_exit`): `HZ3_DEPARTED_RETURN` 1
+/// (default) with churn detection, 2 without it (every exit returns), 0 off
+/// (for the tests that show each is what does its part).
+static DEPARTED_RETURN: AtomicUsize = AtomicUsize::new(1);
 
 /// Reads every option from the environment (once, from init).
 pub fn read_env() {
@@ -93,15 +93,21 @@ pub fn read_env() {
         o.set(env::number(o.name, o.min, o.max, o.default));
     }
     DEPARTED_RETURN.store(
-        env::number(c"HZ3_DEPARTED_RETURN", 0, 1, 1) == 1,
+        env::number(c"HZ3_DEPARTED_RETURN", 0, 2, 1),
         Ordering::Relaxed,
     );
 }
 
-/// True when an owner's last exiting thread hands its memory back.
+/// True when exiting threads hand their owners' memory back.
 #[inline]
 pub fn departed_return() -> bool {
-    DEPARTED_RETURN.load(Ordering::Relaxed)
+    DEPARTED_RETURN.load(Ordering::Relaxed) != 0
+}
+
+/// True when churn (threads replaced at once) suspends the departed return.
+#[inline]
+pub fn churn_detection() -> bool {
+    DEPARTED_RETURN.load(Ordering::Relaxed) == 1
 }
 
 /// `purge_decay_ms` in effect.

@@ -119,7 +119,7 @@ fn churn_window_ms() -> u64 {
 /// now on, for a window (a purge at each exit would make every new thread
 /// fault its pages in again).
 pub fn on_thread_start(owner: usize, before: u32) {
-    if before != 0 {
+    if before != 0 || !crate::options::churn_detection() {
         return;
     }
     let d = TABLE[owner].departed_ms.load(Ordering::Relaxed);
@@ -135,18 +135,18 @@ pub fn on_thread_start(owner: usize, before: u32) {
 
 /// Departed return (issue 16, settled RSS), run by an exiting thread after
 /// it handed its cache back (`tcache::destroy`, with `live` already counted
-/// down; `last`: it was its owner's last thread); skipped while threads churn (`on_thread_start`), where only the
-/// owner's inboxes are drained when its last thread left. Outside churn: its
-/// owner, when no thread is left on it, is collected whole (its
-/// inboxes, transfer lists, kept empty spans and free pages: nobody is left
-/// to reuse them); otherwise that owner's free pages go back (what the
-/// exiting thread's objects freed, which its remaining threads would
-/// otherwise keep until decay, and decay needs slow-path beats a program
-/// doing only fast-path traffic never reaches). Every other owner without
-/// threads has its free pages purged too: the exiting thread's remote frees
-/// may have emptied spans of owners already collected. A thread that takes
-/// such an owner next starts from clean pages (page faults instead of
-/// resident memory kept for a thread that may never come).
+/// down; `last`: it was its owner's last thread). A program that goes on
+/// with fast-path traffic only (or sleeps) never reaches the slow-path beat
+/// that drives decay, so what exited threads leave is returned here: the
+/// owner left without threads is collected whole (inboxes, transfer lists,
+/// kept empty spans, free pages: nobody is left to reuse them), and every
+/// other owner without threads has its kept spans collected (when `kept`) or
+/// its free pages purged (the exiting thread's remote frees may have emptied
+/// spans of owners collected before). The owner a thread leaves while others
+/// stay on it keeps its pages for them (decay returns them). Skipped while
+/// threads churn (`on_thread_start`): a thread that takes such an owner next
+/// would fault every page in again; only the inboxes of an owner left
+/// without threads are drained then.
 pub fn after_thread_exit(own: usize, last: bool) {
     let now = crate::os::now_ms();
     if last {
@@ -164,9 +164,21 @@ pub fn after_thread_exit(own: usize, last: bool) {
         // is seen by the next exit.
         if idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last)) {
             rec.collect();
-        } else if o == own || idle {
+        } else if idle {
             page_heap::purge_owner(o);
         }
+    }
+}
+
+/// A remote batch reached `owner`, which has no thread left (`inbox::deliver`):
+/// outside churn, the free pages its spans gave back go back to the OS now
+/// (nobody of its own would reuse them, and no exit of its own comes to
+/// collect them).
+pub fn after_departed_delivery(owner: usize) {
+    if crate::options::departed_return()
+        && crate::os::now_ms() >= CHURN_UNTIL_MS.load(Ordering::Relaxed)
+    {
+        page_heap::purge_owner(owner);
     }
 }
 
