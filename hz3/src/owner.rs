@@ -143,11 +143,13 @@ pub fn on_thread_start(owner: usize, before: u32) {
 /// other owner without threads has its kept spans collected (when `kept`) or
 /// its free pages purged (the exiting thread's remote frees may have emptied
 /// spans of owners collected before). The owner a thread leaves while others
-/// stay on it keeps its pages for them (decay returns them). Skipped while
+/// stay on it keeps its pages for them (decay returns them), unless a single
+/// thread is left in the process (`alone`: the main thread after its
+/// workers), when every owner's free pages go back. Skipped while
 /// threads churn (`on_thread_start`): a thread that takes such an owner next
 /// would fault every page in again; only the inboxes of an owner left
 /// without threads are drained then.
-pub fn after_thread_exit(own: usize, last: bool) {
+pub fn after_thread_exit(own: usize, last: bool, alone: bool) {
     let now = crate::os::now_ms();
     if last {
         TABLE[own].departed_ms.store(now.max(1), Ordering::Relaxed);
@@ -164,7 +166,7 @@ pub fn after_thread_exit(own: usize, last: bool) {
         // is seen by the next exit.
         if idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last)) {
             rec.collect();
-        } else if idle {
+        } else if idle || alone {
             page_heap::purge_owner(o);
         }
     }

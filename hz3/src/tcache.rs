@@ -277,12 +277,13 @@ pub unsafe fn destroy(t: *mut TCache) {
         // this point sees the owner without threads and drains it itself.
         core::sync::atomic::fence(Ordering::SeqCst);
     }
+    // One thread left in the process (the main thread after its workers).
+    let alone = LIVE_CACHES.fetch_sub(1, Ordering::Relaxed) == 2;
     if crate::options::departed_return() {
-        owner::after_thread_exit(owner, last);
+        owner::after_thread_exit(owner, last, alone);
     } else if last {
         inbox::drain_to_central(owner);
     }
-    LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
     pool_put(t);
 }
