@@ -18,6 +18,15 @@
 //!   16 MiB each and exit; after 3 x the decay the span bytes are under 2 MiB:
 //!   the purge thread (`HZ3_BACKGROUND_PURGE=1`) collected the exited owners'
 //!   transfer lists and kept spans.
+//! * `exited_threads_memory_is_back_at_once`: four threads write and free
+//!   16 MiB each (half of it freed by the next thread, after the owner's
+//!   thread may have exited, the last quarter by main) and exit: RSS is back
+//!   right after the joins, before any decay could run (departed return;
+//!   fails with `HZ3_DEPARTED_RETURN=0`).
+//! * `replaced_threads_find_their_pages`: three generations of two threads,
+//!   each started as the previous one exited: the third faults in at most a
+//!   quarter of its pages (churn detection suspends the departed return;
+//!   fails with `HZ3_DEPARTED_RETURN=2`).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
