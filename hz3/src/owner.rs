@@ -212,8 +212,9 @@ pub fn lock_all() {
 }
 
 /// Fork parent (`child` false): releases every lock `lock_all` took. Fork
-/// child (`child` true): resets them (only the forking thread survives) and
-/// forgets the other threads' caches.
+/// child (`child` true): resets them (only the forking thread survives),
+/// forgets the other threads' caches and drains the inboxes of the owners
+/// left without threads (departed return).
 pub fn unlock_all(child: bool) {
     if child {
         tcache::after_fork_child();
@@ -235,6 +236,17 @@ pub fn unlock_all(child: bool) {
                 s.0.lock.reset_after_fork();
             } else {
                 s.0.lock.unlock();
+            }
+        }
+    }
+    if child && crate::options::departed_return() {
+        // Only the forking thread survives: every other owner is left
+        // without threads, and what its inboxes hold would wait for a
+        // refill that never comes (every lock is free again and no other
+        // thread runs: the drain takes them in the lock order).
+        for (o, rec) in TABLE.iter().enumerate() {
+            if rec.live.load(Ordering::Relaxed) == 0 {
+                inbox::drain_to_central(o);
             }
         }
     }

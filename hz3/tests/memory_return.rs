@@ -27,6 +27,10 @@
 //!   each started as the previous one exited: the third faults in at most a
 //!   quarter of its pages (churn detection suspends the departed return;
 //!   fails with `HZ3_DEPARTED_RETURN=2`).
+//! * `forked_child_drains_departed_stashes`: blocks of a live thread freed by
+//!   main (stashed for the thread's owner where the lane keeps a stash), then
+//!   a fork: in the child, where the thread is gone, they are not in use
+//!   (fails with `HZ3_DEPARTED_RETURN=0` in `scale`).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -60,6 +64,11 @@ fn decay_is_driven_by_time() {
 #[test]
 fn departed_owner_frees_come_back() {
     run_mode("departed", &[], &[]);
+}
+
+#[test]
+fn forked_child_drains_departed_stashes() {
+    run_mode("forkdrain", &[], &[]);
 }
 
 #[test]

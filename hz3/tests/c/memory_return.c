@@ -32,6 +32,11 @@
  *                    generation started as the previous one exited: the third
  *                    generation may fault in at most a quarter of its pages
  *                    (threads replaced at once find their pages resident).
+ *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
+ *                    main frees them (remote frees, stashed for the thread's
+ *                    owner in lanes that keep a stash) and forks: in the
+ *                    child, where the thread is gone, mallinfo2's in-use bytes
+ *                    must not count them (hz3 only).
  *
  * Measurement modes (print "peak_kib=... settled_kib=..."; no checks):
  *   threads1200      1,200 threads alive at once, each holding 64 blocks of
@@ -46,6 +51,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
@@ -368,6 +374,72 @@ static int mode_regen(void)
     return 0;
 }
 
+/* --------------------------------------------------------------- forkdrain */
+
+#define FORK_N 50000
+
+static char **fork_v;
+static int fork_allocated, fork_done;
+
+/* Allocates the blocks and stays alive without allocating again until told:
+ * its owner's remote stash (lanes that keep one) holds main's frees. */
+static void *fork_thread(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < FORK_N; i++) {
+        fork_v[i] = malloc(BURST_BLOCK);
+        CHECK(fork_v[i] != NULL, "v[i] is NULL");
+        fork_v[i][0] = 1;
+    }
+    pthread_mutex_lock(&mu);
+    fork_allocated = 1;
+    pthread_cond_broadcast(&cv);
+    while (!fork_done)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static int mode_forkdrain(void)
+{
+    fork_v = malloc(FORK_N * sizeof *fork_v);
+    CHECK(fork_v != NULL, "v is NULL");
+    struct mallinfo2 before = mallinfo2();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, fork_thread, NULL) == 0, "pthread_create failed");
+    pthread_mutex_lock(&mu);
+    while (!fork_allocated)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    for (long i = 0; i < FORK_N; i++)
+        free(fork_v[i]);
+    /* Main's own traffic: its outbox sends what it still holds. */
+    unsigned seed = 7;
+    for (int i = 0; i < 200; i++)
+        light_round(&seed);
+    size_t burst = (size_t)FORK_N * BURST_BLOCK;
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork failed");
+    if (pid == 0) {
+        /* The child: the thread is gone; its owner's stash must not stay in use. */
+        for (int i = 0; i < 20; i++)
+            light_round(&seed);
+        struct mallinfo2 after = mallinfo2();
+        printf("child: uordblks before=%zu after=%zu\n", before.uordblks, after.uordblks);
+        _exit(after.uordblks <= before.uordblks + burst / 10 ? 0 : 3);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid failed");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "the child kept the exited thread's stash in use (status %d)", st);
+    pthread_mutex_lock(&mu);
+    fork_done = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(t, NULL);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ carve */
 
 static int mode_carve(void)
@@ -513,6 +585,8 @@ int main(int argc, char **argv)
         mode_exited(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
+    else if (!strcmp(mode, "forkdrain"))
+        mode_forkdrain();
     else if (!strcmp(mode, "gone"))
         mode_gone();
     else if (!strcmp(mode, "regen"))
@@ -526,7 +600,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|gone|regen|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
