@@ -145,7 +145,8 @@ pub fn on_thread_start(owner: usize, before: u32) {
 /// spans of owners collected before). The owner a thread leaves while others
 /// stay on it keeps its pages for them (decay returns them), unless a single
 /// thread is left in the process (`alone`: the main thread after its
-/// workers), when every owner's free pages go back. Skipped while
+/// workers), when every owner is collected (the one left's transfer lists
+/// and kept spans too). Skipped while
 /// threads churn (`on_thread_start`): a thread that takes such an owner next
 /// would fault every page in again; only the inboxes of an owner left
 /// without threads are drained then.
@@ -164,9 +165,9 @@ pub fn after_thread_exit(own: usize, last: bool, alone: bool) {
         let idle = rec.live.load(Ordering::Acquire) == 0;
         // `kept` is cleared before the collect: whatever is kept after it
         // is seen by the next exit.
-        if idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last)) {
+        if alone || (idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last))) {
             rec.collect();
-        } else if idle || alone {
+        } else if idle {
             page_heap::purge_owner(o);
         }
     }
