@@ -146,7 +146,7 @@ pub fn on_thread_start(owner: usize, before: u32) {
 /// stay on it keeps its pages for them (decay returns them), unless a single
 /// thread is left in the process (`alone`: the main thread after its
 /// workers), when every owner is collected (the one left's transfer lists
-/// and kept spans too). Skipped while
+/// and kept spans too) and the large-mapping cache is emptied. Skipped while
 /// threads churn (`on_thread_start`): a thread that takes such an owner next
 /// would fault every page in again; only the inboxes of an owner left
 /// without threads are drained then.
@@ -160,6 +160,10 @@ pub fn after_thread_exit(own: usize, last: bool, alone: bool) {
             inbox::drain_to_central(own);
         }
         return;
+    }
+    if alone {
+        // The cached large mappings too: the workers that freed them are gone.
+        large::trim();
     }
     for (o, rec) in TABLE.iter().enumerate() {
         let idle = rec.live.load(Ordering::Acquire) == 0;
