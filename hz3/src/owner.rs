@@ -177,15 +177,19 @@ pub fn after_thread_exit(own: usize, last: bool, alone: bool) {
     }
 }
 
+/// Free pages an owner without threads gathers from remote frees before
+/// they go back (one madvise per this much, not per batch): 1 MiB.
+const DEPARTED_PURGE_PAGES: usize = (1 << 20) / crate::os::PAGE;
+
 /// A remote batch reached `owner`, which has no thread left (`inbox::deliver`):
-/// outside churn, the free pages its spans gave back go back to the OS now
-/// (nobody of its own would reuse them, and no exit of its own comes to
-/// collect them).
+/// outside churn, the free pages its spans gave back go back to the OS once
+/// they reach `DEPARTED_PURGE_PAGES` (nobody of its own would reuse them, and
+/// no exit of its own comes to collect them).
 pub fn after_departed_delivery(owner: usize) {
     if crate::options::departed_return()
         && crate::os::now_ms() >= CHURN_UNTIL_MS.load(Ordering::Relaxed)
     {
-        page_heap::purge_owner(owner);
+        page_heap::purge_owner_over(owner, DEPARTED_PURGE_PAGES);
     }
 }
 
