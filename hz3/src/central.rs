@@ -113,6 +113,17 @@ fn xfer_bytes(owner: usize) -> &'static AtomicUsize {
     &owner::of(owner).xfer_bytes
 }
 
+/// Notes that `owner` keeps a wholly free span or a transfer list
+/// (`owner::Owner::kept`; a load first, so the flag's line is written only
+/// when it changes).
+#[inline]
+fn mark_kept(owner: usize) {
+    let k = &owner::of(owner).kept;
+    if !k.load(Ordering::Relaxed) {
+        k.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Takes a wholly free span (first page `first`, `objs` objects) off its
 /// partial list and gives it back to the owner's page heap.
 ///
@@ -219,6 +230,7 @@ pub fn flush_counted(owner: usize, cls: usize, list: *mut u8, n: usize) {
             };
             c.nxfer += 1;
             c.xfer_objs += n as u32;
+            mark_kept(owner);
         } else {
             // SAFETY: central lock held; the list is of (owner, cls).
             unsafe { to_spans(c, owner, cls, list) };
@@ -266,11 +278,13 @@ unsafe fn to_spans(c: &mut Central, owner: usize, cls: usize, mut list: *mut u8)
         if !s.in_partial() {
             c.partial.push(first, s);
         }
-        if s.nfree() == info.span_objs
-            && (s.has_neighbours() || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES)
-        {
-            // Wholly free and not the only (small) partial span: give the pages back.
-            release_span(c, owner, first, s, info.span_objs);
+        if s.nfree() == info.span_objs {
+            if s.has_neighbours() || info.span_pages as usize > KEEP_EMPTY_SPAN_PAGES {
+                // Wholly free and not the only (small) partial span: give the pages back.
+                release_span(c, owner, first, s, info.span_objs);
+            } else {
+                mark_kept(owner);
+            }
         }
     }
 }

@@ -151,6 +151,10 @@ pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
         *(last as *mut *mut u8) = ptr::null_mut();
         central::flush(owner, cls, first);
     }
+    if owner::of(owner).live.load(Ordering::Relaxed) == 0 {
+        // Spans the batch emptied would wait for a thread that is gone.
+        owner::after_departed_delivery(owner);
+    }
 }
 
 /// Takes everything in the inbox of (owner, cls): a null-terminated list, or

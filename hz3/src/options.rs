@@ -82,11 +82,32 @@ pub static TABLE: [Opt; 3] = [
 #[cfg(feature = "c-abi")]
 const OWNER_KIB: usize = 1;
 
+/// Departed return (`owner::after_thread_exit`): `HZ3_DEPARTED_RETURN` 1
+/// (default) with churn detection, 2 without it (every exit returns), 0 off
+/// (for the tests that show each is what does its part).
+static DEPARTED_RETURN: AtomicUsize = AtomicUsize::new(1);
+
 /// Reads every option from the environment (once, from init).
 pub fn read_env() {
     for o in &TABLE {
         o.set(env::number(o.name, o.min, o.max, o.default));
     }
+    DEPARTED_RETURN.store(
+        env::number(c"HZ3_DEPARTED_RETURN", 0, 2, 1),
+        Ordering::Relaxed,
+    );
+}
+
+/// True when exiting threads hand their owners' memory back.
+#[inline]
+pub fn departed_return() -> bool {
+    DEPARTED_RETURN.load(Ordering::Relaxed) != 0
+}
+
+/// True when churn (threads replaced at once) suspends the departed return.
+#[inline]
+pub fn churn_detection() -> bool {
+    DEPARTED_RETURN.load(Ordering::Relaxed) == 1
 }
 
 /// `purge_decay_ms` in effect.

@@ -14,7 +14,7 @@
 //! thread-cache pool.
 //! Must not touch spans or the objects in any list (`span`, `outbox`).
 
-use core::sync::atomic::{AtomicU32, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::central;
 use crate::config;
@@ -36,6 +36,14 @@ pub struct Owner {
     pub xfer_bytes: AtomicUsize,
     /// Live threads whose cache has this owner (`tcache`).
     pub live: AtomicU32,
+    /// A wholly free span was kept or a transfer list stored since the
+    /// owner was last collected (set by `central`, cleared by
+    /// `after_thread_exit`): an owner without threads then still holds
+    /// something a collect would give back.
+    pub kept: AtomicBool,
+    /// When its last thread exited (`os::now_ms`; 0: never), for the churn
+    /// detection of `on_thread_start`.
+    pub departed_ms: AtomicU64,
     /// Thread caches ever given this owner (`tcache`; read by `background`
     /// to tell an owner it collected from one a thread used since).
     pub starts: AtomicU32,
@@ -48,6 +56,8 @@ static TABLE: [Owner; config::OWNERS] = [const {
         heap: page_heap::HeapSlot::new(),
         xfer_bytes: AtomicUsize::new(0),
         live: AtomicU32::new(0),
+        kept: AtomicBool::new(false),
+        departed_ms: AtomicU64::new(0),
         starts: AtomicU32::new(0),
     }
 }; config::OWNERS];
@@ -92,6 +102,97 @@ impl Owner {
     }
 }
 
+/// Until when (`os::now_ms`) threads are taken to churn: exits then leave
+/// their owners' pages for the next threads (decay returns them).
+static CHURN_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a departed owner taken again counts as churn, and how long churn
+/// mode lasts after it was last seen: the lane's decay period (at least 100 ms).
+fn churn_window_ms() -> u64 {
+    crate::options::purge_decay_ms().max(100)
+}
+
+/// A thread cache was just given `owner`, which had `before` live threads
+/// (`tcache::get_or_create`): an owner whose last thread exited less than a
+/// churn window ago is taken again, so threads are being replaced (a pool,
+/// generations of workers): exits keep their pages for the next threads from
+/// now on, for a window (a purge at each exit would make every new thread
+/// fault its pages in again).
+pub fn on_thread_start(owner: usize, before: u32) {
+    if before != 0 || !crate::options::churn_detection() {
+        return;
+    }
+    let d = TABLE[owner].departed_ms.load(Ordering::Relaxed);
+    if d == 0 {
+        return;
+    }
+    let now = crate::os::now_ms();
+    let w = churn_window_ms();
+    if now.saturating_sub(d) < w {
+        CHURN_UNTIL_MS.fetch_max(now + w, Ordering::Relaxed);
+    }
+}
+
+/// Departed return (issue 16, settled RSS), run by an exiting thread after
+/// it handed its cache back (`tcache::destroy`, with `live` already counted
+/// down; `last`: it was its owner's last thread). A program that goes on
+/// with fast-path traffic only (or sleeps) never reaches the slow-path beat
+/// that drives decay, so what exited threads leave is returned here: the
+/// owner left without threads is collected whole (inboxes, transfer lists,
+/// kept empty spans, free pages: nobody is left to reuse them), and every
+/// other owner without threads has its kept spans collected (when `kept`) or
+/// its free pages purged (the exiting thread's remote frees may have emptied
+/// spans of owners collected before). The owner a thread leaves while others
+/// stay on it keeps its pages for them (decay returns them), unless a single
+/// thread is left in the process (`alone`: the main thread after its
+/// workers), when every owner is collected (the one left's transfer lists
+/// and kept spans too) and the large-mapping cache is emptied. Skipped while
+/// threads churn (`on_thread_start`): a thread that takes such an owner next
+/// would fault every page in again; only the inboxes of an owner left
+/// without threads are drained then.
+pub fn after_thread_exit(own: usize, last: bool, alone: bool) {
+    let now = crate::os::now_ms();
+    if last {
+        TABLE[own].departed_ms.store(now.max(1), Ordering::Relaxed);
+    }
+    if now < CHURN_UNTIL_MS.load(Ordering::Relaxed) {
+        if last {
+            inbox::drain_to_central(own);
+        }
+        return;
+    }
+    if alone {
+        // The cached large mappings too: the workers that freed them are gone.
+        large::trim();
+    }
+    for (o, rec) in TABLE.iter().enumerate() {
+        let idle = rec.live.load(Ordering::Acquire) == 0;
+        // `kept` is cleared before the collect: whatever is kept after it
+        // is seen by the next exit.
+        if alone || (idle && (rec.kept.swap(false, Ordering::AcqRel) || (o == own && last))) {
+            rec.collect();
+        } else if idle {
+            page_heap::purge_owner(o);
+        }
+    }
+}
+
+/// Free pages an owner without threads gathers from remote frees before
+/// they go back (one madvise per this much, not per batch): 1 MiB.
+const DEPARTED_PURGE_PAGES: usize = (1 << 20) / crate::os::PAGE;
+
+/// A remote batch reached `owner`, which has no thread left (`inbox::deliver`):
+/// outside churn, the free pages its spans gave back go back to the OS once
+/// they reach `DEPARTED_PURGE_PAGES` (nobody of its own would reuse them, and
+/// no exit of its own comes to collect them).
+pub fn after_departed_delivery(owner: usize) {
+    if crate::options::departed_return()
+        && crate::os::now_ms() >= CHURN_UNTIL_MS.load(Ordering::Relaxed)
+    {
+        page_heap::purge_owner_over(owner, DEPARTED_PURGE_PAGES);
+    }
+}
+
 /// Clock-driven decay of every owner's page heap (`page_heap::decay_tick`),
 /// on the thread caches' slow-path beat.
 #[inline]
@@ -120,8 +221,9 @@ pub fn lock_all() {
 }
 
 /// Fork parent (`child` false): releases every lock `lock_all` took. Fork
-/// child (`child` true): resets them (only the forking thread survives) and
-/// forgets the other threads' caches.
+/// child (`child` true): resets them (only the forking thread survives),
+/// forgets the other threads' caches and drains the inboxes of the owners
+/// left without threads (departed return).
 pub fn unlock_all(child: bool) {
     if child {
         tcache::after_fork_child();
@@ -143,6 +245,17 @@ pub fn unlock_all(child: bool) {
                 s.0.lock.reset_after_fork();
             } else {
                 s.0.lock.unlock();
+            }
+        }
+    }
+    if child && crate::options::departed_return() {
+        // Only the forking thread survives: every other owner is left
+        // without threads, and what its inboxes hold would wait for a
+        // refill that never comes (every lock is free again and no other
+        // thread runs: the drain takes them in the lock order).
+        for (o, rec) in TABLE.iter().enumerate() {
+            if rec.live.load(Ordering::Relaxed) == 0 {
+                inbox::drain_to_central(o);
             }
         }
     }

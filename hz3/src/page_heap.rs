@@ -425,6 +425,18 @@ pub fn purge_owner(owner: usize) -> usize {
     })
 }
 
+/// `purge_owner` when `owner` holds at least `min_pages` free dirty pages
+/// (so a trickle of frees costs a madvise per `min_pages`, not per call).
+pub fn purge_owner_over(owner: usize, min_pages: usize) {
+    heap(owner).with(|h| {
+        if h.dirty_free_pages >= min_pages {
+            purge_locked(h, 0);
+            h.low_water = 0;
+            h.prev_low = 0;
+        }
+    });
+}
+
 /// Purges free dirty pages, segment by segment, until at most `keep` free
 /// dirty pages remain (hysteresis: a purge triggered by the bound leaves half
 /// of it, so a heap hovering at the bound does not purge on every free).

@@ -242,7 +242,8 @@ pub fn get_or_create() -> *mut TCache {
         return t;
     }
     let owner = pick_owner();
-    owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
+    let before = owner::of(owner).live.fetch_add(1, Ordering::Relaxed);
+    owner::on_thread_start(owner, before);
     owner::of(owner).starts.fetch_add(1, Ordering::Relaxed);
     LIVE_CACHES.fetch_add(1, Ordering::Relaxed);
     stats::THREADS_STARTED.fetch_add(1, Ordering::Relaxed);
@@ -280,14 +281,20 @@ pub unsafe fn destroy(t: *mut TCache) {
     let owner = (*t).owner as usize;
     tls::set_tc(ptr::null_mut());
     tls::set_state(tls::DEAD);
-    if owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1 {
+    let last = owner::of(owner).live.fetch_sub(1, Ordering::Relaxed) == 1;
+    if last {
         // The owner's last thread: nobody would drain its inboxes. The fence
         // pairs with the one in `inbox::deliver`: a batch delivered after
         // this point sees the owner without threads and drains it itself.
         core::sync::atomic::fence(Ordering::SeqCst);
+    }
+    // One thread left in the process (the main thread after its workers).
+    let alone = LIVE_CACHES.fetch_sub(1, Ordering::Relaxed) == 2;
+    if crate::options::departed_return() {
+        owner::after_thread_exit(owner, last, alone);
+    } else if last {
         inbox::drain_to_central(owner);
     }
-    LIVE_CACHES.fetch_sub(1, Ordering::Relaxed);
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
     pool_put(t);
 }

@@ -18,6 +18,19 @@
 //!   16 MiB each and exit; after 3 x the decay the span bytes are under 2 MiB:
 //!   the purge thread (`HZ3_BACKGROUND_PURGE=1`) collected the exited owners'
 //!   transfer lists and kept spans.
+//! * `exited_threads_memory_is_back_at_once`: four threads write and free
+//!   16 MiB each (half of it freed by the next thread, after the owner's
+//!   thread may have exited, the last quarter by main) and exit: RSS is back
+//!   right after the joins, before any decay could run (departed return;
+//!   fails with `HZ3_DEPARTED_RETURN=0`).
+//! * `replaced_threads_find_their_pages`: three generations of two threads,
+//!   each started as the previous one exited: the third faults in at most a
+//!   quarter of its pages (churn detection suspends the departed return;
+//!   fails with `HZ3_DEPARTED_RETURN=2`).
+//! * `forked_child_drains_departed_stashes`: blocks of a live thread freed by
+//!   main (stashed for the thread's owner where the lane keeps a stash), then
+//!   a fork: in the child, where the thread is gone, they are not in use
+//!   (fails with `HZ3_DEPARTED_RETURN=0` in `scale`).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -51,6 +64,11 @@ fn decay_is_driven_by_time() {
 #[test]
 fn departed_owner_frees_come_back() {
     run_mode("departed", &[], &[]);
+}
+
+#[test]
+fn forked_child_drains_departed_stashes() {
+    run_mode("forkdrain", &[], &[]);
 }
 
 #[test]
@@ -122,6 +140,57 @@ fn exited_threads_leave_nothing_behind() {
         assert!(
             r.stdout_str().contains("all checks passed"),
             "{what}: the exited threads' owners kept their spans:\n{}",
+            r.describe()
+        );
+        eprint!("{what}:\n{}", r.stdout_str());
+    }
+}
+
+/// `gone` under `lib` with `HZ3_DEPARTED_RETURN=value`: true when the
+/// exited threads' memory was back at once.
+fn gone_back(lib: &Lib, value: &str) -> (bool, RunResult) {
+    let exe = compile_c("memory_return.c");
+    let cmd = c_mode(&exe, lib, "gone", &[], &[("HZ3_DEPARTED_RETURN", value)]);
+    let r = run(cmd, Duration::from_secs(120));
+    (r.stdout_str().contains("all checks passed"), r)
+}
+
+#[test]
+fn exited_threads_memory_is_back_at_once() {
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        let (back, r) = gone_back(lib, "1");
+        let what = format!("memory_return gone ({})", lib.name);
+        assert_success(&r, &what);
+        assert!(
+            back,
+            "{what}: the exited threads' memory stayed:\n{}",
+            r.describe()
+        );
+        eprint!("{what}:\n{}", r.stdout_str());
+    }
+}
+
+#[test]
+fn replaced_threads_find_their_pages() {
+    let exe = compile_c("memory_return.c");
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        // Decay and the purge bound out of the way (mem_mstress's would
+        // purge between the generations whatever the exits do).
+        let cmd = c_mode(
+            &exe,
+            lib,
+            "regen",
+            &[],
+            &[("HZ3_PURGE_DECAY_MS", "10000"), KEEP_BURST],
+        );
+        let r = run(cmd, Duration::from_secs(120));
+        let what = format!("memory_return regen ({})", lib.name);
+        assert_success(&r, &what);
+        assert!(
+            r.stdout_str().contains("all checks passed"),
+            "{what}: threads replaced at once faulted their pages in again:\n{}",
             r.describe()
         );
         eprint!("{what}:\n{}", r.stdout_str());

@@ -22,6 +22,21 @@
  *                    bytes (mallinfo2 arena) must be back under 2 MiB (hz3
  *                    only): nothing the exited threads' owners kept for them
  *                    (transfer lists, kept empty spans) outlives them.
+ *   gone             four threads each allocate, write and free 16 MiB of
+ *                    1 KiB blocks (half of them freed by the next thread,
+ *                    which exits later), then exit; right after the joins
+ *                    (no time for any decay), RSS must be back within 20 % of
+ *                    the 64 MiB: nothing is left for threads that are gone.
+ *   regen            three generations of two threads, each allocating,
+ *                    writing and freeing 16 MiB of 1 KiB blocks, each
+ *                    generation started as the previous one exited: the third
+ *                    generation may fault in at most a quarter of its pages
+ *                    (threads replaced at once find their pages resident).
+ *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
+ *                    main frees them (remote frees, stashed for the thread's
+ *                    owner in lanes that keep a stash) and forks: in the
+ *                    child, where the thread is gone, mallinfo2's in-use bytes
+ *                    must not count them (hz3 only).
  *
  * Measurement modes (print "peak_kib=... settled_kib=..."; no checks):
  *   threads1200      1,200 threads alive at once, each holding 64 blocks of
@@ -35,6 +50,8 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
@@ -253,6 +270,176 @@ static int mode_exited(long decay_ms)
     return 0;
 }
 
+/* ------------------------------------------------------------- gone, regen */
+
+#define GONE_T 4
+#define GONE_N ((16 << 20) / BURST_BLOCK)
+
+static char **gone_v[GONE_T];
+static pthread_barrier_t gone_bar;
+
+/* Allocates and writes its 16 MiB, frees the first half of its own and, after
+ * the barrier, the second half of the previous thread's (a remote free to an
+ * owner whose thread may be gone by then: thread 0 exits first). */
+static void *gone_thread(void *arg)
+{
+    long id = (long)arg;
+    char **v = gone_v[id];
+    for (long i = 0; i < GONE_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], 1, BURST_BLOCK);
+    }
+    for (long i = 0; i < GONE_N / 2; i++)
+        free(v[i]);
+    pthread_barrier_wait(&gone_bar);
+    if (id > 0) {
+        char **w = gone_v[id - 1];
+        for (long i = GONE_N / 2; i < GONE_N; i++)
+            free(w[i]);
+    }
+    return NULL;
+}
+
+static int mode_gone(void)
+{
+    for (int i = 0; i < GONE_T; i++) {
+        gone_v[i] = calloc(GONE_N, sizeof(char *));
+        CHECK(gone_v[i] != NULL, "calloc failed");
+    }
+    long base = rss_kib();
+    pthread_barrier_init(&gone_bar, NULL, GONE_T);
+    pthread_t t[GONE_T];
+    for (long i = 0; i < GONE_T; i++)
+        CHECK(pthread_create(&t[i], NULL, gone_thread, (void *)i) == 0, "pthread_create failed");
+    for (int i = 0; i < GONE_T; i++)
+        pthread_join(t[i], NULL);
+    /* The last thread's second half: freed by main. */
+    for (long i = GONE_N / 2; i < GONE_N; i++)
+        free(gone_v[GONE_T - 1][i]);
+    long after = rss_kib();
+    long burst_kib = (long)GONE_T * (GONE_N * BURST_BLOCK >> 10);
+    long peak = peak_kib();
+    printf("base_kib=%ld peak_kib=%ld after_kib=%ld burst_kib=%ld\n", base, peak, after,
+           burst_kib);
+    CHECK(peak >= base + burst_kib / 2, "the burst was never resident (peak %ld kib)", peak);
+    CHECK(after <= base + burst_kib / 5, "%ld kib of the exited threads' memory stayed resident",
+          after - base);
+    return 0;
+}
+
+#define REGEN_N ((16 << 20) / BURST_BLOCK)
+
+static void *regen_thread(void *arg)
+{
+    (void)arg;
+    char **v = malloc(REGEN_N * sizeof *v);
+    CHECK(v != NULL, "v is NULL");
+    for (long i = 0; i < REGEN_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], 1, BURST_BLOCK);
+    }
+    for (long i = 0; i < REGEN_N; i++)
+        free(v[i]);
+    free(v);
+    return NULL;
+}
+
+static long minflt(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static int mode_regen(void)
+{
+    long faults[3];
+    for (int g = 0; g < 3; g++) {
+        long f0 = minflt();
+        pthread_t t[2];
+        for (long i = 0; i < 2; i++)
+            CHECK(pthread_create(&t[i], NULL, regen_thread, (void *)i) == 0,
+                  "pthread_create failed");
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        faults[g] = minflt() - f0;
+    }
+    long pages = 2L * REGEN_N * BURST_BLOCK / sysconf(_SC_PAGESIZE);
+    printf("faults per generation: %ld %ld %ld (pages written per generation %ld)\n", faults[0],
+           faults[1], faults[2], pages);
+    CHECK(faults[2] <= pages / 4, "the third generation faulted in %ld of %ld pages", faults[2],
+          pages);
+    return 0;
+}
+
+/* --------------------------------------------------------------- forkdrain */
+
+#define FORK_N 50000
+
+static char **fork_v;
+static int fork_allocated, fork_done;
+
+/* Allocates the blocks and stays alive without allocating again until told:
+ * its owner's remote stash (lanes that keep one) holds main's frees. */
+static void *fork_thread(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < FORK_N; i++) {
+        fork_v[i] = malloc(BURST_BLOCK);
+        CHECK(fork_v[i] != NULL, "v[i] is NULL");
+        fork_v[i][0] = 1;
+    }
+    pthread_mutex_lock(&mu);
+    fork_allocated = 1;
+    pthread_cond_broadcast(&cv);
+    while (!fork_done)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static int mode_forkdrain(void)
+{
+    fork_v = malloc(FORK_N * sizeof *fork_v);
+    CHECK(fork_v != NULL, "v is NULL");
+    struct mallinfo2 before = mallinfo2();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, fork_thread, NULL) == 0, "pthread_create failed");
+    pthread_mutex_lock(&mu);
+    while (!fork_allocated)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    for (long i = 0; i < FORK_N; i++)
+        free(fork_v[i]);
+    /* Main's own traffic: its outbox sends what it still holds. */
+    unsigned seed = 7;
+    for (int i = 0; i < 200; i++)
+        light_round(&seed);
+    size_t burst = (size_t)FORK_N * BURST_BLOCK;
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork failed");
+    if (pid == 0) {
+        /* The child: the thread is gone; its owner's stash must not stay in use. */
+        for (int i = 0; i < 20; i++)
+            light_round(&seed);
+        struct mallinfo2 after = mallinfo2();
+        printf("child: uordblks before=%zu after=%zu\n", before.uordblks, after.uordblks);
+        _exit(after.uordblks <= before.uordblks + burst / 10 ? 0 : 3);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid failed");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "the child kept the exited thread's stash in use (status %d)", st);
+    pthread_mutex_lock(&mu);
+    fork_done = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(t, NULL);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ carve */
 
 static int mode_carve(void)
@@ -398,6 +585,12 @@ int main(int argc, char **argv)
         mode_exited(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
+    else if (!strcmp(mode, "forkdrain"))
+        mode_forkdrain();
+    else if (!strcmp(mode, "gone"))
+        mode_gone();
+    else if (!strcmp(mode, "regen"))
+        mode_regen();
     else if (!strcmp(mode, "carve"))
         mode_carve();
     else if (!strcmp(mode, "threads1200"))
@@ -407,7 +600,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
