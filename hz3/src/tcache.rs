@@ -664,6 +664,53 @@ mod tests {
     #[repr(align(16))]
     struct Block([u8; 64]);
 
+    /// Adoption: a block of another owner freed by a thread without credit
+    /// goes to the outbox; after a refill (credit) it is adopted into the bin
+    /// and the next malloc of the class gets it back; when the bin is sent
+    /// back it reaches its own owner, not this thread's central cache (which
+    /// would abort on a block of another owner).
+    #[test]
+    fn remote_free_is_adopted_after_a_refill_and_sent_home() {
+        std::thread::spawn(|| {
+            let t = get_or_create();
+            assert!(!t.is_null());
+            let cls = class_of(1800);
+            // SAFETY: this thread's cache; the blocks come from the other
+            // owner's central cache and are freed once each.
+            unsafe {
+                let own = owner(t);
+                let other = (own + 1) % config::OWNERS;
+                let (q, n) = central::refill(other, cls, 1, 1);
+                assert_eq!(n, 1);
+                assert_eq!((*t).credit, 0);
+                free_remote(t, other, cls, q);
+                assert_eq!((*t).bins[cls].count(), 0, "adopted without credit");
+                let p = refill(t, cls);
+                assert!(!p.is_null());
+                assert!((*t).credit > 0, "a refill earned no credit");
+                let before = (*t).bins[cls].count();
+                let (r, n) = central::refill(other, cls, 1, 1);
+                assert_eq!(n, 1);
+                free_remote(t, other, cls, r);
+                assert_eq!((*t).bins[cls].count(), before + 1, "not adopted");
+                assert_eq!(pop(t, cls), r, "the adopted block is not served next");
+                free_remote(t, other, cls, r);
+                free_local(t, p, cls);
+                let (_, free_before, _, _) = central::counters(other, cls);
+                drain(t);
+                if !config::OWNER_STASH {
+                    let (_, free_after, _, _) = central::counters(other, cls);
+                    assert!(free_after >= free_before + 2, "the blocks did not go home");
+                } else {
+                    inbox::drain_class_to_central(other, cls);
+                }
+                destroy(t);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
     /// A bin is a LIFO whose `room` is always `limit - count`; a push reports
     /// overflow exactly when the count goes past the limit; a pop of an empty
     /// bin changes nothing.
