@@ -37,8 +37,10 @@
 //! │  └─ free_arena_miss [cold] -> free_arena_slow
 //! │     ├─ aligned run: free_aligned -> page_heap::free_run
 //! │     ├─ own owner: tcache::free_local
-//! │     ├─ other owner: tcache::free_remote -> outbox (a batch -> inbox::deliver:
-//! │     │  the owner's lock-free inbox, or central::flush under its lock)
+//! │     ├─ other owner: tcache::free_remote -> adopted into the bin while it
+//! │     │  has room (sent to its owner when the bin flushes), else outbox (a
+//! │     │  batch -> inbox::deliver: the owner's lock-free inbox, or
+//! │     │  central::flush under its lock)
 //! │     └─ no thread cache: central::flush
 //! └─ free_outside [cold]: null, large::free, else a foreign pointer (reported)
 //!
@@ -245,6 +247,11 @@ fn free_arena_slow(p: *mut u8, tag: Tag) {
             }
             tcache::free_local(t, p, cls);
         } else {
+            // A block of another owner may be adopted into this thread's bin:
+            // the same key check as a local free.
+            if checks::key_seen(t, p) {
+                checks::confirm_not_free(p, t, cls);
+            }
             tcache::free_remote(t, owner, cls, p);
         }
     }

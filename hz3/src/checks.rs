@@ -61,6 +61,17 @@ pub unsafe fn free_suspect(p: *mut u8, t: *mut TCache) {
     tcache::free_local(t, p, cls);
 }
 
+/// The free of `p`, a block of another owner of class `cls`, found the key
+/// of `t`: aborts when `p` is free (the caller then frees it).
+///
+/// # Safety
+/// As for `free_suspect`, with `p` in a span of another owner.
+#[cold]
+#[inline(never)]
+pub unsafe fn confirm_not_free(p: *mut u8, t: *mut TCache, cls: usize) {
+    confirm_double_free(t, cls, p, "free(): double free detected");
+}
+
 /// `p` is being handed out by malloc: clears its key word.
 ///
 /// # Safety

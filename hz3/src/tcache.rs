@@ -91,9 +91,26 @@ pub struct TCache {
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
+    /// Bit `c` set: the bin of class `c` may hold blocks of other owners
+    /// (adopted by `free_remote`); cleared when the bin runs empty (`refill`).
+    /// A bin whose bit is clear is flushed whole to the own central cache.
+    mixed: [u64; MIXED_WORDS],
+    /// Blocks of other owners this thread may still adopt (`free_remote`):
+    /// earned by taking objects from the own owner (refills), so only a
+    /// thread that keeps needing memory adopts, and only about as much as it
+    /// needs (a thread that only frees adopts nothing; a block circulating in
+    /// one thread stops being adopted and goes home).
+    credit: u32,
     /// Last: its bulk (the dense bank) is touched only as it is used.
     pub outbox: Outbox,
 }
+
+/// Adoptions one object taken by a refill earns.
+const CREDIT_PER_REFILLED: u32 = 2;
+/// Most adoptions a thread may have in hand.
+const CREDIT_MAX: u32 = 1024;
+
+const MIXED_WORDS: usize = NCLS.div_ceil(64);
 
 /// The cache of threads that have none: every bin empty (`head` null, so malloc
 /// falls into its slow path) and `expect` `arena::EXPECT_NONE`, a value no tag
@@ -261,6 +278,8 @@ pub fn get_or_create() -> *mut TCache {
         // `destroy`, whose `drain` flushed the outbox: its bank is clean.
         (*t).outbox.init();
         (*t).events = 0;
+        (*t).mixed = [0; MIXED_WORDS];
+        (*t).credit = 0;
     }
     tls::set_tc(t);
     // May allocate (it re-enters through the new cache): registers the exit hook.
@@ -312,7 +331,7 @@ pub unsafe fn drain(t: *mut TCache) {
             b.head[c] = ptr::null_mut();
             let n = b.count(c);
             b.room[c] = b.limit[c] as i32;
-            central::flush_counted(owner, c, h, n);
+            send_back(t, owner, c, h, n);
         }
     }
     (*t).outbox.flush_all();
@@ -326,9 +345,12 @@ pub unsafe fn drain(t: *mut TCache) {
 pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     (*t).outbox.on_slow_event();
     on_event(t);
+    // The bin is empty: no adopted block of another owner is left in it.
+    set_mixed(t, cls, false);
     let owner = (*t).owner as usize;
     let l = inbox::take(owner, cls);
     if !l.is_null() {
+        earn(t, CLASSES[cls].batch as usize);
         return take_inbox(t, cls, l);
     }
     let info = CLASSES[cls];
@@ -336,6 +358,7 @@ pub unsafe fn refill(t: *mut TCache, cls: usize) -> *mut u8 {
     if n == 0 {
         return ptr::null_mut();
     }
+    earn(t, n);
     let b = &mut (*t).bins;
     b.head[cls] = *(head as *mut *mut u8);
     b.room[cls] = b.limit[cls] as i32 - (n as i32 - 1);
@@ -486,7 +509,73 @@ unsafe fn flush_from_head(t: *mut TCache, owner: usize, cls: usize, n: usize) {
     b.head[cls] = *(last as *mut *mut u8);
     *(last as *mut *mut u8) = ptr::null_mut();
     b.room[cls] += n as i32;
-    central::flush_counted(owner, cls, first, n);
+    send_back(t, owner, cls, first, n);
+}
+
+/// A refill took `n` objects from the own owner: adoption credit.
+#[inline]
+unsafe fn earn(t: *mut TCache, n: usize) {
+    let c = (*t).credit as usize + n * CREDIT_PER_REFILLED as usize;
+    (*t).credit = c.min(CREDIT_MAX as usize) as u32;
+}
+
+#[inline(always)]
+unsafe fn set_mixed(t: *mut TCache, cls: usize, on: bool) {
+    let w = &mut (*t).mixed[cls / 64];
+    if on {
+        *w |= 1 << (cls % 64);
+    } else {
+        *w &= !(1 << (cls % 64));
+    }
+}
+
+#[inline(always)]
+unsafe fn is_mixed(t: *mut TCache, cls: usize) -> bool {
+    (*t).mixed[cls / 64] & (1 << (cls % 64)) != 0
+}
+
+/// Sends a null-terminated list of `n` free objects of `cls`, taken from the
+/// bin of `t` (its owner `owner`), back: the own owner's objects to its
+/// central cache in one batch; adopted objects of other owners (a bin marked
+/// mixed) through the outbox to theirs.
+///
+/// # Safety
+/// `t` is the calling thread's cache; the list holds `n` free blocks of `cls`.
+unsafe fn send_back(t: *mut TCache, owner: usize, cls: usize, first: *mut u8, n: usize) {
+    if !is_mixed(t, cls) {
+        central::flush_counted(owner, cls, first, n);
+        return;
+    }
+    let mut own: *mut u8 = ptr::null_mut();
+    let mut own_n = 0usize;
+    let mut cur = first;
+    while !cur.is_null() {
+        let next = *(cur as *mut *mut u8);
+        let tag = match arena::lookup(cur as usize) {
+            Some((_, tag)) => tag,
+            None => os::fatal(
+                "free(): pointer outside the heap in a cache list (heap corruption)",
+                cur as usize,
+            ),
+        };
+        if arena::local_class(tag, (*t).expect).is_some() {
+            *(cur as *mut *mut u8) = own;
+            own = cur;
+            own_n += 1;
+        } else {
+            if !tag.is_valid() || tag.class() != cls {
+                os::fatal(
+                    "free(): invalid pointer (not a live hz3 block)",
+                    cur as usize,
+                );
+            }
+            (*t).outbox.push(tag.owner(), cls, cur);
+        }
+        cur = next;
+    }
+    if own_n > 0 {
+        central::flush_counted(owner, cls, own, own_n);
+    }
 }
 
 /// Fork child: only the forking thread survives; the other threads' caches are
@@ -556,13 +645,29 @@ pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
     }
 }
 
-/// Frees `p`, a block of (owner, cls) of another owner: into `t`'s outbox.
+/// Frees `p`, a block of (owner, cls) of another owner: adopted into `t`'s
+/// bin of `cls` while it holds less than a refill batch and the thread has
+/// adoption credit (earned by refills: see `TCache::credit`) (the thread's next malloc of the class
+/// reuses it while it is still in this CPU's cache, without a trip through the
+/// owner's central lock and back), else into `t`'s outbox. An adopted block
+/// still belongs to its owner: when the bin sends objects back, it goes to
+/// that owner through the outbox (`send_back`).
 ///
 /// # Safety
 /// `t` is the calling thread's live cache; `p` is a free block of (owner, cls).
 #[inline]
 pub unsafe fn free_remote(t: *mut TCache, owner: usize, cls: usize, p: *mut u8) {
-    (*t).outbox.push(owner, cls, p);
+    let b = &mut (*t).bins;
+    // At most one refill batch in the bin: a thread that only frees (a
+    // consumer) keeps little of other owners' memory; one that allocates the
+    // class too takes the adopted blocks out again.
+    if (*t).credit > 0 && b.room[cls] > b.limit[cls] as i32 - CLASSES[cls].batch as i32 {
+        (*t).credit -= 1;
+        set_mixed(t, cls, true);
+        b.push(cls, p);
+    } else {
+        (*t).outbox.push(owner, cls, p);
+    }
 }
 
 /// Which owner uncached calls use.
@@ -577,6 +682,53 @@ mod tests {
 
     #[repr(align(16))]
     struct Block([u8; 64]);
+
+    /// Adoption: a block of another owner freed by a thread without credit
+    /// goes to the outbox; after a refill (credit) it is adopted into the bin
+    /// and the next malloc of the class gets it back; when the bin is sent
+    /// back it reaches its own owner, not this thread's central cache (which
+    /// would abort on a block of another owner).
+    #[test]
+    fn remote_free_is_adopted_after_a_refill_and_sent_home() {
+        std::thread::spawn(|| {
+            let t = get_or_create();
+            assert!(!t.is_null());
+            let cls = class_of(1800);
+            // SAFETY: this thread's cache; the blocks come from the other
+            // owner's central cache and are freed once each.
+            unsafe {
+                let own = owner(t);
+                let other = (own + 1) % config::OWNERS;
+                let (q, n) = central::refill(other, cls, 1, 1);
+                assert_eq!(n, 1);
+                assert_eq!((*t).credit, 0);
+                free_remote(t, other, cls, q);
+                assert_eq!((*t).bins[cls].count(), 0, "adopted without credit");
+                let p = refill(t, cls);
+                assert!(!p.is_null());
+                assert!((*t).credit > 0, "a refill earned no credit");
+                let before = (*t).bins[cls].count();
+                let (r, n) = central::refill(other, cls, 1, 1);
+                assert_eq!(n, 1);
+                free_remote(t, other, cls, r);
+                assert_eq!((*t).bins[cls].count(), before + 1, "not adopted");
+                assert_eq!(pop(t, cls), r, "the adopted block is not served next");
+                free_remote(t, other, cls, r);
+                free_local(t, p, cls);
+                let (_, free_before, _, _) = central::counters(other, cls);
+                drain(t);
+                if !config::OWNER_STASH {
+                    let (_, free_after, _, _) = central::counters(other, cls);
+                    assert!(free_after >= free_before + 2, "the blocks did not go home");
+                } else {
+                    inbox::drain_class_to_central(other, cls);
+                }
+                destroy(t);
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     /// A bin is a LIFO whose `room` is always `limit - count`; a push reports
     /// overflow exactly when the count goes past the limit; a pop of an empty
