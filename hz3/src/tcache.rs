@@ -703,15 +703,15 @@ mod tests {
                 assert_eq!(n, 1);
                 assert_eq!((*t).credit, 0);
                 free_remote(t, other, cls, q);
-                assert_eq!((*t).bins[cls].count(), 0, "adopted without credit");
+                assert_eq!((*t).bins.count(cls), 0, "adopted without credit");
                 let p = refill(t, cls);
                 assert!(!p.is_null());
                 assert!((*t).credit > 0, "a refill earned no credit");
-                let before = (*t).bins[cls].count();
+                let before = (*t).bins.count(cls);
                 let (r, n) = central::refill(other, cls, 1, 1);
                 assert_eq!(n, 1);
                 free_remote(t, other, cls, r);
-                assert_eq!((*t).bins[cls].count(), before + 1, "not adopted");
+                assert_eq!((*t).bins.count(cls), before + 1, "not adopted");
                 assert_eq!(pop(t, cls), r, "the adopted block is not served next");
                 free_remote(t, other, cls, r);
                 free_local(t, p, cls);
