@@ -25,12 +25,13 @@
 //!   fails with `HZ3_DEPARTED_RETURN=0`).
 //! * `replaced_threads_find_their_pages`: three generations of two threads,
 //!   each started as the previous one exited: the third faults in at most a
-//!   quarter of its pages (churn detection suspends the departed return;
-//!   fails with `HZ3_DEPARTED_RETURN=2`).
+//!   quarter of its pages (churn detection suspends the departed return,
+//!   run with `HZ3_DEPARTED_RETURN=1`; fails with `=2`).
 //! * `forked_child_drains_departed_stashes`: blocks of a live thread freed by
 //!   main (stashed for the thread's owner where the lane keeps a stash), then
 //!   a fork: in the child, where the thread is gone, they are not in use
-//!   (fails with `HZ3_DEPARTED_RETURN=0` in `scale`).
+//!   (run with `HZ3_DEPARTED_RETURN=1`, off by default; fails with `=0` in
+//!   `scale`).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -68,7 +69,8 @@ fn departed_owner_frees_come_back() {
 
 #[test]
 fn forked_child_drains_departed_stashes() {
-    run_mode("forkdrain", &[], &[]);
+    // Departed return is off by default (archive/departed-return-default).
+    run_mode("forkdrain", &[], &[("HZ3_DEPARTED_RETURN", "1")]);
 }
 
 #[test]
@@ -183,7 +185,11 @@ fn replaced_threads_find_their_pages() {
             lib,
             "regen",
             &[],
-            &[("HZ3_PURGE_DECAY_MS", "10000"), KEEP_BURST],
+            &[
+                ("HZ3_PURGE_DECAY_MS", "10000"),
+                KEEP_BURST,
+                ("HZ3_DEPARTED_RETURN", "1"),
+            ],
         );
         let r = run(cmd, Duration::from_secs(120));
         let what = format!("memory_return regen ({})", lib.name);
