@@ -123,82 +123,32 @@ fn background_purge_gives_back_while_the_program_sleeps() {
 
 #[test]
 fn exited_threads_leave_nothing_behind() {
-    let exe = compile_c("memory_return.c");
-    let (plain, hardened) = libraries();
-    for lib in [&plain, &hardened] {
-        let cmd = c_mode(
-            &exe,
-            lib,
-            "exited",
-            &[DECAY_MS],
-            &[
-                ("HZ3_PURGE_DECAY_MS", DECAY_MS),
-                ("HZ3_BACKGROUND_PURGE", "1"),
-            ],
-        );
-        let r = run(cmd, Duration::from_secs(120));
-        let what = format!("memory_return exited ({})", lib.name);
-        assert_success(&r, &what);
-        assert!(
-            r.stdout_str().contains("all checks passed"),
-            "{what}: the exited threads' owners kept their spans:\n{}",
-            r.describe()
-        );
-        eprint!("{what}:\n{}", r.stdout_str());
-    }
-}
-
-/// `gone` under `lib` with `HZ3_DEPARTED_RETURN=value`: true when the
-/// exited threads' memory was back at once.
-fn gone_back(lib: &Lib, value: &str) -> (bool, RunResult) {
-    let exe = compile_c("memory_return.c");
-    let cmd = c_mode(&exe, lib, "gone", &[], &[("HZ3_DEPARTED_RETURN", value)]);
-    let r = run(cmd, Duration::from_secs(120));
-    (r.stdout_str().contains("all checks passed"), r)
+    run_mode(
+        "exited",
+        &[DECAY_MS],
+        &[
+            ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+            ("HZ3_BACKGROUND_PURGE", "1"),
+        ],
+    );
 }
 
 #[test]
 fn exited_threads_memory_is_back_at_once() {
-    let (plain, hardened) = libraries();
-    for lib in [&plain, &hardened] {
-        let (back, r) = gone_back(lib, "1");
-        let what = format!("memory_return gone ({})", lib.name);
-        assert_success(&r, &what);
-        assert!(
-            back,
-            "{what}: the exited threads' memory stayed:\n{}",
-            r.describe()
-        );
-        eprint!("{what}:\n{}", r.stdout_str());
-    }
+    run_mode("gone", &[], &[("HZ3_DEPARTED_RETURN", "1")]);
 }
 
 #[test]
 fn replaced_threads_find_their_pages() {
-    let exe = compile_c("memory_return.c");
-    let (plain, hardened) = libraries();
-    for lib in [&plain, &hardened] {
-        // Decay and the purge bound out of the way (mem_mstress's would
-        // purge between the generations whatever the exits do).
-        let cmd = c_mode(
-            &exe,
-            lib,
-            "regen",
-            &[],
-            &[
-                ("HZ3_PURGE_DECAY_MS", "10000"),
-                KEEP_BURST,
-                ("HZ3_DEPARTED_RETURN", "1"),
-            ],
-        );
-        let r = run(cmd, Duration::from_secs(120));
-        let what = format!("memory_return regen ({})", lib.name);
-        assert_success(&r, &what);
-        assert!(
-            r.stdout_str().contains("all checks passed"),
-            "{what}: threads replaced at once faulted their pages in again:\n{}",
-            r.describe()
-        );
-        eprint!("{what}:\n{}", r.stdout_str());
-    }
+    // Decay and the purge bound out of the way (mem_mstress's would purge
+    // between the generations whatever the exits do).
+    run_mode(
+        "regen",
+        &[],
+        &[
+            ("HZ3_PURGE_DECAY_MS", "10000"),
+            KEEP_BURST,
+            ("HZ3_DEPARTED_RETURN", "1"),
+        ],
+    );
 }
