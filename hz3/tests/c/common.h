@@ -186,4 +186,21 @@ __attribute__((unused)) static void t_arm_alarm(const char *what, unsigned secon
     alarm(seconds);
 }
 
+/* KiB per page. */
+static inline long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
+
+/* Resident KiB now (statm); 0 when it cannot be read. */
+static inline long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * page_kib();
+}
+
+
 #endif

@@ -17,20 +17,6 @@
 #define MAX_KIB_PER_THREAD 10
 #define MAX_THREADS 256
 
-static long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
-
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * page_kib();
-}
-
 /* One pair of barriers per batch: the first batch waits on its own while the
  * second one starts. */
 struct batch {

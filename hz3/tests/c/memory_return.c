@@ -54,21 +54,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static long page_kib(void) { return sysconf(_SC_PAGESIZE) / 1024; }
-
-/* Resident KiB now (statm). */
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * page_kib();
-}
-
 /* Peak resident KiB (VmHWM). */
 static long peak_kib(void)
 {
