@@ -89,6 +89,8 @@ pub struct RawConfig {
     pub tcache_total_mib: u64,
     #[serde(default = "default_zero")]
     pub transfer_kib: u64,
+    #[serde(default = "default_false")]
+    pub remote_transfer: bool,
     pub purge_owner_kib: u64,
     pub purge_decay_ms: u64,
     pub large_cache_mib: u64,
@@ -116,6 +118,7 @@ pub struct Config {
     pub tcache_kib: u64,
     pub tcache_total_mib: u64,
     pub transfer_kib: u64,
+    pub remote_transfer: bool,
     pub purge_owner_kib: u64,
     pub purge_decay_ms: u64,
     pub large_cache_mib: u64,
@@ -166,6 +169,7 @@ pub const KEYS: &[Key] = &[
     key("tcache_kib", 64, 1048576, "per-thread budget of all cached objects in KiB (enforced on slow-path events)"),
     key("tcache_total_mib", 1, 65536, "budget of all threads' caches together in MiB (shared out per live thread)"),
     key("transfer_kib", 0, 65536, "KiB of whole freed lists an owner's central caches keep for the next refills, all classes together (0 = off): refill and flush without walking spans"),
+    key("remote_transfer", 0, 1, "remote batches a thread sends to an owner's central cache are kept whole as transfer lists too (within transfer_kib; dense outbox, owner_stash = false): the owner's next refill takes the batch in O(1) instead of the objects going into their spans and out again, one cache miss each, under the owner's lock"),
     key("purge_owner_kib", 0, 16777216, "free dirty KiB an owner keeps before madvise; HZ3_PURGE_OWNER_KIB or mallopt(M_TRIM_THRESHOLD) overrides at run time"),
     key("purge_decay_ms", 0, 3600000, "free dirty pages older than this go back to the OS, and cached large mappings unused this long are unmapped (0: only the size bounds); HZ3_PURGE_DECAY_MS overrides at run time"),
     key("large_cache_mib", 0, 65536, "budget of the large-mapping cache in MiB; HZ3_LARGE_CACHE_MIB overrides at run time"),
@@ -176,7 +180,7 @@ pub const KEYS: &[Key] = &[
 
 impl Config {
     /// `(key, value)` of every key, in [`KEYS`] order.
-    pub fn values(&self) -> [(&'static Key, Value); 20] {
+    pub fn values(&self) -> [(&'static Key, Value); 21] {
         use Value::{Bool, Int};
         let v = [
             Int(self.owners),
@@ -193,6 +197,7 @@ impl Config {
             Int(self.tcache_kib),
             Int(self.tcache_total_mib),
             Int(self.transfer_kib),
+            Bool(self.remote_transfer),
             Int(self.purge_owner_kib),
             Int(self.purge_decay_ms),
             Int(self.large_cache_mib),
@@ -253,6 +258,7 @@ impl Manifest {
             tcache_kib: c.tcache_kib,
             tcache_total_mib: c.tcache_total_mib,
             transfer_kib: c.transfer_kib,
+            remote_transfer: c.remote_transfer,
             purge_owner_kib: c.purge_owner_kib,
             purge_decay_ms: c.purge_decay_ms,
             large_cache_mib: c.large_cache_mib,

@@ -129,13 +129,16 @@ fn head(owner: usize, cls: usize) -> &'static Head {
     &owner::of(owner).inbox[cls].0
 }
 
-/// Hands a batch `first ..= last` of (owner, cls) objects, linked through
-/// their first words, to the owner.
+/// Hands a batch `first ..= last` of `n` (owner, cls) objects, linked through
+/// their first words, to the owner (`n` 0 when the caller did not count them).
+/// Without inboxes, a counted batch may be kept whole as a transfer list of
+/// the central cache when the lane says so (`config::REMOTE_TRANSFER`).
 ///
 /// # Safety
-/// The batch is the caller's and `last` is its final node.
+/// The batch is the caller's, `last` is its final node and `n` is its length
+/// or 0.
 #[inline]
-pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
+pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8, n: usize) {
     if ENABLED {
         head(owner, cls).push_list(first, last);
         // An owner with no thread left never takes from its inbox: the batch
@@ -149,7 +152,11 @@ pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
     } else {
         // `central::flush` wants a null-terminated list.
         *(last as *mut *mut u8) = ptr::null_mut();
-        central::flush(owner, cls, first);
+        if config::REMOTE_TRANSFER {
+            central::flush_counted(owner, cls, first, n);
+        } else {
+            central::flush(owner, cls, first);
+        }
     }
     if owner::of(owner).live.load(Ordering::Relaxed) == 0 {
         // Spans the batch emptied would wait for a thread that is gone.

@@ -32,11 +32,12 @@ fn batch_of(cls: usize) -> usize {
     }
 }
 
-/// Hands a batch `first ..= last` of (owner, cls) objects to the owner's inbox.
+/// Hands a batch `first ..= last` of `n` (owner, cls) objects to the owner's
+/// inbox (`n` 0: not counted).
 #[inline]
-fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8) {
-    // SAFETY: the batch is ours and `last` is its final node.
-    unsafe { inbox::deliver(owner, cls, first, last) };
+fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8, n: usize) {
+    // SAFETY: the batch is ours, `last` is its final node, `n` its length or 0.
+    unsafe { inbox::deliver(owner, cls, first, last, n) };
 }
 
 #[cfg(not(hz3_remote_ring))]
@@ -129,11 +130,11 @@ pub mod dense {
                 self.dirty[self.ndirty] = (owner * crate::size_class::NCLS + cls) as u16;
                 self.ndirty += 1;
             } else if e.count as usize >= batch_of(cls) {
-                let (h, t) = (e.head, e.tail);
-                self.bytes -= e.count as usize * crate::size_class::CLASSES[cls].size as usize;
+                let (h, t, n) = (e.head, e.tail, e.count as usize);
+                self.bytes -= n * crate::size_class::CLASSES[cls].size as usize;
                 e.count = 0;
                 e.head = core::ptr::null_mut();
-                deliver(owner, cls, h, t);
+                deliver(owner, cls, h, t, n);
                 // The entry stays in the dirty list; an empty entry there is skipped.
             }
         }
@@ -146,10 +147,13 @@ pub mod dense {
                 let (owner, cls) = (idx / N, idx % N);
                 let e = &mut self.bank[owner][cls];
                 if e.count > 0 {
-                    let (h, t) = (e.head, e.tail);
+                    let (h, t, n) = (e.head, e.tail, e.count as usize);
                     e.count = 0;
                     e.head = core::ptr::null_mut();
-                    deliver(owner, cls, h, t);
+                    // A short batch is not counted: kept whole as a transfer
+                    // list it would make the owner's next refill a short one.
+                    let n = if 2 * n >= batch_of(cls) { n } else { 0 };
+                    deliver(owner, cls, h, t, n);
                 }
             }
             self.ndirty = 0;
@@ -269,6 +273,7 @@ pub mod ring {
                 (g.key >> 8) as usize,
                 g.first,
                 g.last,
+                0,
             );
         }
     }
