@@ -238,6 +238,48 @@ pub fn flush_counted(owner: usize, cls: usize, list: *mut u8, n: usize) {
     });
 }
 
+/// Takes a remote batch `first ..= last` (null-terminated, `n` objects, all of
+/// (owner, cls)) that a thread's outbox sent: in O(1) under the lock, while
+/// the owner's transfer lists have room, else back to the spans. A batch that
+/// fits is chained in front of the newest transfer list up to a refill batch
+/// (the outbox sends short batches when it holds many classes), so the owner's
+/// next refill still takes about a batch in one step.
+pub fn flush_remote(owner: usize, cls: usize, first: *mut u8, last: *mut u8, n: usize) {
+    let info = CLASSES[cls];
+    if XFER_BYTES == 0 || n == 0 || n > info.batch as usize {
+        return flush(owner, cls, first);
+    }
+    let bytes = n * info.size as usize;
+    slot(owner, cls).with(|c| {
+        c.flushes += 1;
+        if xfer_bytes(owner).load(Ordering::Relaxed) + bytes <= XFER_BYTES {
+            let top = c.nxfer as usize;
+            if top > 0 && (c.xfer[top - 1].n as usize + n) <= info.batch as usize {
+                // SAFETY: `last` is the batch's final node, ours until it is linked.
+                unsafe { *(last as *mut *mut u8) = c.xfer[top - 1].head };
+                c.xfer[top - 1].head = first;
+                c.xfer[top - 1].n += n as u32;
+            } else if top < XFER_SLOTS {
+                c.xfer[top] = Xfer {
+                    head: first,
+                    n: n as u32,
+                };
+                c.nxfer += 1;
+            } else {
+                // SAFETY: central lock held; the list is of (owner, cls).
+                unsafe { to_spans(c, owner, cls, first) };
+                return;
+            }
+            xfer_bytes(owner).fetch_add(bytes, Ordering::Relaxed);
+            c.xfer_objs += n as u32;
+            mark_kept(owner);
+        } else {
+            // SAFETY: central lock held; the list is of (owner, cls).
+            unsafe { to_spans(c, owner, cls, first) };
+        }
+    });
+}
+
 /// Returns a null-terminated list of objects, all of (owner, cls), to their spans.
 pub fn flush(owner: usize, cls: usize, list: *mut u8) {
     slot(owner, cls).with(|c| {
@@ -389,6 +431,53 @@ mod tests {
             got += n;
         }
         (head, got)
+    }
+
+    /// The last object of a list of `n`.
+    fn last_of(l: *mut u8, n: usize) -> *mut u8 {
+        *walk(l, n).last().expect("an empty list")
+    }
+
+    /// Remote batches (`remote_transfer`): two short batches delivered to an
+    /// owner are chained into one transfer list, which the owner's next refill
+    /// takes whole (both batches, newest first), not a span's objects one by
+    /// one. Fails with `flush_remote` sending batches to the spans (the refill
+    /// then carves from the span: not the second batch's head, not 5 objects).
+    #[test]
+    fn remote_batches_are_chained_into_one_transfer_list() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 4; // not the other tests' owners
+        let cls = class_of(2200);
+        let limit = CLASSES[cls].limit as usize;
+        let (a, na) = take(owner, cls, 2);
+        let (b, nb) = take(owner, cls, 3);
+        let (a_last, b_last) = (last_of(a, na), last_of(b, nb));
+        flush_remote(owner, cls, a, a_last, na);
+        flush_remote(owner, cls, b, b_last, nb);
+        let (h, n) = refill(owner, cls, 1, limit);
+        if XFER_BYTES > 0 && config::REMOTE_TRANSFER {
+            assert_eq!(
+                (h, n),
+                (b, na + nb),
+                "the batches were not kept as one list"
+            );
+            let objs = walk(h, n);
+            assert_eq!(objs.len(), n);
+            assert_eq!(
+                objs[nb], a,
+                "the older batch is not chained after the newer"
+            );
+        } else {
+            assert_eq!(n, 1);
+        }
+        flush(owner, cls, h);
+        release_empty(owner);
+        assert_eq!(
+            counters(owner, cls).0,
+            0,
+            "objects of the batches were lost"
+        );
+        assert_eq!(xfer_bytes(owner).load(Ordering::Relaxed), 0);
     }
 
     /// Lazy carving: a refill from a fresh span hands out about a page's

@@ -152,8 +152,8 @@ pub unsafe fn deliver(owner: usize, cls: usize, first: *mut u8, last: *mut u8, n
     } else {
         // `central::flush` wants a null-terminated list.
         *(last as *mut *mut u8) = ptr::null_mut();
-        if config::REMOTE_TRANSFER {
-            central::flush_counted(owner, cls, first, n);
+        if config::REMOTE_TRANSFER && n > 0 {
+            central::flush_remote(owner, cls, first, last, n);
         } else {
             central::flush(owner, cls, first);
         }

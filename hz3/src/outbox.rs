@@ -150,9 +150,6 @@ pub mod dense {
                     let (h, t, n) = (e.head, e.tail, e.count as usize);
                     e.count = 0;
                     e.head = core::ptr::null_mut();
-                    // A short batch is not counted: kept whole as a transfer
-                    // list it would make the owner's next refill a short one.
-                    let n = if 2 * n >= batch_of(cls) { n } else { 0 };
                     deliver(owner, cls, h, t, n);
                 }
             }
