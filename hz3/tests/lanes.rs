@@ -397,10 +397,11 @@ fn threads_use_only_the_owners_in_use() {
 fn flushed_lists_come_back_whole_iff_transfer_lists() {
     let before = hz3::stats().transfer_refills;
     std::thread::spawn(|| {
-        // Far more blocks of one class than a bin holds: freeing them overflows
-        // the bin (lists go to the central cache), allocating them again refills.
+        // Far more blocks of one class than a bin holds (fast: 256 of 3000 B):
+        // freeing them overflows the bin (lists go to the central cache),
+        // allocating them again refills.
         for round in 0..4u64 {
-            let v: Vec<*mut u8> = (0..200).map(|_| raw::malloc(3000)).collect();
+            let v: Vec<*mut u8> = (0..600).map(|_| raw::malloc(3000)).collect();
             for (i, &p) in v.iter().enumerate() {
                 unsafe { *(p as *mut u64) = round * 1000 + i as u64 };
             }
