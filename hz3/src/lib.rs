@@ -62,6 +62,7 @@ mod env;
 mod glibc_abi;
 mod global_alloc;
 mod hardened;
+mod heartbeat;
 mod inbox;
 mod init;
 mod large;

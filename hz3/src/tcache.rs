@@ -88,6 +88,10 @@ pub struct TCache {
     /// `arena::expect_for_owner(owner)`: what `arena::local_class` compares a tag with.
     pub expect: u32,
     pub owner: u32,
+    /// Fast-path frees left before the next heartbeat (`beat`): one
+    /// decrement and one sign test per free, next to `expect`, which the
+    /// free fast path reads already.
+    tick: i32,
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
@@ -278,6 +282,7 @@ pub fn get_or_create() -> *mut TCache {
         // `destroy`, whose `drain` flushed the outbox: its bank is clean.
         (*t).outbox.init();
         (*t).events = 0;
+        (*t).tick = crate::heartbeat::FREES_PER_BEAT;
         (*t).mixed = [0; MIXED_WORDS];
         (*t).credit = 0;
     }
@@ -314,6 +319,8 @@ pub unsafe fn destroy(t: *mut TCache) {
     } else if last {
         inbox::drain_to_central(owner);
     }
+    // Its owner may be left without threads: a heartbeat pass collects it.
+    crate::heartbeat::wake();
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
     pool_put(t);
 }
@@ -379,6 +386,12 @@ const SCAVENGE_EVERY: u32 = 64;
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
+    // A thread given the idle countdown while nothing was left to give back
+    // beats again soon once something is (a thread exited, pages were freed
+    // to a page heap), from its first slow path on.
+    if (*t).tick > crate::heartbeat::FREES_PER_BEAT && crate::heartbeat::pending() {
+        (*t).tick = crate::heartbeat::FREES_PER_BEAT;
+    }
     if (*t).events.is_multiple_of(SCAVENGE_EVERY) {
         scavenge(t);
         crate::large::decay_tick();
@@ -642,7 +655,24 @@ pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
     if (*t).bins.push(cls, p) {
         // Passes `p` rather than `cls`: no register kept for the call.
         overflow_at(p, t);
+        return;
     }
+    (*t).tick -= 1;
+    if (*t).tick < 0 {
+        beat(t);
+    }
+}
+
+/// The free countdown of `t` ran out: restarts it and lets the heartbeat run
+/// its pass when one is due (decay driven by the clock in a program that
+/// does only fast-path traffic).
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[cold]
+#[inline(never)]
+pub unsafe fn beat(t: *mut TCache) {
+    (*t).tick = crate::heartbeat::on_beat();
 }
 
 /// Frees `p`, a block of (owner, cls) of another owner: adopted into `t`'s
