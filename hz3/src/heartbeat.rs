@@ -3,21 +3,22 @@
 //!
 //! Every thread cache counts its fast-path frees down (`tcache`: one
 //! decrement and one sign test on the free fast path); every
-//! `FREES_PER_BEAT` frees (`FREES_PER_IDLE_BEAT` while nothing is left to
-//! give back) the thread calls `on_beat`, which reads the coarse clock and,
-//! once per `period_ms` for the whole process, runs a pass: owners
-//! whose threads are all gone have what they still keep put back into their
-//! spans (`owner::collect_departed`), then every page heap's decay epoch that
-//! is over ends (`page_heap::decay_tick`) and cached large mappings unused for
-//! the decay period are unmapped (`large::decay_tick`). The background purge
-//! thread, when it is on, runs the same pass (`pass`) on its own clock.
+//! `FREES_PER_BEAT` frees the thread beats: unless a beat of any thread read
+//! the clock within the last few million cycles of the time-stamp counter,
+//! it reads the coarse clock (`on_beat`) and, once per `period_ms` for the
+//! whole process, runs a pass: owners whose threads are all gone have what
+//! they still keep put back into their spans (`owner::collect_departed`),
+//! then every page heap's decay epoch that is over ends
+//! (`page_heap::decay_tick`) and cached large mappings unused for the decay
+//! period are unmapped (`large::decay_tick`). The background purge thread,
+//! when it is on, runs the same pass (`pass`) on its own clock.
 //! `HZ3_HEARTBEAT=0` turns the beat off (the free countdown then never
 //! reaches zero again), leaving decay to the slow-path beat.
 //!
-//! Owns: the time of the next pass, the flag that lets one thread at a
-//! time run it, and whether anything may be left to give back. Never allocates. A pass takes only the locks of the modules
-//! it calls, one at a time, never with another allocator lock held (a beat is
-//! taken from `free`, outside every lock).
+//! Owns: the time of the next pass, the flag that lets one thread at a time
+//! run it, and when the clock was last read. Never allocates. A pass takes
+//! only the locks of the modules it calls, one at a time, never with another
+//! allocator lock held (a beat is taken from `free`, outside every lock).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
 //! `central`, `inbox`, `span`, `outbox`); it reaches them only through
 //! `owner`.
@@ -27,33 +28,39 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::options;
 use crate::os;
 
-/// Fast-path frees of one thread between two clock reads while something
-/// may be due to go back: a program doing one free per millisecond still
-/// beats every 128 ms; a busy one pays a clock read (vDSO) per 128 frees.
-pub const FREES_PER_BEAT: i32 = 128;
-/// The same while the last pass found nothing left to give back (no free
-/// dirty page, no cached large mapping, no departed owner waiting) and
-/// nothing was freed to a page heap or the large cache, and no thread
-/// exited, since (`wake`); a thread holding this longer countdown gets the
-/// short one back at its next slow-path event once something is
-/// (`tcache::on_event`).
-pub const FREES_PER_IDLE_BEAT: i32 = 2048;
+/// Fast-path frees of one thread between two beats: a program doing one
+/// free per millisecond beats every 256 ms, about as often as a pass is due
+/// in a lane with a 1 s decay. A beat costs about 15 instructions when the
+/// clock was read recently (the callgrind gate's loop): 0.06 per
+/// malloc/free pair (0.12 at 128, which took `mem_mstress` to 59.99).
+pub const FREES_PER_BEAT: i32 = 256;
 
 /// `os::now_ms` from which the next pass is due.
 static NEXT_PASS_MS: AtomicU64 = AtomicU64::new(0);
 /// A thread runs a pass.
 static BUSY: AtomicBool = AtomicBool::new(false);
-/// Something may be left to give back (see `FREES_PER_IDLE_BEAT`).
-static PENDING: AtomicBool = AtomicBool::new(true);
+/// `cycles()` when a beat last read the clock (any thread).
+static CLOCK_READ_AT: AtomicU64 = AtomicU64::new(0);
+/// Cycles within which a beat skips the clock because another beat read it
+/// (2^22: 1.4 ms at 3 GHz, 4 ms at 1 GHz; the coarse clock moves every 1 to
+/// 4 ms). A busy thread beats every microsecond or so and reads the clock
+/// about once per millisecond for the whole process.
+const CLOCK_SKIP_CYCLES: u64 = 1 << 22;
 
-/// Something was freed that a later pass may give back (pages to a page
-/// heap, a mapping to the large cache, a thread exited): beats come every
-/// `FREES_PER_BEAT` frees again from each thread's next beat on. A load
-/// first, so the slow paths that call it do not bounce the line.
-#[inline]
-pub fn wake() {
-    if !PENDING.load(Ordering::Relaxed) {
-        PENDING.store(true, Ordering::Relaxed);
+/// The time-stamp counter where there is a cheap one (x86-64), else None
+/// (every beat reads the clock). Only compared with an earlier reading to
+/// skip a clock read: a counter that went back or differs between CPUs
+/// makes the difference huge, and the beat reads the clock.
+#[inline(always)]
+fn cycles() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no memory effects.
+        Some(unsafe { core::arch::x86_64::_rdtsc() })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
     }
 }
 
@@ -66,16 +73,24 @@ pub fn period_ms() -> u64 {
     }
 }
 
-/// Something may be left to give back (see `FREES_PER_IDLE_BEAT`).
-#[inline]
-pub fn pending() -> bool {
-    PENDING.load(Ordering::Relaxed)
+/// A beat of some thread read the clock within the last
+/// `CLOCK_SKIP_CYCLES` (`tcache::beat` then skips `on_beat`).
+#[inline(always)]
+pub fn clock_read_recently() -> bool {
+    match cycles() {
+        Some(c) => c.wrapping_sub(CLOCK_READ_AT.load(Ordering::Relaxed)) < CLOCK_SKIP_CYCLES,
+        None => false,
+    }
 }
 
-/// A thread's free countdown ran out (`tcache::beat`): runs a pass when one
-/// is due. Returns the frees until the thread's next beat (i32::MAX when the
-/// heartbeat is off: years of frees between two checks of the option).
+/// A thread's free countdown ran out and no beat read the clock recently
+/// (`tcache::beat`): runs a pass when one is due. Returns the frees until
+/// the thread's next beat (i32::MAX when the heartbeat is off: years of
+/// frees between two checks of the option).
 pub fn on_beat() -> i32 {
+    if let Some(c) = cycles() {
+        CLOCK_READ_AT.store(c, Ordering::Relaxed);
+    }
     if !options::heartbeat() {
         return i32::MAX;
     }
@@ -83,11 +98,7 @@ pub fn on_beat() -> i32 {
     if now >= NEXT_PASS_MS.load(Ordering::Relaxed) {
         pass(now);
     }
-    if PENDING.load(Ordering::Relaxed) {
-        FREES_PER_BEAT
-    } else {
-        FREES_PER_IDLE_BEAT
-    }
+    FREES_PER_BEAT
 }
 
 /// One pass (see the module comment), unless another thread runs one.
@@ -96,14 +107,9 @@ pub fn pass(now: u64) {
         return;
     }
     NEXT_PASS_MS.store(now + period_ms(), Ordering::Relaxed);
-    // Cleared before the work: a `wake` during the pass is kept.
-    PENDING.store(false, Ordering::Relaxed);
-    let waiting = crate::owner::collect_departed();
+    crate::owner::collect_departed();
     crate::page_heap::decay_tick();
     crate::large::decay_tick();
-    if waiting || crate::page_heap::any_dirty() || crate::large::cached_bytes() > 0 {
-        PENDING.store(true, Ordering::Relaxed);
-    }
     BUSY.store(false, Ordering::Release);
 }
 

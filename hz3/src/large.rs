@@ -417,7 +417,6 @@ pub fn free(p: usize) -> bool {
         };
         s.ncache += 1;
         s.cached_bytes += len;
-        crate::heartbeat::wake();
         let decay_ms = options::purge_decay_ms();
         if decay_ms > 0 && n == 0 {
             // The cache was empty: this entry is the next to decay. (Otherwise

@@ -118,10 +118,8 @@ static COLLECTED_AT: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) };
 /// (`release_idle`), once per generation of threads: nobody would refill from
 /// them, and the page heap's decay then hands the pages back. Waiting a pass
 /// keeps a program that replaces its threads at once from losing its warm
-/// spans. Returns true when an owner waits for the next pass to be
-/// collected.
-pub fn collect_departed() -> bool {
-    let mut waiting = false;
+/// spans.
+pub fn collect_departed() {
     for (o, rec) in TABLE.iter().enumerate() {
         // `starts` before `live`: a thread that starts between the two loads
         // is then counted as not yet collected (its generation is collected
@@ -134,12 +132,9 @@ pub fn collect_departed() -> bool {
         {
             rec.release_idle();
             COLLECTED_AT[o].store(starts, Ordering::Relaxed);
-        } else if idle && starts != COLLECTED_AT[o].load(Ordering::Relaxed) {
-            waiting = true;
         }
         DEPARTED_SEEN[o].store(idle, Ordering::Relaxed);
     }
-    waiting
 }
 
 /// Until when (`os::now_ms`) threads are taken to churn: exits then leave

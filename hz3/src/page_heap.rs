@@ -308,9 +308,6 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
             // SAFETY: owner's page-heap lock held.
             unsafe { release_to_bitmap(page, n) };
         }
-        if h.dirty_free_pages == 0 {
-            crate::heartbeat::wake();
-        }
         h.dirty_free_pages += n;
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         if h.dirty_free_pages > purge_limit {

@@ -319,8 +319,6 @@ pub unsafe fn destroy(t: *mut TCache) {
     } else if last {
         inbox::drain_to_central(owner);
     }
-    // Its owner may be left without threads: a heartbeat pass collects it.
-    crate::heartbeat::wake();
     stats::THREADS_EXITED.fetch_add(1, Ordering::Relaxed);
     pool_put(t);
 }
@@ -386,12 +384,6 @@ const SCAVENGE_EVERY: u32 = 64;
 #[inline]
 unsafe fn on_event(t: *mut TCache) {
     (*t).events = (*t).events.wrapping_add(1);
-    // A thread given the idle countdown while nothing was left to give back
-    // beats again soon once something is (a thread exited, pages were freed
-    // to a page heap), from its first slow path on.
-    if (*t).tick > crate::heartbeat::FREES_PER_BEAT && crate::heartbeat::pending() {
-        (*t).tick = crate::heartbeat::FREES_PER_BEAT;
-    }
     if (*t).events.is_multiple_of(SCAVENGE_EVERY) {
         scavenge(t);
         crate::large::decay_tick();
@@ -672,6 +664,21 @@ pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
 #[cold]
 #[inline(never)]
 pub unsafe fn beat(t: *mut TCache) {
+    (*t).tick = crate::heartbeat::FREES_PER_BEAT;
+    // Most beats of a busy thread end here: no call, no saved register.
+    if crate::heartbeat::clock_read_recently() {
+        return;
+    }
+    beat_on_clock(t);
+}
+
+/// `beat` once no beat read the clock recently.
+///
+/// # Safety
+/// As for `beat`.
+#[cold]
+#[inline(never)]
+unsafe fn beat_on_clock(t: *mut TCache) {
     (*t).tick = crate::heartbeat::on_beat();
 }
 
