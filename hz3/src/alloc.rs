@@ -30,7 +30,9 @@
 //! free(p)
 //! ├─ page of p in the arena (one subtract and rotate), tag = arena::tag_in
 //! │  ├─ tcache::local_class(t, tag): checks::key_seen, then
-//! │  │  └─ tcache::free_local -> bin push                                   (fast path)
+//! │  │  └─ tcache::free_local -> bin push, free countdown                   (fast path)
+//! │  │     ├─ beat [cold] every 256 frees -> heartbeat::on_beat (clock; pass:
+//! │  │     │  owner::collect_departed, page_heap / large decay_tick)
 //! │  │     └─ overflow_at [cold] -> flush one batch -> central::flush_counted
 //! │  │        (a transfer list, else central::to_spans -> span::put,
 //! │  │         a wholly free span -> span::release -> page_heap::free_run)

@@ -6,6 +6,8 @@
 //! malloc), owner assignment. A cache is touched only by its thread, except by
 //! the fork child (which abandons other threads' caches). Refill and flush go
 //! to the owner's central cache in batches.
+//! Calls up into `heartbeat` (a beat every `heartbeat::FREES_PER_BEAT`
+//! fast-path frees), never holding a lock.
 //! Must not touch another thread's cache or any span or page run directly
 //! (`span`, `page_heap`).
 
