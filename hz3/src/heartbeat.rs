@@ -20,8 +20,8 @@
 //! only the locks of the modules it calls, one at a time, never with another
 //! allocator lock held (a beat is taken from `free`, outside every lock).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
-//! `central`, `inbox`, `span`, `outbox`); it reaches them only through
-//! `owner`.
+//! `central`, `inbox`, `span`, `outbox`); it reaches them only through the
+//! owner records.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
