@@ -30,7 +30,9 @@
 //! free(p)
 //! ├─ page of p in the arena (one subtract and rotate), tag = arena::tag_in
 //! │  ├─ tcache::local_class(t, tag): checks::key_seen, then
-//! │  │  └─ tcache::free_local -> bin push                                   (fast path)
+//! │  │  └─ tcache::free_local -> bin push, free countdown                   (fast path)
+//! │  │     ├─ beat [cold] every 256 frees -> heartbeat::on_beat (clock; pass:
+//! │  │     │  owner::collect_departed, page_heap / large decay_tick)
 //! │  │     └─ overflow_at [cold] -> flush one batch -> central::flush_counted
 //! │  │        (a transfer list, else central::to_spans -> span::put,
 //! │  │         a wholly free span -> span::release -> page_heap::free_run)
@@ -59,7 +61,8 @@ use crate::os::{self, PAGE};
 use crate::owner;
 use crate::page_heap;
 use crate::size_class::{
-    class_for_aligned, class_of, class_of_big, class_size, MAX_SMALL, MAX_TINY,
+    class_for_aligned, class_of, class_of_big_unbiased, class_size, CLASS_OF_BIG_BIAS, MAX_SMALL,
+    MAX_TINY,
 };
 use crate::tcache;
 use crate::tls;
@@ -70,13 +73,27 @@ const MAX_REQUEST: usize = isize::MAX as usize - 2 * PAGE;
 /// malloc: a block of at least `size` bytes, 16-byte aligned; null with ENOMEM on failure.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
-    let cls = if size <= MAX_TINY {
-        (size + 15) >> 4
-    } else if size <= MAX_SMALL {
-        class_of_big(size)
-    } else {
-        return malloc_slow(size);
-    };
+    // Each branch has a pop of its own: the tiny one falls through to its
+    // return instead of jumping to a shared tail, and the other folds the
+    // constant of `class_of_big` into its bin addresses (the two tails
+    // differ, so they are not merged back).
+    if size <= MAX_TINY {
+        return malloc_class(size, (size + 15) >> 4);
+    }
+    if size <= MAX_SMALL {
+        // Kept opaque, the class's sum stays one register the three bin
+        // accesses index with the constant in their displacement (seen
+        // through, LLVM computes it again after the pop's null test).
+        let mut c = class_of_big_unbiased(size);
+        os::opaque(&mut c);
+        return malloc_class(size, c.wrapping_sub(CLASS_OF_BIG_BIAS));
+    }
+    malloc_slow(size)
+}
+
+/// malloc's fast path for a request of `size` bytes of class `cls`.
+#[inline(always)]
+fn malloc_class(size: usize, cls: usize) -> *mut u8 {
     let t = tls::tc_raw();
     // SAFETY: `t` is this thread's live cache or EMPTY (all bins empty, never
     // written); bins hold free blocks of their class; cls < NCLS.

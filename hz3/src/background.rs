@@ -1,8 +1,8 @@
 //! Background purge (lane key `background_purge`): one detached thread that
 //! ends due decay epochs of every page heap and lets the large-mapping cache
 //! decay, a few times per `purge_decay_ms`, so idle memory goes back to the
-//! OS while the program sleeps or does only fast-path traffic (which never
-//! reaches the slow-path beat that drives decay otherwise).
+//! OS while the program sleeps (a program doing only fast-path traffic gets
+//! the same pass from its threads' free countdown, `heartbeat`).
 //!
 //! Off unless asked for: the lane key is the default (false in every lane
 //! shipped) and `HZ3_BACKGROUND_PURGE=1` or `=0` overrides it at run time.
@@ -12,11 +12,11 @@
 //! (see `ensure_started` for why not both ways). After `fork` the child has no
 //! such thread (a Rust child starts its own at its next refill). It never
 //! allocates, has every signal blocked and a 64 KiB stack (the default size
-//! when the program's static TLS needs more). Each pass it
-//! collects owners whose threads are all gone (`owner::Owner::release_idle`:
-//! their inboxes and transfer lists back into spans, wholly free spans to the
-//! page heap), then runs `page_heap::decay_tick` and `large::decay_tick`; all
-//! of them take their own locks (so `fork`'s prepare handler, which takes
+//! when the program's static TLS needs more). Each wake-up it runs the
+//! heartbeat's pass (`heartbeat::pass`: owners whose threads are all gone
+//! collected by `owner::collect_departed`, then `page_heap::decay_tick` and
+//! `large::decay_tick`), which threads' free countdowns run too; all of them
+//! take their own locks (so `fork`'s prepare handler, which takes
 //! every lock, never forks it in the middle of a pass).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
 //! `central`, `inbox`, `span`, `outbox`). It reaches them only through the
@@ -26,8 +26,6 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::config;
 use crate::glibc_abi;
-use crate::options;
-use crate::owner;
 
 const NOT_STARTED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -146,72 +144,23 @@ fn start() {
     }
 }
 
-/// Wake-up period: a quarter of the decay period (10 ms to 1 s), so a page
-/// heap's epoch ends at most that late; 1 s while decay is off.
-fn period_ms() -> u64 {
-    match options::purge_decay_ms() {
-        0 => 1000,
-        d => (d / 4).clamp(10, 1000),
-    }
-}
-
-/// Owners without threads, as the purge thread last saw them.
-struct Idle {
-    /// No thread at the previous pass.
-    was_idle: [bool; config::OWNERS],
-    /// The owner's `starts` when it was last collected (0 at first: never, as
-    /// an owner no thread ever took has nothing to collect).
-    collected_at: [u32; config::OWNERS],
-}
-
-impl Idle {
-    /// An owner whose threads are gone (at this pass and the one before) has
-    /// its remote stash and transfer lists put back into its spans and its
-    /// wholly free spans (kept ones too) returned to its page heap, once per
-    /// generation of threads: nobody would refill from them, and the page
-    /// heap's decay then hands the pages back. Waiting a pass keeps a program
-    /// that replaces its threads at once from losing its warm spans.
-    fn collect(&mut self) {
-        for o in 0..config::OWNERS {
-            let rec = owner::of(o);
-            // `starts` before `live`: a thread that starts between the two
-            // loads is then counted as not yet collected (its generation is
-            // collected at a later pass), never as collected already.
-            let starts = rec.starts.load(Ordering::Acquire);
-            let idle = rec.live.load(Ordering::Acquire) == 0;
-            if idle && self.was_idle[o] && starts != self.collected_at[o] {
-                rec.release_idle();
-                self.collected_at[o] = starts;
-            }
-            self.was_idle[o] = idle;
-        }
-    }
-}
-
 extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: naming the calling thread (best effort).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"hz3-purge".as_ptr()) };
-    let mut owners = Idle {
-        was_idle: [false; config::OWNERS],
-        collected_at: [0; config::OWNERS],
-    };
     let mut idle = false;
     loop {
         // Nothing left to purge last time: sleep four times longer (up to 1 s).
-        let ms = if idle {
-            (period_ms() * 4).min(1000)
-        } else {
-            period_ms()
-        };
+        let period = crate::heartbeat::period_ms();
+        let ms = if idle { (period * 4).min(1000) } else { period };
         let ts = libc::timespec {
             tv_sec: (ms / 1000) as libc::time_t,
             tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
         };
         // SAFETY: valid timespec; an early wake-up (EINTR) only runs a pass sooner.
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
-        owners.collect();
-        crate::page_heap::decay_tick();
-        crate::large::decay_tick();
+        // The heartbeat's pass: departed owners collected, page heaps and
+        // the large cache decayed (skipped when a thread's beat runs one).
+        crate::heartbeat::pass(crate::os::now_ms());
         idle = !crate::page_heap::any_dirty() && crate::large::cached_bytes() == 0;
     }
 }

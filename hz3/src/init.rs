@@ -248,6 +248,7 @@ extern "C" fn fork_child() {
     }
     owner::unlock_all(true);
     crate::background::after_fork_child();
+    crate::heartbeat::after_fork_child();
     stats::after_fork_child();
 }
 

@@ -20,8 +20,9 @@
 //! 9. `outbox` (per-thread outgoing remote frees), `tcache` (thread caches)
 //! 10. `hardened`, `checks` (integrity and misuse checks on the paths)
 //! 11. `large` (mappings of their own for big blocks)
-//! 12. `background` (the purge thread: decay on a timer, idle owners)
-//!     and `init` (life cycle: init, thread exit, fork)
+//! 12. `heartbeat` (the pass: departed owners collected, decay; run every
+//!     256 frees of a thread or by the purge thread), `background` (the
+//!     purge thread) and `init` (life cycle: init, thread exit, fork)
 //! 13. `alloc` (malloc, free and the rest: the front end)
 //! 14. `stats_json`, `global_alloc` (`Hz3`), `c_abi` (the C symbols, feature `c-abi`)
 //!
@@ -62,6 +63,7 @@ mod env;
 mod glibc_abi;
 mod global_alloc;
 mod hardened;
+mod heartbeat;
 mod inbox;
 mod init;
 mod large;

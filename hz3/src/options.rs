@@ -91,6 +91,17 @@ const OWNER_KIB: usize = 1;
 /// turns it on.
 static DEPARTED_RETURN: AtomicUsize = AtomicUsize::new(0);
 
+/// Heartbeat (`heartbeat`): `HZ3_HEARTBEAT` 1 (default) on, 0 off (idle
+/// memory then goes back only on the slow-path beat, or from the background
+/// thread).
+static HEARTBEAT: AtomicUsize = AtomicUsize::new(1);
+
+/// True when threads' free countdowns run the heartbeat's pass.
+#[inline]
+pub fn heartbeat() -> bool {
+    HEARTBEAT.load(Ordering::Relaxed) != 0
+}
+
 /// Reads every option from the environment (once, from init).
 pub fn read_env() {
     for o in &TABLE {
@@ -100,6 +111,7 @@ pub fn read_env() {
         env::number(c"HZ3_DEPARTED_RETURN", 0, 2, 0),
         Ordering::Relaxed,
     );
+    HEARTBEAT.store(env::number(c"HZ3_HEARTBEAT", 0, 1, 1), Ordering::Relaxed);
 }
 
 /// True when exiting threads hand their owners' memory back.

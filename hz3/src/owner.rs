@@ -102,6 +102,41 @@ impl Owner {
     }
 }
 
+/// What `collect_departed` last saw of each owner: it had no thread at the
+/// previous pass (`DEPARTED_SEEN`), and its `starts` when it was last
+/// collected (`COLLECTED_AT`; 0 at first: an owner no thread ever took has
+/// nothing to collect). Written only by the pass that holds the heartbeat's
+/// flag (`heartbeat::pass`), so Relaxed accesses suffice.
+static DEPARTED_SEEN: [AtomicBool; config::OWNERS] =
+    [const { AtomicBool::new(false) }; config::OWNERS];
+static COLLECTED_AT: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) }; config::OWNERS];
+
+/// A heartbeat pass (`heartbeat::pass`, from a thread's free countdown or the
+/// background thread): an owner whose threads are gone (at this pass and the
+/// one before) has its remote stash and transfer lists put back into its
+/// spans and its wholly free spans (kept ones too) returned to its page heap
+/// (`release_idle`), once per generation of threads: nobody would refill from
+/// them, and the page heap's decay then hands the pages back. Waiting a pass
+/// keeps a program that replaces its threads at once from losing its warm
+/// spans.
+pub fn collect_departed() {
+    for (o, rec) in TABLE.iter().enumerate() {
+        // `starts` before `live`: a thread that starts between the two loads
+        // is then counted as not yet collected (its generation is collected
+        // at a later pass), never as collected already.
+        let starts = rec.starts.load(Ordering::Acquire);
+        let idle = rec.live.load(Ordering::Acquire) == 0;
+        if idle
+            && DEPARTED_SEEN[o].load(Ordering::Relaxed)
+            && starts != COLLECTED_AT[o].load(Ordering::Relaxed)
+        {
+            rec.release_idle();
+            COLLECTED_AT[o].store(starts, Ordering::Relaxed);
+        }
+        DEPARTED_SEEN[o].store(idle, Ordering::Relaxed);
+    }
+}
+
 /// Until when (`os::now_ms`) threads are taken to churn: exits then leave
 /// their owners' pages for the next threads (decay returns them).
 static CHURN_UNTIL_MS: AtomicU64 = AtomicU64::new(0);

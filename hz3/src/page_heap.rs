@@ -358,7 +358,9 @@ const DECAY_CHECKS: u64 = 16;
 
 /// Clock-driven decay: ends the epoch of every page heap whose epoch is over,
 /// whichever thread calls it. Called on slow-path beats (each thread cache's
-/// 64th slow event, large-block events), never on a fast path. Cheap when
+/// 64th slow event, large-block events) and from the heartbeat's pass
+/// (`heartbeat`: a free countdown's cold branch, or the purge thread),
+/// never inline on a fast path. Cheap when
 /// nothing is due: one coarse clock read (vDSO, no system call) and one load.
 pub fn decay_tick() {
     let decay_ms = options::purge_decay_ms();

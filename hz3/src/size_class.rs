@@ -63,6 +63,17 @@ pub fn class_of(size: usize) -> usize {
 /// Class of a request in (MAX_TINY, MAX_SMALL].
 #[inline(always)]
 pub fn class_of_big(size: usize) -> usize {
+    class_of_big_unbiased(size).wrapping_sub(CLASS_OF_BIG_BIAS)
+}
+
+/// What `class_of_big` subtracts from `class_of_big_unbiased` (wrapping: it
+/// is negative in lanes whose tiny classes go up to 1024 B).
+pub const CLASS_OF_BIG_BIAS: usize = (TINY_LG * STEPS + STEPS).wrapping_sub(TINY_CLASSES + 1);
+
+/// `class_of_big(size) + CLASS_OF_BIG_BIAS`: malloc folds the constant into
+/// its bin addresses.
+#[inline(always)]
+pub fn class_of_big_unbiased(size: usize) -> usize {
     debug_assert!(size > MAX_TINY && size <= MAX_SMALL);
     // floor(log2(s)) >= TINY_LG. `s` is not 0, which `NonZero` tells the
     // compiler: a bare `bsr`, without the zero fix-up of `leading_zeros`.
@@ -75,7 +86,7 @@ pub fn class_of_big(size: usize) -> usize {
     // `s >> (lg - STEPS_LG)` is the top STEPS_LG + 1 bits of `s`, in
     // [STEPS, 2 * STEPS): its leading 1 is folded into the constant instead of
     // masked off, so the class is a shift and one `lea` (base + lg * STEPS + m).
-    (s >> (lg - STEPS_LG)) + lg * STEPS + (TINY_CLASSES + 1) - TINY_LG * STEPS - STEPS
+    (s >> (lg - STEPS_LG)) + lg * STEPS
 }
 
 /// The geometry of one class.

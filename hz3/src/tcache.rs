@@ -6,6 +6,8 @@
 //! malloc), owner assignment. A cache is touched only by its thread, except by
 //! the fork child (which abandons other threads' caches). Refill and flush go
 //! to the owner's central cache in batches.
+//! Calls up into `heartbeat` (a beat every `heartbeat::FREES_PER_BEAT`
+//! fast-path frees), never holding a lock.
 //! Must not touch another thread's cache or any span or page run directly
 //! (`span`, `page_heap`).
 
@@ -88,6 +90,10 @@ pub struct TCache {
     /// `arena::expect_for_owner(owner)`: what `arena::local_class` compares a tag with.
     pub expect: u32,
     pub owner: u32,
+    /// Fast-path frees left before the next heartbeat (`beat`): one
+    /// decrement and one sign test per free, next to `expect`, which the
+    /// free fast path reads already.
+    tick: i32,
     pool_next: *mut TCache,
     /// Slow-path events (refills, overflows) since the cache was created.
     events: u32,
@@ -278,6 +284,7 @@ pub fn get_or_create() -> *mut TCache {
         // `destroy`, whose `drain` flushed the outbox: its bank is clean.
         (*t).outbox.init();
         (*t).events = 0;
+        (*t).tick = crate::heartbeat::FREES_PER_BEAT;
         (*t).mixed = [0; MIXED_WORDS];
         (*t).credit = 0;
     }
@@ -642,7 +649,39 @@ pub unsafe fn free_local(t: *mut TCache, p: *mut u8, cls: usize) {
     if (*t).bins.push(cls, p) {
         // Passes `p` rather than `cls`: no register kept for the call.
         overflow_at(p, t);
+        return;
     }
+    (*t).tick -= 1;
+    if (*t).tick < 0 {
+        beat(t);
+    }
+}
+
+/// The free countdown of `t` ran out: restarts it and lets the heartbeat run
+/// its pass when one is due (decay driven by the clock in a program that
+/// does only fast-path traffic).
+///
+/// # Safety
+/// `t` is the calling thread's live cache.
+#[cold]
+#[inline(never)]
+pub unsafe fn beat(t: *mut TCache) {
+    (*t).tick = crate::heartbeat::FREES_PER_BEAT;
+    // Most beats of a busy thread end here: no call, no saved register.
+    if crate::heartbeat::clock_read_recently() {
+        return;
+    }
+    beat_on_clock(t);
+}
+
+/// `beat` once no beat read the clock recently.
+///
+/// # Safety
+/// As for `beat`.
+#[cold]
+#[inline(never)]
+unsafe fn beat_on_clock(t: *mut TCache) {
+    (*t).tick = crate::heartbeat::on_beat();
 }
 
 /// Frees `p`, a block of (owner, cls) of another owner: adopted into `t`'s

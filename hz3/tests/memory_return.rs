@@ -14,6 +14,11 @@
 //!   while main only sleeps: with the purge thread on (`HZ3_BACKGROUND_PURGE=1`)
 //!   it goes back within the same time; with it off (`=0`) it stays, which
 //!   shows that the purge thread is what gives it back.
+//! * `fast_path_traffic_drives_decay`: the same burst while main does one
+//!   malloc/free pair per millisecond, which its warm bins serve with no
+//!   refill or flush: the heartbeat (a free countdown on the fast path that
+//!   runs the decay pass) gives it back within the same time; with it off
+//!   (`HZ3_HEARTBEAT=0`) it stays.
 //! * `exited_threads_leave_nothing_behind`: four threads allocate and free
 //!   16 MiB each and exit; after 3 x the decay the span bytes are under 2 MiB:
 //!   the purge thread (`HZ3_BACKGROUND_PURGE=1`) collected the exited owners'
@@ -113,6 +118,49 @@ fn background_purge_gives_back_while_the_program_sleeps() {
                     !back && r.stderr_str().contains("stayed resident"),
                     "{what}: without the purge thread the burst went back while the program \
                      slept (what else purges it?):\n{}",
+                    r.describe()
+                );
+            }
+            eprint!("{what}:\n{}", r.stdout_str());
+        }
+    }
+}
+
+#[test]
+fn fast_path_traffic_drives_decay() {
+    let exe = compile_c("memory_return.c");
+    let (plain, hardened) = libraries();
+    for lib in [&plain, &hardened] {
+        // No purge thread either way: on, the free countdown alone runs the
+        // decay; off, nothing on the fast path does.
+        for on in [true, false] {
+            let cmd = c_mode(
+                &exe,
+                lib,
+                "quiet",
+                &[DECAY_MS],
+                &[
+                    ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+                    KEEP_BURST,
+                    ("HZ3_BACKGROUND_PURGE", "0"),
+                    ("HZ3_HEARTBEAT", if on { "1" } else { "0" }),
+                ],
+            );
+            let r = run(cmd, Duration::from_secs(120));
+            let what = format!("memory_return quiet ({}, heartbeat={on})", lib.name);
+            let back = r.stdout_str().contains("all checks passed");
+            if on {
+                assert_success(&r, &what);
+                assert!(
+                    back,
+                    "{what}: fast-path traffic did not give the burst back:\n{}",
+                    r.describe()
+                );
+            } else {
+                assert!(
+                    !back && r.stderr_str().contains("stayed resident"),
+                    "{what}: without the heartbeat the burst went back under fast-path \
+                     traffic (what else purges it?):\n{}",
                     r.describe()
                 );
             }

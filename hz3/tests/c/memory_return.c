@@ -8,6 +8,10 @@
  *                    size, then a short sleep) for up to max(5 s, 4 x DECAY_MS).
  *                    RSS must fall back within 2 x DECAY_MS (+ 25 % + 250 ms slack for a
  *                    loaded machine) of the burst's free.
+ *   quiet DECAY_MS   like decay, but main's traffic is one malloc/free pair
+ *                    per millisecond (4 KiB or 16..1024 bytes), which a warm
+ *                    thread cache serves from its bins: no slow path runs, so
+ *                    only a beat on the fast path gives the burst back.
  *   departed         a thread allocates 100,000 1 KiB blocks and exits; main
  *                    frees them. mallinfo2's in-use bytes (uordblks) must come
  *                    back without malloc_trim (hz3 only: uses mallinfo2).
@@ -130,6 +134,20 @@ static void light_round(unsigned *seed)
         free(held[i]);
 }
 
+/* One malloc/free pair (the traffic of bench-matrix's settle phase): 4 KiB
+ * every fourth call, else 16..1024 bytes; a thread cache serves it from its
+ * bins, with no refill or flush once they are warm. */
+static void pair_round(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    size_t size = (*seed >> 8) % 4 == 0 ? 4096 : 16 + ((*seed >> 16) % 64) * 16;
+    char *p = malloc(size);
+    CHECK(p != NULL, "p is NULL");
+    ((volatile char *)p)[0] = 1;
+    free(p);
+}
+
+/* traffic: 0 none (main sleeps), 1 light rounds, 2 one pair per millisecond. */
 static int mode_decay(long decay_ms, int traffic)
 {
     long base = rss_kib();
@@ -148,11 +166,12 @@ static int mode_decay(long decay_ms, int traffic)
     unsigned seed = 42;
     long rounds = 0;
     while (now_ms() - t0 < run_ms) {
-        if (traffic) {
+        if (traffic == 1)
             light_round(&seed);
-            rounds++;
-        }
-        sleep_ms(traffic ? 2 : 20);
+        else if (traffic == 2)
+            pair_round(&seed);
+        rounds++;
+        sleep_ms(traffic == 2 ? 1 : traffic ? 2 : 20);
         if (back_at < 0 && rss_kib() <= target)
             back_at = now_ms() - t0;
         if (back_at >= 0 && now_ms() - t0 > limit_ms)
@@ -566,6 +585,8 @@ int main(int argc, char **argv)
         mode_decay(ms, 1);
     else if (!strcmp(mode, "idle"))
         mode_decay(ms, 0);
+    else if (!strcmp(mode, "quiet"))
+        mode_decay(ms, 2);
     else if (!strcmp(mode, "exited"))
         mode_exited(ms);
     else if (!strcmp(mode, "departed"))
@@ -585,7 +606,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|quiet|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
