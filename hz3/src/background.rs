@@ -15,7 +15,7 @@
 //! when the program's static TLS needs more). Each pass it
 //! collects owners whose threads are all gone (`owner::Owner::release_idle`:
 //! their inboxes and transfer lists back into spans, wholly free spans to the
-//! page heap), then runs `page_heap::decay_tick` and `large::decay_tick`; all
+//! page heap), then runs `owner::decay_tick` (idle classes' kept spans, `central::release_idle`, and `page_heap::decay_tick`) and `large::decay_tick`; all
 //! of them take their own locks (so `fork`'s prepare handler, which takes
 //! every lock, never forks it in the middle of a pass).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
@@ -210,7 +210,7 @@ extern "C" fn purge_thread(_: *mut libc::c_void) -> *mut libc::c_void {
         // SAFETY: valid timespec; an early wake-up (EINTR) only runs a pass sooner.
         unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
         owners.collect();
-        crate::page_heap::decay_tick();
+        owner::decay_tick();
         crate::large::decay_tick();
         idle = !crate::page_heap::any_dirty() && crate::large::cached_bytes() == 0;
     }

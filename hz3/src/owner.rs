@@ -197,7 +197,43 @@ pub fn after_departed_delivery(owner: usize) {
 /// on the thread caches' slow-path beat.
 #[inline]
 pub fn decay_tick() {
+    age_tick();
     page_heap::decay_tick();
+}
+
+/// When the next `age_tick` pass is due (`os::now_ms`); 0 at start.
+static NEXT_AGE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Every half decay period (at least 50 ms), whichever thread calls it: the
+/// classes of every owner a thread ever took that had no refill since the
+/// pass before give back what their central caches keep
+/// (`central::release_idle`), and the caches of exited threads their
+/// outboxes' pages (`tcache::drop_free_caches`). Cheap when not due: one clock read, one load.
+#[inline]
+pub fn age_tick() {
+    let decay_ms = crate::options::purge_decay_ms();
+    if decay_ms == 0 {
+        return;
+    }
+    let now = crate::os::now_ms();
+    let due = NEXT_AGE_MS.load(Ordering::Relaxed);
+    if now < due {
+        return;
+    }
+    let next = now + (decay_ms / 2).max(50);
+    if NEXT_AGE_MS
+        .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        // Another thread runs this pass.
+        return;
+    }
+    for (o, rec) in TABLE.iter().enumerate() {
+        if rec.starts.load(Ordering::Relaxed) != 0 {
+            central::release_idle(o);
+        }
+    }
+    tcache::drop_free_caches();
 }
 
 /// `collect` for every owner; returns the bytes purged.

@@ -32,6 +32,18 @@
  *                    generation started as the previous one exited: the third
  *                    generation may fault in at most a quarter of its pages
  *                    (threads replaced at once find their pages resident).
+ *   trimmeta         main allocates 256 MiB of 1 KiB blocks (128 segments),
+ *                    writes one byte of each, frees them all and calls
+ *                    malloc_trim(0): RSS must be back within 1 MiB of what it
+ *                    was before (hz3 only: the segments' metadata, 5 MiB per
+ *                    GiB, goes back with their pages).
+ *   keptidle DECAY_MS  main keeps a thread cache while four threads (all on
+ *                    its owner: run with HZ3_OWNERS=1) allocate, write and
+ *                    free 64 blocks of each size from 16 B to 16 KiB and
+ *                    exit; main sleeps 3 x DECAY_MS: the span bytes (mallinfo2
+ *                    arena) must be under 256 KiB (hz3 only): the classes
+ *                    nobody refills from give back the empty spans their
+ *                    central caches keep, although a thread still lives.
  *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
  *                    main frees them (remote frees, stashed for the thread's
  *                    owner in lanes that keep a stash) and forks: in the
@@ -50,6 +62,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -252,6 +265,68 @@ static int mode_exited(long decay_ms)
     struct mallinfo2 later = mallinfo2();
     printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
     CHECK(later.arena <= (2u << 20), "%zu span bytes kept for exited threads", later.arena);
+    return 0;
+}
+
+/* ------------------------------------------------------- trimmeta, keptidle */
+
+#define META_N ((256 << 20) / BURST_BLOCK)
+
+static int mode_trimmeta(void)
+{
+    /* The pointer array outside malloc (a freed large block may stay cached). */
+    char **v = mmap(NULL, META_N * sizeof *v, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(v != MAP_FAILED, "mmap failed");
+    memset(v, 0, META_N * sizeof *v);
+    free(malloc(BURST_BLOCK));
+    malloc_trim(0);
+    long base = rss_kib();
+    for (long i = 0; i < META_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        v[i][0] = 1;
+    }
+    for (long i = 0; i < META_N; i++)
+        free(v[i]);
+    malloc_trim(0);
+    long after = rss_kib();
+    printf("base_kib=%ld after_trim_kib=%ld\n", base, after);
+    CHECK(after <= base + 1024, "%ld kib stayed resident after malloc_trim", after - base);
+    munmap(v, META_N * sizeof *v);
+    return 0;
+}
+
+static void *keptidle_thread(void *arg)
+{
+    (void)arg;
+    enum { N = 64 };
+    void *v[N];
+    for (size_t size = 16; size <= 16384; size += size / 8 > 16 ? size / 8 : 16) {
+        for (int i = 0; i < N; i++) {
+            v[i] = malloc(size);
+            CHECK(v[i] != NULL, "v[i] is NULL");
+            memset(v[i], 1, size);
+        }
+        for (int i = 0; i < N; i++)
+            free(v[i]);
+    }
+    return NULL;
+}
+
+static int mode_keptidle(long decay_ms)
+{
+    free(malloc(16));
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, keptidle_thread, NULL) == 0, "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    struct mallinfo2 at_exit = mallinfo2();
+    sleep_ms(decay_ms * 3);
+    struct mallinfo2 later = mallinfo2();
+    printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
+    CHECK(later.arena <= (256u << 10), "%zu span bytes kept by idle classes", later.arena);
     return 0;
 }
 
@@ -568,6 +643,10 @@ int main(int argc, char **argv)
         mode_decay(ms, 0);
     else if (!strcmp(mode, "exited"))
         mode_exited(ms);
+    else if (!strcmp(mode, "trimmeta"))
+        mode_trimmeta();
+    else if (!strcmp(mode, "keptidle"))
+        mode_keptidle(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "forkdrain"))
@@ -585,7 +664,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|departed|trimmeta|keptidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
