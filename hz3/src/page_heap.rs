@@ -363,20 +363,30 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
 }
 
 /// Returns a run of pages that sat unused for a while (`central::release_idle`)
-/// to its owner's page heap, clean: its pages go back to the OS now.
+/// to its owner's page heap, clean: its pages go back to the OS now, and a
+/// segment it leaves wholly free and clean goes back to the pool (`pool_put`).
 pub fn free_run_purged(owner: usize, page: usize, n: usize) {
-    heap(owner).with(|_h| {
+    heap(owner).with(|h| {
         // SAFETY: owner's page-heap lock held; the run is the owner's and no
         // longer used (its pages are in no run cache and marked used).
         unsafe {
             os::purge(arena::page_addr(page) as *mut u8, n * PAGE);
-            let m = seg(page / SEG_PAGES);
-            for i in page % SEG_PAGES..page % SEG_PAGES + n {
-                if bit(&m.dirty, i) {
-                    set_bits(&mut m.dirty, i, 1, false);
+            let segi = page / SEG_PAGES;
+            let m = seg(segi);
+            set_bits(&mut m.dirty, page % SEG_PAGES, n, false);
+            release_to_bitmap(page, n);
+            if m.nfree as usize == SEG_PAGES && m.dirty.iter().all(|&d| d == 0) {
+                // Wholly free and clean: back to the pool now (a purge only
+                // visits segments while dirty pages are left).
+                let mut link: *mut u32 = &mut h.segs;
+                while *link != 0 && *link as usize - 1 != segi {
+                    link = &mut seg(*link as usize - 1).next;
+                }
+                if *link != 0 {
+                    *link = m.next;
+                    POOL.with(|pool| pool_put(pool, segi));
                 }
             }
-            release_to_bitmap(page, n);
         }
         stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
         stats::BYTES_PURGED.fetch_add(n * PAGE, Ordering::Relaxed);
