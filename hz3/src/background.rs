@@ -15,7 +15,7 @@
 //! when the program's static TLS needs more). Each pass it
 //! collects owners whose threads are all gone (`owner::Owner::release_idle`:
 //! their inboxes and transfer lists back into spans, wholly free spans to the
-//! page heap), then runs `owner::decay_tick` (idle classes' kept spans, `central::release_idle`, and `page_heap::decay_tick`) and `large::decay_tick`; all
+//! page heap, its free pages to the OS), then runs `owner::decay_tick` (idle classes' kept spans, `central::release_idle`, and `page_heap::decay_tick`) and `large::decay_tick`; all
 //! of them take their own locks (so `fork`'s prepare handler, which takes
 //! every lock, never forks it in the middle of a pass).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,
@@ -167,9 +167,9 @@ struct Idle {
 impl Idle {
     /// An owner whose threads are gone (at this pass and the one before) has
     /// its remote stash and transfer lists put back into its spans and its
-    /// wholly free spans (kept ones too) returned to its page heap, once per
-    /// generation of threads: nobody would refill from them, and the page
-    /// heap's decay then hands the pages back. Waiting a pass keeps a program
+    /// wholly free spans (kept ones too) returned to its page heap and its
+    /// free pages to the OS, once per generation of threads: nobody would
+    /// refill from them. Waiting a pass keeps a program
     /// that replaces its threads at once from losing its warm spans.
     fn collect(&mut self) {
         for o in 0..config::OWNERS {

@@ -44,6 +44,12 @@
  *                    arena) must be under 256 KiB (hz3 only): the classes
  *                    nobody refills from give back the empty spans their
  *                    central caches keep, although a thread still lives.
+ *   idlepurge DECAY_MS  four threads each allocate, write and free 16 MiB
+ *                    of 1 KiB blocks and exit; 0.9 x DECAY_MS after the
+ *                    joins (before decay could purge what they freed: it
+ *                    waits a whole DECAY_MS) RSS must be back within 20 % of
+ *                    the 64 MiB (run with the purge thread on: it collects
+ *                    and purges owners idle for two of its passes).
  *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
  *                    main frees them (remote frees, stashed for the thread's
  *                    owner in lanes that keep a stash) and forks: in the
@@ -327,6 +333,41 @@ static int mode_keptidle(long decay_ms)
     struct mallinfo2 later = mallinfo2();
     printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
     CHECK(later.arena <= (256u << 10), "%zu span bytes kept by idle classes", later.arena);
+    return 0;
+}
+
+static void *idlepurge_thread(void *arg)
+{
+    (void)arg;
+    enum { N = (16 << 20) / BURST_BLOCK };
+    char **v = malloc(N * sizeof *v);
+    CHECK(v != NULL, "v is NULL");
+    for (int i = 0; i < N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], 1, BURST_BLOCK);
+    }
+    for (int i = 0; i < N; i++)
+        free(v[i]);
+    free(v);
+    return NULL;
+}
+
+static int mode_idlepurge(long decay_ms)
+{
+    free(malloc(16));
+    long base = rss_kib();
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, idlepurge_thread, NULL) == 0, "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    long at_exit = rss_kib();
+    sleep_ms(decay_ms * 9 / 10);
+    long later = rss_kib();
+    long burst_kib = 4L * (16 << 10);
+    printf("base_kib=%ld at_exit_kib=%ld later_kib=%ld\n", base, at_exit, later);
+    CHECK(later <= base + burst_kib / 5, "%ld kib of idle owners stayed resident", later - base);
     return 0;
 }
 
@@ -647,6 +688,8 @@ int main(int argc, char **argv)
         mode_trimmeta();
     else if (!strcmp(mode, "keptidle"))
         mode_keptidle(ms);
+    else if (!strcmp(mode, "idlepurge"))
+        mode_idlepurge(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "forkdrain"))
@@ -664,7 +707,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|trimmeta|keptidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|departed|trimmeta|keptidle|idlepurge|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
