@@ -112,6 +112,9 @@ fn idle_owners_are_purged_when_collected() {
         "idlepurge",
         &["2000"],
         &[
+            // Main and each worker on an owner of its own (mem_mstress
+            // would put them on 2): the workers' owners are left idle.
+            ("HZ3_OWNERS", "8"),
             ("HZ3_PURGE_DECAY_MS", "2000"),
             KEEP_BURST,
             ("HZ3_BACKGROUND_PURGE", "1"),

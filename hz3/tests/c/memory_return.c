@@ -49,7 +49,8 @@
  *                    joins (before decay could purge what they freed: it
  *                    waits a whole DECAY_MS) RSS must be back within 20 % of
  *                    the 64 MiB (run with the purge thread on: it collects
- *                    and purges owners idle for two of its passes).
+ *                    and purges owners idle for two of its passes; and
+ *                    with HZ3_OWNERS=8, so no worker shares main's owner).
  *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
  *                    main frees them (remote frees, stashed for the thread's
  *                    owner in lanes that keep a stash) and forks: in the
