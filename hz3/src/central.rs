@@ -140,6 +140,12 @@ unsafe fn release_span(c: &mut Central, owner: usize, first: usize, s: &mut Span
     span::release(owner, first, s);
 }
 
+/// True when (owner, cls) had no refill since the last `release_idle` pass
+/// (so its inbox can be drained into it before that pass, `owner::age_tick`).
+pub fn is_idle(owner: usize, cls: usize) -> bool {
+    slot(owner, cls).with(|c| c.refills == c.aged_refills)
+}
+
 /// Idle classes give back what their central caches keep (issue 16, settled
 /// RSS), at tick time (`owner::age_tick`), never on an allocation path: in
 /// every class of `owner` with no refill since the previous pass (so idle

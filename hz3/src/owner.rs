@@ -234,6 +234,16 @@ pub fn age_tick() {
     }
     for (o, rec) in TABLE.iter().enumerate() {
         if rec.starts.load(Ordering::Relaxed) != 0 {
+            // Remote frees stashed for an idle class (lanes with an owner
+            // stash) would wait for a refill that does not come: into the
+            // spans first, so their wholly free spans go back too.
+            if inbox::ENABLED {
+                for cls in 1..NCLS {
+                    if central::is_idle(o, cls) {
+                        inbox::drain_class_to_central(o, cls);
+                    }
+                }
+            }
             central::release_idle(o);
         }
     }

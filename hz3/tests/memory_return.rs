@@ -41,6 +41,10 @@
 //!   0.9 x the decay after the joins, before decay alone could purge it:
 //!   the purge thread's collect of an owner idle for two passes purges its
 //!   free pages too.
+//! * `idle_classes_drain_their_stash`: 16 MiB of a live, idle thread freed
+//!   by main (stashed in its owner's inboxes in lanes with an owner stash):
+//!   with the purge thread on, 3 x the decay later the span bytes are under
+//!   2 MiB (scale without the drain: 16,793,600).
 //! * `forked_child_drains_departed_stashes`: blocks of a live thread freed by
 //!   main (stashed for the thread's owner where the lane keeps a stash), then
 //!   a fork: in the child, where the thread is gone, they are not in use
@@ -116,6 +120,21 @@ fn idle_owners_are_purged_when_collected() {
             // would put them on 2): the workers' owners are left idle.
             ("HZ3_OWNERS", "8"),
             ("HZ3_PURGE_DECAY_MS", "2000"),
+            KEEP_BURST,
+            ("HZ3_BACKGROUND_PURGE", "1"),
+            ("HZ3_DEPARTED_RETURN", "0"),
+        ],
+    );
+}
+
+#[test]
+fn idle_classes_drain_their_stash() {
+    run_mode(
+        "stashidle",
+        &[DECAY_MS],
+        &[
+            ("HZ3_OWNERS", "8"),
+            ("HZ3_PURGE_DECAY_MS", DECAY_MS),
             KEEP_BURST,
             ("HZ3_BACKGROUND_PURGE", "1"),
             ("HZ3_DEPARTED_RETURN", "0"),

@@ -51,6 +51,12 @@
  *                    the 64 MiB (run with the purge thread on: it collects
  *                    and purges owners idle for two of its passes; and
  *                    with HZ3_OWNERS=8, so no worker shares main's owner).
+ *   stashidle DECAY_MS  a thread allocates 16 MiB of 1 KiB blocks and
+ *                    stays alive, idle; main frees them (remote frees,
+ *                    stashed in the thread's owner's inbox where the lane
+ *                    keeps one) and sleeps 3 x DECAY_MS: the span bytes must
+ *                    be under 2 MiB (hz3 only): an idle class's inbox is
+ *                    drained into its spans although its owner lives.
  *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
  *                    main frees them (remote frees, stashed for the thread's
  *                    owner in lanes that keep a stash) and forks: in the
@@ -369,6 +375,46 @@ static int mode_idlepurge(long decay_ms)
     long burst_kib = 4L * (16 << 10);
     printf("base_kib=%ld at_exit_kib=%ld later_kib=%ld\n", base, at_exit, later);
     CHECK(later <= base + burst_kib / 5, "%ld kib of idle owners stayed resident", later - base);
+    return 0;
+}
+
+#define STASH_N ((16 << 20) / BURST_BLOCK)
+static char **stash_v;
+static pthread_barrier_t stash_bar;
+
+static void *stashidle_thread(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < STASH_N; i++) {
+        stash_v[i] = malloc(BURST_BLOCK);
+        CHECK(stash_v[i] != NULL, "v[i] is NULL");
+        stash_v[i][0] = 1;
+    }
+    pthread_barrier_wait(&stash_bar);
+    /* Alive and idle while main frees and sleeps. */
+    pthread_barrier_wait(&stash_bar);
+    return NULL;
+}
+
+static int mode_stashidle(long decay_ms)
+{
+    stash_v = mmap(NULL, STASH_N * sizeof *stash_v, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(stash_v != MAP_FAILED, "mmap failed");
+    free(malloc(16));
+    pthread_barrier_init(&stash_bar, NULL, 2);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, stashidle_thread, NULL) == 0, "pthread_create failed");
+    pthread_barrier_wait(&stash_bar);
+    for (long i = 0; i < STASH_N; i++)
+        free(stash_v[i]);
+    struct mallinfo2 at_free = mallinfo2();
+    sleep_ms(decay_ms * 3);
+    struct mallinfo2 later = mallinfo2();
+    printf("arena at_free=%zu later=%zu rss_kib=%ld\n", at_free.arena, later.arena, rss_kib());
+    CHECK(later.arena <= (2u << 20), "%zu span bytes kept in a live owner's inboxes", later.arena);
+    pthread_barrier_wait(&stash_bar);
+    pthread_join(t, NULL);
     return 0;
 }
 
@@ -691,6 +737,8 @@ int main(int argc, char **argv)
         mode_keptidle(ms);
     else if (!strcmp(mode, "idlepurge"))
         mode_idlepurge(ms);
+    else if (!strcmp(mode, "stashidle"))
+        mode_stashidle(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "forkdrain"))
@@ -708,7 +756,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|departed|trimmeta|keptidle|idlepurge|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
+        fprintf(stderr, "usage: %s decay|idle|departed|trimmeta|keptidle|idlepurge|stashidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
