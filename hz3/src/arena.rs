@@ -224,6 +224,33 @@ pub fn commit_segment(i: usize) -> bool {
     }
 }
 
+/// Gives back the resident memory of segment `i`'s metadata in the arena's
+/// tables (issue 16, settled RSS): its span records (a whole number of pages,
+/// `SEG_PAGES * SPAN_RECORD_BYTES`) always, and the tag-table page its tags
+/// share with segment `i ^ 1` when `pair_free` (the page holds the tags of
+/// both segments of an even-odd pair). The pages stay writable and read as
+/// zero when next touched, which is what a segment nobody uses holds in
+/// every tag (`Tag::NONE`); its records are written whole when a span is
+/// made (`span`), never read before.
+///
+/// # Safety
+/// Segment `i` (and, with `pair_free`, segment `i ^ 1`) has been committed
+/// (`commit_segment`) and holds no span, run or tag: it is in the segment
+/// pool (or, for `i ^ 1`, was never handed out), and stays so while this
+/// runs (the caller holds the pool lock).
+pub unsafe fn drop_segment_metadata(i: usize, pair_free: bool) {
+    let recs = SPAN_RECORDS.load(Ordering::Relaxed) + i * SEG_PAGES * SPAN_RECORD_BYTES;
+    os::purge(recs as *mut u8, SEG_PAGES * SPAN_RECORD_BYTES);
+    if pair_free {
+        let tags = (base() - TAG_BYTES + i * SEG_PAGES * 4) & !(PAGE - 1);
+        os::purge(tags as *mut u8, PAGE);
+    }
+}
+
+/// Segments whose tags share one page of the tag table (an even-odd pair).
+const _: () =
+    assert!(SEG_PAGES * 4 * 2 == PAGE && (SEG_PAGES * SPAN_RECORD_BYTES).is_multiple_of(PAGE));
+
 #[inline(always)]
 pub fn base() -> usize {
     BASE.load(Ordering::Relaxed)

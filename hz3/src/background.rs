@@ -14,8 +14,8 @@
 //! allocates, has every signal blocked and a 64 KiB stack (the default size
 //! when the program's static TLS needs more). Each wake-up it runs the
 //! heartbeat's pass (`heartbeat::pass`: owners whose threads are all gone
-//! collected by `owner::collect_departed`, then `page_heap::decay_tick` and
-//! `large::decay_tick`), which threads' free countdowns run too; all of them
+//! collected by `owner::collect_departed`, then `owner::decay_tick`: idle
+//! classes' kept spans and `page_heap::decay_tick`; and `large::decay_tick`), which threads' free countdowns run too; all of them
 //! take their own locks (so `fork`'s prepare handler, which takes
 //! every lock, never forks it in the middle of a pass).
 //! Must not touch thread caches, central caches, inboxes or spans (`tcache`,

@@ -72,6 +72,9 @@ pub struct Central {
     pub free_objs: u64,
     pub refills: u64,
     pub flushes: u64,
+    /// `refills` at the last `release_idle` pass: equal at the next one,
+    /// the class took nothing from this cache in between.
+    aged_refills: u64,
 }
 
 // SAFETY: the raw pointers in the transfer lists are free objects owned by
@@ -97,6 +100,7 @@ impl Slot {
             free_objs: 0,
             refills: 0,
             flushes: 0,
+            aged_refills: 0,
         }))
     }
 }
@@ -134,6 +138,55 @@ unsafe fn release_span(c: &mut Central, owner: usize, first: usize, s: &mut Span
     c.spans -= 1;
     c.free_objs -= objs as u64;
     span::release(owner, first, s);
+}
+
+/// True when (owner, cls) had no refill since the last `release_idle` pass
+/// (so its inbox can be drained into it before that pass, `owner::age_tick`).
+pub fn is_idle(owner: usize, cls: usize) -> bool {
+    slot(owner, cls).with(|c| c.refills == c.aged_refills)
+}
+
+/// Idle classes give back what their central caches keep (issue 16, settled
+/// RSS), at tick time (`owner::age_tick`), never on an allocation path: in
+/// every class of `owner` with no refill since the previous pass (so idle
+/// for at least one tick period), the transfer lists go back into their
+/// spans and every wholly free span (the one kept as the last partial span
+/// of its class, `KEEP_EMPTY_SPAN_PAGES`) goes back to the page heap, its
+/// pages to the OS at once (`span::release_purged`: they sat unused through
+/// the whole period; the page heap's decay would take one more). A live
+/// thread's class that stops being used no longer keeps a span resident
+/// per class for good. Returns the pages released.
+pub fn release_idle(owner: usize) -> usize {
+    let mut pages = 0;
+    for (cls, info) in CLASSES.iter().enumerate().skip(1) {
+        slot(owner, cls).with(|c| {
+            let idle = c.refills == c.aged_refills;
+            c.aged_refills = c.refills;
+            if !idle || (c.spans == 0 && c.nxfer == 0) {
+                return;
+            }
+            // SAFETY: central lock held.
+            unsafe {
+                while c.nxfer > 0 {
+                    let x = pop_xfer(c, owner, info.size as usize);
+                    to_spans(c, owner, cls, x.head);
+                }
+                let mut next = c.partial.first();
+                while let Some(first) = next {
+                    let s = span::record(first);
+                    next = s.next_on_list();
+                    if s.nfree() == info.span_objs {
+                        c.partial.unlink(s);
+                        c.spans -= 1;
+                        c.free_objs -= info.span_objs as u64;
+                        pages += info.span_pages as usize;
+                        span::release_purged(owner, first, s);
+                    }
+                }
+            }
+        });
+    }
+    pages
 }
 
 /// Takes objects of (owner, cls): a whole transfer list if one holds at most

@@ -8,8 +8,8 @@
 //! it reads the coarse clock (`on_beat`) and, once per `period_ms` for the
 //! whole process, runs a pass: owners whose threads are all gone have what
 //! they still keep put back into their spans (`owner::collect_departed`),
-//! then every page heap's decay epoch that is over ends
-//! (`page_heap::decay_tick`) and cached large mappings unused for the decay
+//! then idle classes give back what their central caches keep and every
+//! page heap's decay epoch that is over ends (`owner::decay_tick`) and cached large mappings unused for the decay
 //! period are unmapped (`large::decay_tick`). The background purge thread,
 //! when it is on, runs the same pass (`pass`) on its own clock.
 //! `HZ3_HEARTBEAT=0` turns the beat off (the free countdown then never
@@ -108,7 +108,7 @@ pub fn pass(now: u64) {
     }
     NEXT_PASS_MS.store(now + period_ms(), Ordering::Relaxed);
     crate::owner::collect_departed();
-    crate::page_heap::decay_tick();
+    crate::owner::decay_tick();
     crate::large::decay_tick();
     BUSY.store(false, Ordering::Release);
 }

@@ -122,7 +122,7 @@ impl Slot {
 }
 
 /// The lane keeps lock-free inboxes (else remote batches go to the central cache).
-const ENABLED: bool = config::OWNER_STASH;
+pub const ENABLED: bool = config::OWNER_STASH;
 
 #[inline]
 fn head(owner: usize, cls: usize) -> &'static Head {

@@ -91,14 +91,18 @@ impl Owner {
 }
 
 impl Owner {
-    /// What the background purge does to an owner whose threads are gone:
-    /// `collect` without the purge (its inboxes and transfer lists go back
-    /// into spans, wholly free spans to the page heap, whose decay then hands
-    /// the pages back).
+    /// What the background purge does to an owner whose threads are gone
+    /// (for two of its passes, see `background`): `collect` (its inboxes and
+    /// transfer lists go back into spans, wholly free spans to the page
+    /// heap, and its free pages to the OS). The purge used to be left to the
+    /// page heap's decay, which hands pages freed by the collect back 1 to
+    /// 1.5 decay periods later: a program settled 2 s after its workers
+    /// exited still held them (scale `mstress` t8: 6 or 32 MiB settled, by
+    /// the timing of the passes). The owner has been idle for a pass
+    /// already; a thread that takes it next faults its pages in again, as
+    /// after a decay.
     pub fn release_idle(&self) {
-        let o = self.index();
-        inbox::drain_to_central(o);
-        central::release_empty(o);
+        self.collect();
     }
 }
 
@@ -115,8 +119,8 @@ static COLLECTED_AT: [AtomicU32; config::OWNERS] = [const { AtomicU32::new(0) };
 /// background thread): an owner whose threads are gone (at this pass and the
 /// one before) has its remote stash and transfer lists put back into its
 /// spans and its wholly free spans (kept ones too) returned to its page heap
-/// (`release_idle`), once per generation of threads: nobody would refill from
-/// them, and the page heap's decay then hands the pages back. Waiting a pass
+/// and its free pages to the OS (`release_idle`), once per generation of
+/// threads: nobody would refill from them. Waiting a pass
 /// keeps a program that replaces its threads at once from losing its warm
 /// spans.
 pub fn collect_departed() {
@@ -232,7 +236,53 @@ pub fn after_departed_delivery(owner: usize) {
 /// on the thread caches' slow-path beat.
 #[inline]
 pub fn decay_tick() {
+    age_tick();
     page_heap::decay_tick();
+}
+
+/// When the next `age_tick` pass is due (`os::now_ms`); 0 at start.
+static NEXT_AGE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Every half decay period (at least 50 ms), whichever thread calls it: the
+/// classes of every owner a thread ever took that had no refill since the
+/// pass before give back what their central caches keep
+/// (`central::release_idle`), and the caches of exited threads their
+/// outboxes' pages (`tcache::drop_free_caches`). Cheap when not due: one clock read, one load.
+#[inline]
+pub fn age_tick() {
+    let decay_ms = crate::options::purge_decay_ms();
+    if decay_ms == 0 {
+        return;
+    }
+    let now = crate::os::now_ms();
+    let due = NEXT_AGE_MS.load(Ordering::Relaxed);
+    if now < due {
+        return;
+    }
+    let next = now + (decay_ms / 2).max(50);
+    if NEXT_AGE_MS
+        .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        // Another thread runs this pass.
+        return;
+    }
+    for (o, rec) in TABLE.iter().enumerate() {
+        if rec.starts.load(Ordering::Relaxed) != 0 {
+            // Remote frees stashed for an idle class (lanes with an owner
+            // stash) would wait for a refill that does not come: into the
+            // spans first, so their wholly free spans go back too.
+            if inbox::ENABLED {
+                for cls in 1..NCLS {
+                    if central::is_idle(o, cls) {
+                        inbox::drain_class_to_central(o, cls);
+                    }
+                }
+            }
+            central::release_idle(o);
+        }
+    }
+    tcache::drop_free_caches();
 }
 
 /// `collect` for every owner; returns the bytes purged.

@@ -28,6 +28,9 @@ struct SegMeta {
     /// Next segment (index + 1) in the owner's list or in the pool.
     next: u32,
     nfree: u32,
+    /// In the pool (guarded by the pool lock): its metadata may be dropped
+    /// (`pool_put`).
+    pooled: bool,
     /// 1 = page free.
     free: [u64; SEG_PAGES / 64],
     /// 1 = page may hold data (touched since the last purge).
@@ -191,7 +194,9 @@ fn take_segment() -> Option<usize> {
         if p.free_head != 0 {
             let i = p.free_head as usize - 1;
             // SAFETY: pool lock held; i < NSEGS.
-            p.free_head = unsafe { seg(i) }.next;
+            let m = unsafe { seg(i) };
+            p.free_head = m.next;
+            m.pooled = false;
             return Some(i);
         }
         let limit = arena::RESERVED_PAGES.load(Ordering::Relaxed) / SEG_PAGES;
@@ -202,6 +207,34 @@ fn take_segment() -> Option<usize> {
         }
         None
     })
+}
+
+/// Puts segment `i`, wholly free and purged, in the pool and drops the
+/// resident pages of its metadata (issue 16, settled RSS: 32 bytes of span
+/// record and 8 of tag and run-cache link per arena page, 5 MiB per GiB of
+/// segments a program once used, stayed resident after their pages went
+/// back): its span records, and the tag-table and run-link pages it shares
+/// with its pair segment `i ^ 1` when that one is pooled or was never handed
+/// out too. Everything dropped reads as zero when the segment is taken again
+/// (`take_segment`), as it did when fresh.
+///
+/// # Safety
+/// The pool lock is held (`pool`) and segment `i` was taken, holds no run
+/// (every page free in its bitmap, none in the run cache) and is on no list.
+unsafe fn pool_put(pool: &mut Pool, i: usize) {
+    let m = seg(i);
+    m.next = pool.free_head;
+    m.pooled = true;
+    pool.free_head = i as u32 + 1;
+    let j = i ^ 1;
+    // Never handed out (tags and links untouched), or pooled.
+    let pair_free = j >= pool.next_unused || seg(j).pooled;
+    arena::drop_segment_metadata(i, pair_free);
+    let links = RUN_LINKS.load(Ordering::Relaxed);
+    if pair_free && links != 0 {
+        let l = (links + i * SEG_PAGES * 4) & !(PAGE - 1);
+        os::purge(l as *mut u8, PAGE);
+    }
 }
 
 /// Makes a segment never used so far writable: its pages, its tags, its span
@@ -326,6 +359,37 @@ pub fn free_run(owner: usize, page: usize, n: usize) {
         if decay_ms > 0 {
             decay_locked(h, os::now_ms(), decay_ms);
         }
+    });
+}
+
+/// Returns a run of pages that sat unused for a while (`central::release_idle`)
+/// to its owner's page heap, clean: its pages go back to the OS now, and a
+/// segment it leaves wholly free and clean goes back to the pool (`pool_put`).
+pub fn free_run_purged(owner: usize, page: usize, n: usize) {
+    heap(owner).with(|h| {
+        // SAFETY: owner's page-heap lock held; the run is the owner's and no
+        // longer used (its pages are in no run cache and marked used).
+        unsafe {
+            os::purge(arena::page_addr(page) as *mut u8, n * PAGE);
+            let segi = page / SEG_PAGES;
+            let m = seg(segi);
+            set_bits(&mut m.dirty, page % SEG_PAGES, n, false);
+            release_to_bitmap(page, n);
+            if m.nfree as usize == SEG_PAGES && m.dirty.iter().all(|&d| d == 0) {
+                // Wholly free and clean: back to the pool now (a purge only
+                // visits segments while dirty pages are left).
+                let mut link: *mut u32 = &mut h.segs;
+                while *link != 0 && *link as usize - 1 != segi {
+                    link = &mut seg(*link as usize - 1).next;
+                }
+                if *link != 0 {
+                    *link = m.next;
+                    POOL.with(|pool| pool_put(pool, segi));
+                }
+            }
+        }
+        stats::PAGES_IN_SPANS.fetch_sub(n, Ordering::Relaxed);
+        stats::BYTES_PURGED.fetch_add(n * PAGE, Ordering::Relaxed);
     });
 }
 
@@ -470,10 +534,7 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
             if m.nfree as usize == SEG_PAGES {
                 // Wholly free and now clean: back to the pool.
                 *link = m.next;
-                POOL.with(|pool| {
-                    m.next = pool.free_head;
-                    pool.free_head = i as u32 + 1;
-                });
+                POOL.with(|pool| pool_put(pool, i));
             } else {
                 link = &mut m.next;
             }

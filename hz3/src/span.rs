@@ -151,6 +151,18 @@ pub unsafe fn release(owner: usize, first: usize, s: &mut Span) {
     stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
 }
 
+/// `release`, the pages going back to the OS at once (`page_heap::free_run_purged`).
+///
+/// # Safety
+/// As `release`.
+pub unsafe fn release_purged(owner: usize, first: usize, s: &mut Span) {
+    debug_assert!(!s.in_partial);
+    let pages = s.npages as usize;
+    arena::clear_tags(first, pages);
+    page_heap::free_run_purged(owner, first, pages);
+    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
+}
+
 impl Span {
     /// Free objects in the span.
     #[inline]

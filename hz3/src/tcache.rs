@@ -150,6 +150,9 @@ struct Pool {
     /// Caches ever handed out.
     total: usize,
     free: *mut TCache,
+    /// The first this many caches of `free` came back since the last
+    /// `drop_free_caches` (the list is LIFO: the rest were dropped already).
+    undropped: usize,
 }
 
 /// Caches mapped at once.
@@ -162,6 +165,7 @@ static POOL: Locked<Pool> = Locked::new(Pool {
     used: 0,
     total: 0,
     free: ptr::null_mut(),
+    undropped: 0,
 });
 /// Owners new threads are spread over (the first N): set at init from the
 /// lane's `owners_per_cpu` and the CPUs available, or from HZ3_OWNERS, and by
@@ -199,6 +203,7 @@ fn pool_take() -> *mut TCache {
             let t = p.free;
             // SAFETY: pool entries are valid TCache slots.
             p.free = unsafe { (*t).pool_next };
+            p.undropped = p.undropped.saturating_sub(1);
             return t;
         }
         if p.total == MAX_CACHES {
@@ -225,6 +230,37 @@ fn pool_put(t: *mut TCache) {
         // SAFETY: `t` came from pool_take and is no longer used by any thread.
         unsafe { (*t).pool_next = p.free };
         p.free = t;
+        p.undropped += 1;
+    });
+}
+
+/// Gives back the resident pages of the outboxes of caches in the pool
+/// (threads that exited; issue 16, settled RSS: a dense bank is ~18 KiB per
+/// thread with 8 owners), at tick time (`owner::age_tick`), not at thread
+/// exit. Only whole pages from the outbox on: the header before it
+/// (`pool_next` and the bins) stays, and what is dropped reads as zero,
+/// which is a clean outbox (`Outbox::init`: a flushed bank is all empty
+/// entries, as a zeroed one). A cache taken again faults in only the pages
+/// its thread uses, as a fresh one does.
+pub fn drop_free_caches() {
+    POOL.with(|p| {
+        let mut t = p.free;
+        for _ in 0..p.undropped {
+            if t.is_null() {
+                break;
+            }
+            // SAFETY: `t` is a pool entry (a valid TCache slot no thread
+            // uses, its outbox flushed by `destroy`); the pool lock is held.
+            unsafe {
+                let from = (ptr::addr_of!((*t).outbox) as usize + os::PAGE - 1) & !(os::PAGE - 1);
+                let to = (t as usize + core::mem::size_of::<TCache>()) & !(os::PAGE - 1);
+                if to > from {
+                    os::purge(from as *mut u8, to - from);
+                }
+                t = (*t).pool_next;
+            }
+        }
+        p.undropped = 0;
     });
 }
 
@@ -721,6 +757,55 @@ mod tests {
 
     #[repr(align(16))]
     struct Block([u8; 64]);
+
+    /// Resident pages of `[from, to)` (page-aligned).
+    fn resident_pages(from: usize, to: usize) -> usize {
+        let n = (to - from) / os::PAGE;
+        let mut v = [0u8; 64];
+        assert!(n <= v.len());
+        // SAFETY: the range is mapped (a pool chunk) and `v` has room for it.
+        let rc = unsafe { libc::mincore(from as *mut libc::c_void, to - from, v.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        v[..n].iter().filter(|&&b| b & 1 != 0).count()
+    }
+
+    /// A cache back in the pool keeps its outbox's pages resident until
+    /// `drop_free_caches`, after which none of them is (fails with the drop
+    /// made a no-op), and one taken again starts with a clean outbox.
+    #[test]
+    fn pooled_caches_drop_their_outbox_pages() {
+        crate::init::ensure();
+        let t = pool_take();
+        assert!(!t.is_null());
+        // SAFETY: `t` is ours until `pool_put`; zeros keep its bank clean.
+        let (from, to) = unsafe {
+            let from = (ptr::addr_of!((*t).outbox) as usize + os::PAGE - 1) & !(os::PAGE - 1);
+            let to = (t as usize + core::mem::size_of::<TCache>()) & !(os::PAGE - 1);
+            ptr::write_bytes(from as *mut u8, 0, to - from);
+            (from, to)
+        };
+        assert!(to - from >= os::PAGE, "no whole page in the outbox");
+        assert_eq!(resident_pages(from, to), (to - from) / os::PAGE);
+        pool_put(t);
+        drop_free_caches();
+        // Another test's thread may have taken it meanwhile: only a cache
+        // still in the pool is checked.
+        let still_pooled = POOL.with(|p| {
+            let mut c = p.free;
+            while !c.is_null() && c != t {
+                // SAFETY: pool entries are valid slots.
+                c = unsafe { (*c).pool_next };
+            }
+            c == t
+        });
+        if still_pooled {
+            assert_eq!(
+                resident_pages(from, to),
+                0,
+                "a pooled cache's outbox stayed resident"
+            );
+        }
+    }
 
     /// Adoption: a block of another owner freed by a thread without credit
     /// goes to the outbox; after a refill (credit) it is adopted into the bin

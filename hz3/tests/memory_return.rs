@@ -32,6 +32,24 @@
 //!   each started as the previous one exited: the third faults in at most a
 //!   quarter of its pages (churn detection suspends the departed return,
 //!   run with `HZ3_DEPARTED_RETURN=1`; fails with `=2`).
+//! * `segment_metadata_goes_back_with_the_pages`: 256 MiB of 1 KiB blocks
+//!   written, freed and trimmed leave RSS within 1 MiB of where it was: the
+//!   span records, tags and run-cache links of the segments that went back
+//!   to the pool are not resident (with them kept, 2.5 MiB stay).
+//! * `idle_classes_give_back_their_kept_spans`: four threads on main's owner
+//!   (`HZ3_OWNERS=1`) use every class up to 16 KiB and exit; with the purge
+//!   thread on, 3 x the decay later the span bytes are under 256 KiB
+//!   although main's thread (and so the owner) lives: the empty spans the
+//!   central caches keep per class go back once nobody refills the class.
+//! * `idle_owners_are_purged_when_collected`: four threads write and free
+//!   16 MiB each and exit; with the purge thread on (decay 2 s), RSS is back
+//!   0.9 x the decay after the joins, before decay alone could purge it:
+//!   the purge thread's collect of an owner idle for two passes purges its
+//!   free pages too.
+//! * `idle_classes_drain_their_stash`: 16 MiB of a live, idle thread freed
+//!   by main (stashed in its owner's inboxes in lanes with an owner stash):
+//!   with the purge thread on, 3 x the decay later the span bytes are under
+//!   2 MiB (scale without the drain: 16,793,600).
 //! * `forked_child_drains_departed_stashes`: blocks of a live thread freed by
 //!   main (stashed for the thread's owner where the lane keeps a stash), then
 //!   a fork: in the child, where the thread is gone, they are not in use
@@ -76,6 +94,57 @@ fn departed_owner_frees_come_back() {
 fn forked_child_drains_departed_stashes() {
     // Departed return is off by default (archive/departed-return-default).
     run_mode("forkdrain", &[], &[("HZ3_DEPARTED_RETURN", "1")]);
+}
+
+#[test]
+fn segment_metadata_goes_back_with_the_pages() {
+    run_mode("trimmeta", &[], &[]);
+}
+
+#[test]
+fn idle_classes_give_back_their_kept_spans() {
+    run_mode(
+        "keptidle",
+        &[DECAY_MS],
+        &[
+            ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+            ("HZ3_BACKGROUND_PURGE", "1"),
+            ("HZ3_OWNERS", "1"),
+            ("HZ3_DEPARTED_RETURN", "0"),
+        ],
+    );
+}
+
+#[test]
+fn idle_owners_are_purged_when_collected() {
+    run_mode(
+        "idlepurge",
+        &["2000"],
+        &[
+            // Main and each worker on an owner of its own (mem_mstress
+            // would put them on 2): the workers' owners are left idle.
+            ("HZ3_OWNERS", "8"),
+            ("HZ3_PURGE_DECAY_MS", "2000"),
+            KEEP_BURST,
+            ("HZ3_BACKGROUND_PURGE", "1"),
+            ("HZ3_DEPARTED_RETURN", "0"),
+        ],
+    );
+}
+
+#[test]
+fn idle_classes_drain_their_stash() {
+    run_mode(
+        "stashidle",
+        &[DECAY_MS],
+        &[
+            ("HZ3_OWNERS", "8"),
+            ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+            KEEP_BURST,
+            ("HZ3_BACKGROUND_PURGE", "1"),
+            ("HZ3_DEPARTED_RETURN", "0"),
+        ],
+    );
 }
 
 #[test]

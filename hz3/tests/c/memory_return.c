@@ -36,6 +36,31 @@
  *                    generation started as the previous one exited: the third
  *                    generation may fault in at most a quarter of its pages
  *                    (threads replaced at once find their pages resident).
+ *   trimmeta         main allocates 256 MiB of 1 KiB blocks (128 segments),
+ *                    writes one byte of each, frees them all and calls
+ *                    malloc_trim(0): RSS must be back within 1 MiB of what it
+ *                    was before (hz3 only: the segments' metadata, 5 MiB per
+ *                    GiB, goes back with their pages).
+ *   keptidle DECAY_MS  main keeps a thread cache while four threads (all on
+ *                    its owner: run with HZ3_OWNERS=1) allocate, write and
+ *                    free 64 blocks of each size from 16 B to 16 KiB and
+ *                    exit; main sleeps 3 x DECAY_MS: the span bytes (mallinfo2
+ *                    arena) must be under 256 KiB (hz3 only): the classes
+ *                    nobody refills from give back the empty spans their
+ *                    central caches keep, although a thread still lives.
+ *   idlepurge DECAY_MS  four threads each allocate, write and free 16 MiB
+ *                    of 1 KiB blocks and exit; 0.9 x DECAY_MS after the
+ *                    joins (before decay could purge what they freed: it
+ *                    waits a whole DECAY_MS) RSS must be back within 20 % of
+ *                    the 64 MiB (run with the purge thread on: it collects
+ *                    and purges owners idle for two of its passes; and
+ *                    with HZ3_OWNERS=8, so no worker shares main's owner).
+ *   stashidle DECAY_MS  a thread allocates 16 MiB of 1 KiB blocks and
+ *                    stays alive, idle; main frees them (remote frees,
+ *                    stashed in the thread's owner's inbox where the lane
+ *                    keeps one) and sleeps 3 x DECAY_MS: the span bytes must
+ *                    be under 2 MiB (hz3 only): an idle class's inbox is
+ *                    drained into its spans although its owner lives.
  *   forkdrain        a thread allocates 50,000 1 KiB blocks and stays alive;
  *                    main frees them (remote frees, stashed for the thread's
  *                    owner in lanes that keep a stash) and forks: in the
@@ -54,6 +79,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -271,6 +297,143 @@ static int mode_exited(long decay_ms)
     struct mallinfo2 later = mallinfo2();
     printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
     CHECK(later.arena <= (2u << 20), "%zu span bytes kept for exited threads", later.arena);
+    return 0;
+}
+
+/* ------------------------------------------------------- trimmeta, keptidle */
+
+#define META_N ((256 << 20) / BURST_BLOCK)
+
+static int mode_trimmeta(void)
+{
+    /* The pointer array outside malloc (a freed large block may stay cached). */
+    char **v = mmap(NULL, META_N * sizeof *v, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(v != MAP_FAILED, "mmap failed");
+    memset(v, 0, META_N * sizeof *v);
+    free(malloc(BURST_BLOCK));
+    malloc_trim(0);
+    long base = rss_kib();
+    for (long i = 0; i < META_N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        v[i][0] = 1;
+    }
+    for (long i = 0; i < META_N; i++)
+        free(v[i]);
+    malloc_trim(0);
+    long after = rss_kib();
+    printf("base_kib=%ld after_trim_kib=%ld\n", base, after);
+    CHECK(after <= base + 1024, "%ld kib stayed resident after malloc_trim", after - base);
+    munmap(v, META_N * sizeof *v);
+    return 0;
+}
+
+static void *keptidle_thread(void *arg)
+{
+    (void)arg;
+    enum { N = 64 };
+    void *v[N];
+    for (size_t size = 16; size <= 16384; size += size / 8 > 16 ? size / 8 : 16) {
+        for (int i = 0; i < N; i++) {
+            v[i] = malloc(size);
+            CHECK(v[i] != NULL, "v[i] is NULL");
+            memset(v[i], 1, size);
+        }
+        for (int i = 0; i < N; i++)
+            free(v[i]);
+    }
+    return NULL;
+}
+
+static int mode_keptidle(long decay_ms)
+{
+    free(malloc(16));
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, keptidle_thread, NULL) == 0, "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    struct mallinfo2 at_exit = mallinfo2();
+    sleep_ms(decay_ms * 3);
+    struct mallinfo2 later = mallinfo2();
+    printf("arena at_exit=%zu later=%zu rss_kib=%ld\n", at_exit.arena, later.arena, rss_kib());
+    CHECK(later.arena <= (256u << 10), "%zu span bytes kept by idle classes", later.arena);
+    return 0;
+}
+
+static void *idlepurge_thread(void *arg)
+{
+    (void)arg;
+    enum { N = (16 << 20) / BURST_BLOCK };
+    char **v = malloc(N * sizeof *v);
+    CHECK(v != NULL, "v is NULL");
+    for (int i = 0; i < N; i++) {
+        v[i] = malloc(BURST_BLOCK);
+        CHECK(v[i] != NULL, "v[i] is NULL");
+        memset(v[i], 1, BURST_BLOCK);
+    }
+    for (int i = 0; i < N; i++)
+        free(v[i]);
+    free(v);
+    return NULL;
+}
+
+static int mode_idlepurge(long decay_ms)
+{
+    free(malloc(16));
+    long base = rss_kib();
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, idlepurge_thread, NULL) == 0, "pthread_create failed");
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    long at_exit = rss_kib();
+    sleep_ms(decay_ms * 9 / 10);
+    long later = rss_kib();
+    long burst_kib = 4L * (16 << 10);
+    printf("base_kib=%ld at_exit_kib=%ld later_kib=%ld\n", base, at_exit, later);
+    CHECK(later <= base + burst_kib / 5, "%ld kib of idle owners stayed resident", later - base);
+    return 0;
+}
+
+#define STASH_N ((16 << 20) / BURST_BLOCK)
+static char **stash_v;
+static pthread_barrier_t stash_bar;
+
+static void *stashidle_thread(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < STASH_N; i++) {
+        stash_v[i] = malloc(BURST_BLOCK);
+        CHECK(stash_v[i] != NULL, "v[i] is NULL");
+        stash_v[i][0] = 1;
+    }
+    pthread_barrier_wait(&stash_bar);
+    /* Alive and idle while main frees and sleeps. */
+    pthread_barrier_wait(&stash_bar);
+    return NULL;
+}
+
+static int mode_stashidle(long decay_ms)
+{
+    stash_v = mmap(NULL, STASH_N * sizeof *stash_v, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(stash_v != MAP_FAILED, "mmap failed");
+    free(malloc(16));
+    pthread_barrier_init(&stash_bar, NULL, 2);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, stashidle_thread, NULL) == 0, "pthread_create failed");
+    pthread_barrier_wait(&stash_bar);
+    for (long i = 0; i < STASH_N; i++)
+        free(stash_v[i]);
+    struct mallinfo2 at_free = mallinfo2();
+    sleep_ms(decay_ms * 3);
+    struct mallinfo2 later = mallinfo2();
+    printf("arena at_free=%zu later=%zu rss_kib=%ld\n", at_free.arena, later.arena, rss_kib());
+    CHECK(later.arena <= (2u << 20), "%zu span bytes kept in a live owner's inboxes", later.arena);
+    pthread_barrier_wait(&stash_bar);
+    pthread_join(t, NULL);
     return 0;
 }
 
@@ -589,6 +752,14 @@ int main(int argc, char **argv)
         mode_decay(ms, 2);
     else if (!strcmp(mode, "exited"))
         mode_exited(ms);
+    else if (!strcmp(mode, "trimmeta"))
+        mode_trimmeta();
+    else if (!strcmp(mode, "keptidle"))
+        mode_keptidle(ms);
+    else if (!strcmp(mode, "idlepurge"))
+        mode_idlepurge(ms);
+    else if (!strcmp(mode, "stashidle"))
+        mode_stashidle(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "forkdrain"))
@@ -606,7 +777,8 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-        fprintf(stderr, "usage: %s decay|idle|quiet|departed|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
+fprintf(stderr, "usage: %s decay|idle|quiet|departed|trimmeta|keptidle|idlepurge|stashidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]
+",
                 argv[0]);
         return 2;
     }
