@@ -777,8 +777,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "large2"))
         mode_large2();
     else {
-fprintf(stderr, "usage: %s decay|idle|quiet|departed|trimmeta|keptidle|idlepurge|stashidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]
-",
+        fprintf(stderr, "usage: %s decay|idle|quiet|departed|trimmeta|keptidle|idlepurge|stashidle|gone|regen|forkdrain|carve|threads1200|churn|large2 [ms]\n",
                 argv[0]);
         return 2;
     }
