@@ -55,6 +55,10 @@
 //!   a fork: in the child, where the thread is gone, they are not in use
 //!   (run with `HZ3_DEPARTED_RETURN=1`, off by default; fails with `=0` in
 //!   `scale`).
+//! * `cached_large_blocks_decay_together`: 128 freed 1 MiB blocks in the
+//!   large cache, then one malloc/free pair per millisecond: they go back
+//!   within the decay limit, all due mappings unmapped in one pass (8 per
+//!   pass left 80 % of them resident until 3.5 x the decay).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
@@ -236,6 +240,18 @@ fn fast_path_traffic_drives_decay() {
             eprint!("{what}:\n{}", r.stdout_str());
         }
     }
+}
+
+#[test]
+fn cached_large_blocks_decay_together() {
+    run_mode(
+        "largedecay",
+        &[DECAY_MS],
+        &[
+            ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+            ("HZ3_BACKGROUND_PURGE", "0"),
+        ],
+    );
 }
 
 #[test]

@@ -12,6 +12,10 @@
  *                    per millisecond (4 KiB or 16..1024 bytes), which a warm
  *                    thread cache serves from its bins: no slow path runs, so
  *                    only a beat on the fast path gives the burst back.
+ *   largedecay DECAY_MS  128 large blocks of 1 MiB, written and freed (the lane's
+ *                    large cache keeps them), then one malloc/free pair per
+ *                    millisecond: 80 % of them must be unmapped within the
+ *                    decay limit (every cached mapping due, not a few per pass).
  *   departed         a thread allocates 100,000 1 KiB blocks and exits; main
  *                    frees them. mallinfo2's in-use bytes (uordblks) must come
  *                    back without malloc_trim (hz3 only: uses mallinfo2).
@@ -216,6 +220,48 @@ static int mode_decay(long decay_ms, int traffic)
     pthread_cond_broadcast(&cv);
     pthread_mutex_unlock(&mu);
     pthread_join(t, NULL);
+    return 0;
+}
+
+/* ------------------------------------------------------------- largedecay */
+
+#define LARGE_N 128
+#define LARGE_BLOCK (1L << 20)
+
+static int mode_largedecay(long decay_ms)
+{
+    static char *blocks[LARGE_N];
+    long base = rss_kib();
+    for (int i = 0; i < LARGE_N; i++) {
+        blocks[i] = malloc(LARGE_BLOCK);
+        CHECK(blocks[i] != NULL, "large block %d is NULL", i);
+        memset(blocks[i], 1, LARGE_BLOCK);
+    }
+    for (int i = 0; i < LARGE_N; i++)
+        free(blocks[i]);
+    double t0 = now_ms();
+    long freed_rss = rss_kib();
+    long limit_ms = decay_ms * 2 + decay_ms / 2 + 250; /* as mode_decay */
+    long run_ms = decay_ms * 8 > 5000 ? decay_ms * 8 : 5000;
+    long target = base + (LARGE_N * LARGE_BLOCK >> 10) / 5; /* 80 % back */
+    double back_at = -1;
+    unsigned seed = 42;
+    while (now_ms() - t0 < run_ms) {
+        pair_round(&seed);
+        sleep_ms(1);
+        if (back_at < 0 && rss_kib() <= target)
+            back_at = now_ms() - t0;
+        if (back_at >= 0)
+            break;
+    }
+    printf("base_kib=%ld after_free_kib=%ld target_kib=%ld end_kib=%ld back_after_ms=%.0f "
+           "limit_ms=%ld\n",
+           base, freed_rss, target, rss_kib(), back_at, limit_ms);
+    CHECK(freed_rss > target, "the large blocks were not resident after their free (rss %ld kib)",
+          freed_rss);
+    CHECK(back_at >= 0, "the cached large blocks stayed resident for %ld ms", run_ms);
+    CHECK(back_at <= limit_ms, "the cached large blocks went back after %.0f ms (limit %ld)",
+          back_at, limit_ms);
     return 0;
 }
 
@@ -762,6 +808,8 @@ int main(int argc, char **argv)
         mode_stashidle(ms);
     else if (!strcmp(mode, "departed"))
         mode_departed();
+    else if (!strcmp(mode, "largedecay"))
+        mode_largedecay(ms);
     else if (!strcmp(mode, "forkdrain"))
         mode_forkdrain();
     else if (!strcmp(mode, "gone"))
