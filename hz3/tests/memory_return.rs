@@ -56,7 +56,7 @@
 //!   (run with `HZ3_DEPARTED_RETURN=1`, off by default; fails with `=0` in
 //!   `scale`).
 //! * `cached_large_blocks_decay_together`: 128 freed 1 MiB blocks in the
-//!   large cache, then one malloc/free pair per millisecond: they go back
+//!   large cache (as many as it has entries), then one malloc/free pair per millisecond: they go back
 //!   within the decay limit, all due mappings unmapped in one pass (8 per
 //!   pass left 80 % of them resident until 3.5 x the decay).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
@@ -244,11 +244,15 @@ fn fast_path_traffic_drives_decay() {
 
 #[test]
 fn cached_large_blocks_decay_together() {
+    // As many blocks as the lane's cache has entries, up to 128 (mem_mstress
+    // keeps 8), with a budget that holds them all.
+    let n = hz3::config::LARGE_CACHE_ENTRIES.min(128).to_string();
     run_mode(
         "largedecay",
-        &[DECAY_MS],
+        &[DECAY_MS, &n],
         &[
             ("HZ3_PURGE_DECAY_MS", DECAY_MS),
+            ("HZ3_LARGE_CACHE_MIB", "1024"),
             ("HZ3_BACKGROUND_PURGE", "0"),
         ],
     );

@@ -12,7 +12,7 @@
  *                    per millisecond (4 KiB or 16..1024 bytes), which a warm
  *                    thread cache serves from its bins: no slow path runs, so
  *                    only a beat on the fast path gives the burst back.
- *   largedecay DECAY_MS  128 large blocks of 1 MiB, written and freed (the lane's
+ *   largedecay DECAY_MS [N]  N (128) large blocks of 1 MiB, written and freed (the lane's
  *                    large cache keeps them), then one malloc/free pair per
  *                    millisecond: 80 % of them must be unmapped within the
  *                    decay limit (every cached mapping due, not a few per pass).
@@ -225,25 +225,26 @@ static int mode_decay(long decay_ms, int traffic)
 
 /* ------------------------------------------------------------- largedecay */
 
-#define LARGE_N 128
+#define LARGE_MAX 128
 #define LARGE_BLOCK (1L << 20)
 
-static int mode_largedecay(long decay_ms)
+static int mode_largedecay(long decay_ms, int n)
 {
-    static char *blocks[LARGE_N];
+    static char *blocks[LARGE_MAX];
+    CHECK(n > 0 && n <= LARGE_MAX, "largedecay: %d blocks (1..%d)", n, LARGE_MAX);
     long base = rss_kib();
-    for (int i = 0; i < LARGE_N; i++) {
+    for (int i = 0; i < n; i++) {
         blocks[i] = malloc(LARGE_BLOCK);
         CHECK(blocks[i] != NULL, "large block %d is NULL", i);
         memset(blocks[i], 1, LARGE_BLOCK);
     }
-    for (int i = 0; i < LARGE_N; i++)
+    for (int i = 0; i < n; i++)
         free(blocks[i]);
     double t0 = now_ms();
     long freed_rss = rss_kib();
     long limit_ms = decay_ms * 2 + decay_ms / 2 + 250; /* as mode_decay */
     long run_ms = decay_ms * 8 > 5000 ? decay_ms * 8 : 5000;
-    long target = base + (LARGE_N * LARGE_BLOCK >> 10) / 5; /* 80 % back */
+    long target = base + (n * LARGE_BLOCK >> 10) / 5; /* 80 % back */
     double back_at = -1;
     unsigned seed = 42;
     while (now_ms() - t0 < run_ms) {
@@ -809,7 +810,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "departed"))
         mode_departed();
     else if (!strcmp(mode, "largedecay"))
-        mode_largedecay(ms);
+        mode_largedecay(ms, argc > 3 ? atoi(argv[3]) : LARGE_MAX);
     else if (!strcmp(mode, "forkdrain"))
         mode_forkdrain();
     else if (!strcmp(mode, "gone"))
