@@ -56,9 +56,9 @@
 //!   (run with `HZ3_DEPARTED_RETURN=1`, off by default; fails with `=0` in
 //!   `scale`).
 //! * `cached_large_blocks_decay_together`: 128 freed 1 MiB blocks in the
-//!   large cache (as many as it has entries), then one malloc/free pair per millisecond: they go back
-//!   within the decay limit, all due mappings unmapped in one pass (8 per
-//!   pass left 80 % of them resident until 3.5 x the decay).
+//!   large cache (as many as it has entries), then one malloc/free pair per
+//!   millisecond: they go back within the decay limit, all due mappings
+//!   unmapped in one pass (8 per pass: 2949 ms at decay 500, about 6 x).
 //! * `carving_touches_only_what_is_handed_out`: one untouched block of every
 //!   class from 4 KiB to 256 KiB grows RSS by about a page per block, not a
 //!   page per object of each refill batch.
