@@ -12,7 +12,8 @@
 //!    (run-time knobs), `glibc_abi` (versioned glibc symbols)
 //! 2. `size_class` (class geometry), `stats` (global counters)
 //! 3. `arena` (the reservation, the page-tag `Tag`, span-record memory)
-//! 4. `page_heap` (page runs per owner, the segment pool, purging)
+//! 4. `page_bits` (word-at-a-time segment bitmaps), `page_heap` (page runs per
+//!    owner, the segment pool, purging)
 //! 5. `span` (span records, partial lists, carving)
 //! 6. `central` (per (owner, class) caches and transfer lists)
 //! 7. `inbox` (per-owner incoming remote frees)
@@ -71,6 +72,7 @@ mod options;
 mod os;
 mod outbox;
 mod owner;
+mod page_bits;
 mod page_heap;
 mod size_class;
 mod span;

@@ -20,6 +20,7 @@ use crate::arena::{self, NSEGS, SEG_PAGES};
 use crate::options;
 use crate::os::{self, PAGE};
 use crate::owner;
+use crate::page_bits::{self, Map};
 use crate::stats;
 use crate::sync::Locked;
 
@@ -32,9 +33,14 @@ struct SegMeta {
     /// (`pool_put`).
     pooled: bool,
     /// 1 = page free.
-    free: [u64; SEG_PAGES / 64],
+    free: Map,
     /// 1 = page may hold data (touched since the last purge).
-    dirty: [u64; SEG_PAGES / 64],
+    dirty: Map,
+    /// At least the longest run of free pages, and of free dirty pages: a
+    /// search for a longer run skips the segment. Raised when pages are freed
+    /// (to the run they join), lowered to the truth when a search fails.
+    free_run_max: u16,
+    dirty_run_max: u16,
 }
 
 /// Least time between two purges triggered by the size bound.
@@ -152,43 +158,6 @@ unsafe fn run_next(page: usize) -> &'static mut u32 {
     &mut *(RUN_LINKS.load(Ordering::Relaxed) as *mut u32).add(page)
 }
 
-fn bit(map: &[u64], i: usize) -> bool {
-    map[i / 64] >> (i % 64) & 1 == 1
-}
-
-fn set_bits(map: &mut [u64], first: usize, n: usize, on: bool) {
-    for i in first..first + n {
-        if on {
-            map[i / 64] |= 1 << (i % 64);
-        } else {
-            map[i / 64] &= !(1 << (i % 64));
-        }
-    }
-}
-
-/// First run of `n` free pages in a segment's bitmap.
-fn find_run(free: &[u64], n: usize) -> Option<usize> {
-    let mut run = 0;
-    let mut i = 0;
-    while i < SEG_PAGES {
-        if i % 64 == 0 && free[i / 64] == 0 {
-            run = 0;
-            i += 64;
-            continue;
-        }
-        if bit(free, i) {
-            run += 1;
-            if run == n {
-                return Some(i + 1 - n);
-            }
-        } else {
-            run = 0;
-        }
-        i += 1;
-    }
-    None
-}
-
 fn take_segment() -> Option<usize> {
     POOL.with(|p| {
         if p.free_head != 0 {
@@ -280,15 +249,22 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
                 while s != 0 {
                     let i = s as usize - 1;
                     let m = seg(i);
-                    if m.nfree as usize >= n {
+                    let hint = if want_dirty {
+                        m.dirty_run_max
+                    } else {
+                        m.free_run_max
+                    };
+                    if hint as usize >= n {
                         let mut map = m.free;
                         if want_dirty {
                             for (w, d) in map.iter_mut().zip(m.dirty.iter()) {
                                 *w &= *d;
                             }
                         }
-                        if let Some(at) = find_run(&map, n) {
-                            return Some(take_pages(h, i, at, n));
+                        match page_bits::find_run(&map, n) {
+                            Ok(at) => return Some(take_pages(h, i, at, n)),
+                            Err(longest) if want_dirty => m.dirty_run_max = longest as u16,
+                            Err(longest) => m.free_run_max = longest as u16,
                         }
                     }
                     s = m.next;
@@ -299,6 +275,8 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
             m.free = [u64::MAX; SEG_PAGES / 64];
             m.dirty = [0; SEG_PAGES / 64];
             m.nfree = SEG_PAGES as u32;
+            m.free_run_max = SEG_PAGES as u16;
+            m.dirty_run_max = 0;
             m.next = h.segs;
             h.segs = i as u32 + 1;
             Some(take_pages(h, i, 0, n))
@@ -308,14 +286,12 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
 
 unsafe fn take_pages(h: &mut PageHeap, segi: usize, at: usize, n: usize) -> usize {
     let m = seg(segi);
-    for i in at..at + n {
-        if bit(&m.dirty, i) {
-            h.dirty_free_pages = h.dirty_free_pages.saturating_sub(1);
-        }
-    }
+    h.dirty_free_pages = h
+        .dirty_free_pages
+        .saturating_sub(page_bits::count(&m.dirty, at, n));
     h.low_water = h.low_water.min(h.dirty_free_pages);
-    set_bits(&mut m.free, at, n, false);
-    set_bits(&mut m.dirty, at, n, true);
+    page_bits::set(&mut m.free, at, n, false);
+    page_bits::set(&mut m.dirty, at, n, true);
     m.nfree -= n as u32;
     count_span_pages(n);
     segi * SEG_PAGES + at
@@ -373,7 +349,7 @@ pub fn free_run_purged(owner: usize, page: usize, n: usize) {
             os::purge(arena::page_addr(page) as *mut u8, n * PAGE);
             let segi = page / SEG_PAGES;
             let m = seg(segi);
-            set_bits(&mut m.dirty, page % SEG_PAGES, n, false);
+            page_bits::set(&mut m.dirty, page % SEG_PAGES, n, false);
             release_to_bitmap(page, n);
             if m.nfree as usize == SEG_PAGES && m.dirty.iter().all(|&d| d == 0) {
                 // Wholly free and clean: back to the pool now (a purge only
@@ -459,8 +435,13 @@ pub fn decay_tick() {
 /// The owner's page-heap lock is held and the run is the owner's.
 unsafe fn release_to_bitmap(page: usize, n: usize) {
     let m = seg(page / SEG_PAGES);
-    set_bits(&mut m.free, page % SEG_PAGES, n, true);
+    page_bits::set(&mut m.free, page % SEG_PAGES, n, true);
     m.nfree += n as u32;
+    // The free run these pages join bounds both longest runs from above.
+    let (start, end) = page_bits::run_around(&m.free, page % SEG_PAGES);
+    let len = (end - start) as u16;
+    m.free_run_max = m.free_run_max.max(len);
+    m.dirty_run_max = m.dirty_run_max.max(len);
 }
 
 /// Moves every cached run into the bitmaps (before a purge scans them).
@@ -515,21 +496,20 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
         while *link != 0 && h.dirty_free_pages > keep {
             let i = *link as usize - 1;
             let m = seg(i);
-            let mut p = 0;
-            while p < SEG_PAGES {
-                if bit(&m.free, p) && bit(&m.dirty, p) {
-                    let start = p;
-                    while p < SEG_PAGES && bit(&m.free, p) && bit(&m.dirty, p) {
-                        p += 1;
-                    }
-                    let addr = arena::page_addr(i * SEG_PAGES + start) as *mut u8;
-                    os::purge(addr, (p - start) * PAGE);
-                    set_bits(&mut m.dirty, start, p - start, false);
-                    purged += (p - start) * PAGE;
-                    h.dirty_free_pages = h.dirty_free_pages.saturating_sub(p - start);
-                } else {
-                    p += 1;
-                }
+            // Runs of pages both free and dirty.
+            let mut both: Map = m.free;
+            for (w, d) in both.iter_mut().zip(m.dirty.iter()) {
+                *w &= *d;
+            }
+            let mut start = page_bits::next(&both, 0, true);
+            while start < SEG_PAGES {
+                let end = page_bits::next(&both, start, false);
+                let addr = arena::page_addr(i * SEG_PAGES + start) as *mut u8;
+                os::purge(addr, (end - start) * PAGE);
+                page_bits::set(&mut m.dirty, start, end - start, false);
+                purged += (end - start) * PAGE;
+                h.dirty_free_pages = h.dirty_free_pages.saturating_sub(end - start);
+                start = page_bits::next(&both, end, true);
             }
             if m.nfree as usize == SEG_PAGES {
                 // Wholly free and now clean: back to the pool.
@@ -582,22 +562,12 @@ mod tests {
     use super::*;
     use crate::config;
 
-    #[test]
-    fn find_run_finds_first_fit() {
-        let mut m = [0u64; SEG_PAGES / 64];
-        assert_eq!(find_run(&m, 1), None);
-        set_bits(&mut m, 70, 3, true);
-        set_bits(&mut m, 200, 10, true);
-        assert_eq!(find_run(&m, 1), Some(70));
-        assert_eq!(find_run(&m, 3), Some(70));
-        assert_eq!(find_run(&m, 4), Some(200));
-        assert_eq!(find_run(&m, 11), None);
-        let full = [u64::MAX; SEG_PAGES / 64];
-        assert_eq!(find_run(&full, SEG_PAGES), Some(0));
-    }
+    /// The tests share the last owner's page heap.
+    static HEAP_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
     fn runs_are_disjoint_and_reusable() {
+        let _g = HEAP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         crate::init::ensure();
         let owner = config::OWNERS - 1;
         let a = alloc_run(owner, 3).unwrap();
@@ -608,5 +578,40 @@ mod tests {
         assert!(c + 2 <= b || b + 5 <= c, "reused run overlaps a live one");
         free_run(owner, b, 5);
         free_run(owner, c, 2);
+    }
+
+    /// A segment that a search found too full gets a low run hint; freeing a
+    /// run in it raises the hint again, so the next search finds the hole
+    /// instead of a fresh segment (fails with the raise in
+    /// `release_to_bitmap` taken out: the clean segment serves it).
+    #[test]
+    fn a_freed_run_is_found_after_a_failed_search() {
+        let _g = HEAP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        crate::init::ensure();
+        let owner = config::OWNERS - 1;
+        // Runs above the run cache's largest go to the bitmaps when freed.
+        let n = 200;
+        assert!(n > RUN_CACHE_MAX_PAGES && 2 * n < SEG_PAGES);
+        let mut runs = [0usize; 8];
+        let mut k = 0;
+        // Fill until a search fails in a segment and a new one is taken.
+        let first_seg = loop {
+            runs[k] = alloc_run(owner, n).unwrap();
+            k += 1;
+            if k >= 2 && runs[k - 1] / SEG_PAGES != runs[k - 2] / SEG_PAGES {
+                break runs[k - 2] / SEG_PAGES;
+            }
+            assert!(k < runs.len());
+        };
+        let hole = runs[k - 2];
+        free_run(owner, hole, n);
+        let again = alloc_run(owner, n - 10).unwrap();
+        assert_eq!(again, hole, "segment {first_seg}'s freed run was not found");
+        free_run(owner, again, n - 10);
+        for &r in &runs[..k] {
+            if r != hole {
+                free_run(owner, r, n);
+            }
+        }
     }
 }
