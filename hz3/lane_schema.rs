@@ -53,6 +53,9 @@ fn default_false() -> bool {
 fn default_zero() -> u64 {
     0
 }
+fn default_one() -> u64 {
+    1
+}
 
 /// A manifest as written. Top level: `description`, `artifact`, `[config]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -98,6 +101,8 @@ pub struct RawConfig {
     #[serde(default = "default_false")]
     pub background_purge: bool,
     pub large_fit_pct: u64,
+    #[serde(default = "default_one")]
+    pub big_span_objs: u64,
 }
 
 /// The resolved configuration a lane is built with: every key has its value
@@ -125,6 +130,7 @@ pub struct Config {
     pub large_cache_entries: u64,
     pub background_purge: bool,
     pub large_fit_pct: u64,
+    pub big_span_objs: u64,
 }
 
 /// One value of a key, for the generated constants.
@@ -176,11 +182,12 @@ pub const KEYS: &[Key] = &[
     key("large_cache_entries", 0, 1024, "slots of the large-mapping cache"),
     key("background_purge", 0, 1, "a background thread ends due decay epochs a few times per purge_decay_ms and collects owners whose threads are gone, so idle memory goes back while the program sleeps or does only fast-path traffic (one extra thread per process, started at load; HZ3_BACKGROUND_PURGE=1 or =0 overrides the lane's value at run time)"),
     key("large_fit_pct", 0, 400, "how much bigger than a request a cached large mapping may be and still serve it, in percent (more hits, more of a reused mapping left unused)"),
+    key("big_span_objs", 1, 8, "objects a span of a class from 16 KiB up holds at least (default 1: one where it fits with little waste); more means fewer page-heap runs per refill and per freed batch, and more memory pinned by a sparsely used class"),
 ];
 
 impl Config {
     /// `(key, value)` of every key, in [`KEYS`] order.
-    pub fn values(&self) -> [(&'static Key, Value); 21] {
+    pub fn values(&self) -> [(&'static Key, Value); 22] {
         use Value::{Bool, Int};
         let v = [
             Int(self.owners),
@@ -204,6 +211,7 @@ impl Config {
             Int(self.large_cache_entries),
             Bool(self.background_purge),
             Int(self.large_fit_pct),
+            Int(self.big_span_objs),
         ];
         let mut i = 0;
         v.map(|x| {
@@ -265,6 +273,7 @@ impl Manifest {
             large_cache_entries: c.large_cache_entries,
             background_purge: c.background_purge,
             large_fit_pct: c.large_fit_pct,
+            big_span_objs: c.big_span_objs,
         };
         for (k, v) in config.values() {
             let Value::Int(n) = v else { continue };

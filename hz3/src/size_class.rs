@@ -104,9 +104,10 @@ pub struct ClassInfo {
 }
 
 /// Pages of one span of objects of `size` bytes. Small classes get spans of at
-/// least 16 KiB (many objects per span op); from 16 KiB up a span holds as few
-/// objects as fit with little tail waste (often one), so a sparse class pins
-/// little memory. The first page count from the minimum that wastes at most
+/// least 16 KiB (many objects per span op); from 16 KiB up a span holds at
+/// least the lane's `big_span_objs` objects (1: as few as fit with little tail
+/// waste, often one, so a sparse class pins little memory; more: fewer page-heap
+/// runs per refill and per freed batch). The first page count from the minimum that wastes at most
 /// 1/16 wins; failing that, the least wasteful up to twice the minimum.
 const fn span_pages_for(size: usize) -> usize {
     let min_bytes = if size <= 1024 {
@@ -118,7 +119,15 @@ const fn span_pages_for(size: usize) -> usize {
             size * 4
         }
     } else {
-        size
+        // The lane's `big_span_objs` objects, within the largest span.
+        let want = size * config::BIG_SPAN_OBJS;
+        if want <= MAX_SPAN_PAGES * PAGE {
+            want
+        } else if size <= MAX_SPAN_PAGES * PAGE {
+            MAX_SPAN_PAGES * PAGE / size * size
+        } else {
+            size
+        }
     };
     let base = min_bytes.div_ceil(PAGE);
     let mut best = base;
