@@ -106,9 +106,10 @@ pub struct ClassInfo {
 /// Pages of one span of objects of `size` bytes. Small classes get spans of at
 /// least 16 KiB (many objects per span op); from 16 KiB up a span holds at
 /// least the lane's `big_span_objs` objects (1: as few as fit with little tail
-/// waste, often one, so a sparse class pins little memory; more: fewer page-heap
-/// runs per refill and per freed batch). The first page count from the minimum that wastes at most
-/// 1/16 wins; failing that, the least wasteful up to twice the minimum.
+/// waste, often one, so a sparse class pins little memory; more: fewer
+/// page-heap runs per refill and per freed batch). The first page count from
+/// the minimum that wastes at most 1/16 wins; failing that, the least wasteful
+/// up to twice the minimum.
 const fn span_pages_for(size: usize) -> usize {
     let min_bytes = if size <= 1024 {
         16 * 1024
