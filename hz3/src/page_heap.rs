@@ -43,6 +43,17 @@ struct SegMeta {
     dirty_run_max: u16,
 }
 
+impl SegMeta {
+    /// The pages both free and dirty (free pages that may be resident).
+    fn free_dirty(&self) -> Map {
+        let mut map = self.free;
+        for (w, d) in map.iter_mut().zip(self.dirty.iter()) {
+            *w &= *d;
+        }
+        map
+    }
+}
+
 /// Least time between two purges triggered by the size bound.
 const PURGE_MIN_INTERVAL_MS: u64 = 10;
 
@@ -255,12 +266,7 @@ pub fn alloc_run(owner: usize, n: usize) -> Option<usize> {
                         m.free_run_max
                     };
                     if hint as usize >= n {
-                        let mut map = m.free;
-                        if want_dirty {
-                            for (w, d) in map.iter_mut().zip(m.dirty.iter()) {
-                                *w &= *d;
-                            }
-                        }
+                        let map = if want_dirty { m.free_dirty() } else { m.free };
                         match page_bits::find_run(&map, n) {
                             Ok(at) => return Some(take_pages(h, i, at, n)),
                             Err(longest) if want_dirty => m.dirty_run_max = longest as u16,
@@ -496,11 +502,7 @@ fn purge_locked(h: &mut PageHeap, keep: usize) -> usize {
         while *link != 0 && h.dirty_free_pages > keep {
             let i = *link as usize - 1;
             let m = seg(i);
-            // Runs of pages both free and dirty.
-            let mut both: Map = m.free;
-            for (w, d) in both.iter_mut().zip(m.dirty.iter()) {
-                *w &= *d;
-            }
+            let both = m.free_dirty();
             let mut start = page_bits::next(&both, 0, true);
             while start < SEG_PAGES {
                 let end = page_bits::next(&both, start, false);

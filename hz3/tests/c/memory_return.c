@@ -178,6 +178,13 @@ static void pair_round(unsigned *seed)
 }
 
 /* traffic: 0 none (main sleeps), 1 light rounds, 2 one pair per millisecond. */
+/* How long idle memory may take to go back: within 2 x the decay (the epochs
+ * of half of it), plus half a period and scheduling slack on a loaded machine. */
+static long decay_limit_ms(long decay_ms)
+{
+    return decay_ms * 2 + decay_ms / 2 + 250;
+}
+
 static int mode_decay(long decay_ms, int traffic)
 {
     long base = rss_kib();
@@ -189,7 +196,7 @@ static int mode_decay(long decay_ms, int traffic)
     pthread_mutex_unlock(&mu);
     double t0 = now_ms();
     long freed_rss = rss_kib();
-    long limit_ms = decay_ms * 2 + decay_ms / 2 + 250; /* + scheduling slack on a loaded machine */
+    long limit_ms = decay_limit_ms(decay_ms);
     long run_ms = decay_ms * 4 > 5000 ? decay_ms * 4 : 5000;
     long target = base + (BURST_BYTES >> 10) / 5; /* 80 % of the burst back */
     double back_at = -1;
@@ -242,7 +249,7 @@ static int mode_largedecay(long decay_ms, int n)
         free(blocks[i]);
     double t0 = now_ms();
     long freed_rss = rss_kib();
-    long limit_ms = decay_ms * 2 + decay_ms / 2 + 250; /* as mode_decay */
+    long limit_ms = decay_limit_ms(decay_ms);
     long run_ms = decay_ms * 8 > 5000 ? decay_ms * 8 : 5000;
     long target = base + (n * LARGE_BLOCK >> 10) / 5; /* 80 % back */
     double back_at = -1;
