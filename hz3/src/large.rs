@@ -11,7 +11,8 @@
 //! for the lane's `purge_decay_ms` is unmapped at the next large-block event or
 //! thread-cache scavenge check after that (`decay_tick`), so a big cache buys
 //! reuse while a program allocates large blocks and holds no memory once it
-//! stops. A mapping the system refuses is retried once after emptying the cache.
+//! stops. A mapping, registration or resize the system refuses is retried
+//! once after emptying the cache: cached memory never makes an allocation fail.
 //! Must not touch the arena, thread caches or central caches (`arena`,
 //! `tcache`, `central`).
 
@@ -151,6 +152,64 @@ impl State {
         !self.spare.is_null()
     }
 
+    /// Unmaps every cached mapping. Returns the bytes released.
+    fn release_cache(&mut self) -> usize {
+        let mut n = 0;
+        for c in &self.cache[..self.ncache] {
+            // SAFETY: cached mappings are unused and registered nowhere.
+            unsafe { os::unmap(c.base as *mut u8, c.len) };
+            n += c.len;
+        }
+        self.ncache = 0;
+        self.cached_bytes = 0;
+        NEXT_DECAY_MS.store(u64::MAX, Ordering::Relaxed);
+        n
+    }
+
+    /// `insert`; when the registry cannot grow (no room left for a new leaf
+    /// and the spare already used), the cached mappings are unmapped to make
+    /// room and the insert tried once more. Cached memory must never make an
+    /// allocation fail: under an exhausted address space (RLIMIT_AS) a fresh
+    /// block's mapping can fit while the 2 MiB leaf to register it does not.
+    fn insert_making_room(&mut self, p: usize, len: usize) -> bool {
+        self.insert(p, len) || (self.release_cache() > 0 && self.insert(p, len))
+    }
+
+    /// Resizes the registered block at `p` to `new_len` bytes (page-rounded),
+    /// moving it if needed; null (block untouched) on failure or when `p` is
+    /// not registered. Like `insert_making_room`, a resize the system refuses
+    /// is retried once after unmapping the cached mappings.
+    fn resize(&mut self, p: usize, new_len: usize) -> *mut u8 {
+        let Some(old_len) = self.find(p) else {
+            return ptr::null_mut();
+        };
+        if new_len == old_len {
+            return p as *mut u8;
+        }
+        // A moved block must be registrable: a spare leaf before moving anything.
+        let spare = self.ensure_spare() || (self.release_cache() > 0 && self.ensure_spare());
+        if !spare {
+            return ptr::null_mut();
+        }
+        // SAFETY: the whole mapping is ours (large blocks always start at their mapping).
+        let mut q = unsafe { os::remap(p as *mut u8, old_len, new_len) };
+        if q.is_null() && self.release_cache() > 0 {
+            // SAFETY: as above; the failed remap left the mapping as it was.
+            q = unsafe { os::remap(p as *mut u8, old_len, new_len) };
+        }
+        if q.is_null() {
+            return ptr::null_mut();
+        }
+        if q as usize != p {
+            self.remove(p);
+        }
+        let ok = self.insert(q as usize, new_len);
+        debug_assert!(ok, "root exists and a spare leaf was mapped");
+        LIVE_BYTES.fetch_add(new_len, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(old_len, Ordering::Relaxed);
+        q
+    }
+
     /// Unregisters the block starting at `p` (which `find` returned).
     fn remove(&mut self, p: usize) {
         if let Some((r, l)) = slot_of(p) {
@@ -278,7 +337,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
     if align <= PAGE {
         let hit = STATE.with(|s| {
             let c = s.take_cached(len)?;
-            if s.insert(c.base, c.len) {
+            if s.insert_making_room(c.base, c.len) {
                 Some(Ok(c))
             } else {
                 Some(Err(c))
@@ -321,7 +380,7 @@ pub fn alloc(size: usize, align: usize) -> (*mut u8, bool) {
         }
         (start, len)
     };
-    if !STATE.with(|s| s.insert(base, len)) {
+    if !STATE.with(|s| s.insert_making_room(base, len)) {
         // SAFETY: our fresh mapping.
         unsafe { os::unmap(base as *mut u8, len) };
         return (ptr::null_mut(), false);
@@ -357,7 +416,7 @@ pub fn alloc_growing(size: usize) -> *mut u8 {
         }
         let c = s.remove_cached(best);
         let kept = c.len.min(keep);
-        if s.insert(c.base, kept) {
+        if s.insert_making_room(c.base, kept) {
             Some((c.base, kept, c.len - kept, true))
         } else {
             Some((c.base, 0, c.len, false))
@@ -459,50 +518,14 @@ pub fn realloc(p: usize, new_size: usize) -> *mut u8 {
     let Some(new_len) = round_pages(new_size) else {
         return ptr::null_mut();
     };
-    STATE.with(|s| {
-        let Some(old_len) = s.find(p) else {
-            return ptr::null_mut();
-        };
-        if new_len == old_len {
-            return p as *mut u8;
-        }
-        if !s.ensure_spare() {
-            // A moved block could not be registered: fail before moving anything.
-            return ptr::null_mut();
-        }
-        // SAFETY: the whole mapping is ours (large blocks always start at their mapping).
-        let q = unsafe { os::remap(p as *mut u8, old_len, new_len) };
-        if q.is_null() {
-            return ptr::null_mut();
-        }
-        if q as usize != p {
-            s.remove(p);
-        }
-        let ok = s.insert(q as usize, new_len);
-        debug_assert!(ok, "root exists and a spare leaf was mapped");
-        LIVE_BYTES.fetch_add(new_len, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(old_len, Ordering::Relaxed);
-        q
-    })
+    STATE.with(|s| s.resize(p, new_len))
 }
 
 /// Unmaps every cached mapping (malloc_trim), and retries the unmaps the
 /// system refused before. Returns the bytes released.
 pub fn trim() -> usize {
     os::retry_unmaps();
-    STATE.with(|s| {
-        let mut n = 0;
-        for i in 0..s.ncache {
-            let c = s.cache[i];
-            // SAFETY: cached mappings are unused.
-            unsafe { os::unmap(c.base as *mut u8, c.len) };
-            n += c.len;
-        }
-        s.ncache = 0;
-        s.cached_bytes = 0;
-        NEXT_DECAY_MS.store(u64::MAX, Ordering::Relaxed);
-        n
-    })
+    STATE.with(|s| s.release_cache())
 }
 
 pub fn cached_bytes() -> usize {
@@ -616,6 +639,108 @@ mod tests {
             assert!(free(p));
             assert!(!free(p), "a freed block is no longer registered");
             assert_eq!(usable_size(p), None);
+        }
+    }
+
+    /// A State of the test's own with `n` real mappings of `len` bytes cached.
+    fn state_with_cache(n: usize, len: usize) -> State {
+        let mut s = State::EMPTY;
+        for i in 0..n {
+            let p = os::map(len);
+            assert!(!p.is_null());
+            s.cache[i] = Cached {
+                base: p as usize,
+                len,
+                cached_ms: 0,
+            };
+            s.ncache += 1;
+            s.cached_bytes += len;
+        }
+        s
+    }
+
+    /// Unmaps a test State's registry (root, leaves, spare) and cache.
+    fn drop_state(mut s: State) {
+        s.release_cache();
+        unsafe {
+            if !s.root.is_null() {
+                for r in 0..ROOT_ENTRIES {
+                    let leaf = *s.root.add(r);
+                    if !leaf.is_null() {
+                        os::unmap(leaf as *mut u8, LEAF_ENTRIES * 8);
+                    }
+                }
+                os::unmap(s.root as *mut u8, ROOT_ENTRIES * 8);
+            }
+            if !s.spare.is_null() {
+                os::unmap(s.spare as *mut u8, LEAF_ENTRIES * 8);
+            }
+        }
+    }
+
+    const LEAF_BYTES: usize = LEAF_ENTRIES * core::mem::size_of::<usize>();
+
+    /// Under an exhausted address space, registering a block that needs a new
+    /// registry leaf (spare already used) unmaps the cached mappings to make
+    /// room instead of failing the allocation (exhaust.cpp's 16 MiB
+    /// `operator new` threw bad_alloc in 1-2 % of runs under RLIMIT_AS).
+    #[test]
+    fn registering_under_a_full_address_space_makes_room_from_the_cache() {
+        let mut s = state_with_cache(2, 1 << 20);
+        // The root exists (a first block registered, unlimited).
+        let a = 0x4000_0000usize;
+        assert!(s.insert(a, PAGE));
+        // 1 MiB of address space left: no room for a leaf (2 MiB) until the
+        // cache (2 MiB) is given back.
+        os::address_limit::set(LEAF_BYTES / 2);
+        let b = 0x7_0000_0000usize; // another GiB: a new leaf is needed
+        assert!(
+            s.insert_making_room(b, 1 << 20),
+            "the cached mappings were not given back to register the block"
+        );
+        assert_eq!((s.ncache, s.cached_bytes), (0, 0));
+        assert_eq!(s.find(b), Some(1 << 20));
+        assert_eq!(s.find(a), Some(PAGE));
+        // With nothing cached, a failure stays a failure (no loop).
+        os::address_limit::set(0);
+        assert!(!s.insert_making_room(0x9_0000_0000, PAGE));
+        os::address_limit::set(usize::MAX);
+        drop_state(s);
+    }
+
+    /// Under an exhausted address space, a realloc that needs a spare leaf or
+    /// room to grow unmaps the cached mappings instead of failing.
+    #[test]
+    fn resizing_under_a_full_address_space_makes_room_from_the_cache() {
+        for spare_first in [false, true] {
+            let mut s = state_with_cache(2, 4 << 20);
+            let p = os::map(1 << 20) as usize;
+            assert!(p != 0 && s.insert(p, 1 << 20));
+            unsafe { *(p as *mut u64) = 0x5eed };
+            if spare_first {
+                // The spare exists: the remap itself is what does not fit.
+                assert!(s.ensure_spare());
+            }
+            os::address_limit::set(1 << 20);
+            let q = s.resize(p, 6 << 20) as usize;
+            assert_ne!(
+                q,
+                0,
+                "resize failed with {} MiB cached (spare first: {spare_first})",
+                s.cached_bytes >> 20
+            );
+            assert_eq!(s.ncache, 0);
+            assert_eq!(unsafe { *(q as *const u64) }, 0x5eed);
+            assert_eq!(s.find(q), Some(6 << 20));
+            // Nothing cached and no room: the block stays as it was.
+            os::address_limit::set(0);
+            assert!(s.resize(q, 64 << 20).is_null());
+            assert_eq!(s.find(q), Some(6 << 20));
+            os::address_limit::set(usize::MAX);
+            // resize counted the growth in the global figure: take it back.
+            LIVE_BYTES.fetch_sub((6 << 20) - (1 << 20), Ordering::Relaxed);
+            unsafe { os::unmap(q as *mut u8, 6 << 20) };
+            drop_state(s);
         }
     }
 

@@ -9,6 +9,10 @@ pub const PAGE: usize = 4096;
 
 /// An anonymous private `MAP_NORESERVE` mapping of `len` bytes with `prot`; null on failure.
 fn map_anon(len: usize, prot: libc::c_int) -> *mut u8 {
+    #[cfg(test)]
+    if !address_limit::take(len) {
+        return ptr::null_mut();
+    }
     // SAFETY: anonymous private mapping; no existing memory is affected.
     let p = unsafe {
         libc::mmap(
@@ -21,6 +25,8 @@ fn map_anon(len: usize, prot: libc::c_int) -> *mut u8 {
         )
     };
     if p == libc::MAP_FAILED {
+        #[cfg(test)]
+        address_limit::give(len);
         ptr::null_mut()
     } else {
         p as *mut u8
@@ -73,6 +79,8 @@ pub unsafe fn unmap(p: *mut u8, len: usize) {
     if len == 0 {
         return;
     }
+    #[cfg(test)]
+    address_limit::give(len);
     if libc::munmap(p as *mut libc::c_void, len) != 0 {
         pending::remember(p as usize, len);
     } else {
@@ -185,11 +193,57 @@ pub unsafe fn purge(p: *mut u8, len: usize) {
 /// # Safety
 /// `p`/`old` must describe a whole mapping made by `map`.
 pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+    #[cfg(test)]
+    if new > old && !address_limit::take(new - old) {
+        return ptr::null_mut();
+    }
     let r = libc::mremap(p as *mut libc::c_void, old, new, libc::MREMAP_MAYMOVE);
     if r == libc::MAP_FAILED {
+        #[cfg(test)]
+        address_limit::give(new.saturating_sub(old));
         ptr::null_mut()
     } else {
+        #[cfg(test)]
+        address_limit::give(old.saturating_sub(new));
         r as *mut u8
+    }
+}
+
+/// Tests only: an address-space limit for the calling thread, like
+/// RLIMIT_AS, so a test can make exactly the mappings it wants fail. Off
+/// (unlimited) unless a test sets it; `map`, `reserve`, `unmap` and `remap` of
+/// that thread count against it.
+#[cfg(test)]
+pub mod address_limit {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+
+    /// Leaves `bytes` of address space to this thread's next mappings (`usize::MAX`: no limit).
+    pub fn set(bytes: usize) {
+        LEFT.with(|l| l.set(bytes));
+    }
+
+    /// Takes `len` bytes; false (nothing taken) when they do not fit.
+    pub(super) fn take(len: usize) -> bool {
+        LEFT.with(|l| match l.get() {
+            usize::MAX => true,
+            left if len <= left => {
+                l.set(left - len);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    pub(super) fn give(len: usize) {
+        LEFT.with(|l| {
+            if l.get() != usize::MAX {
+                l.set(l.get().saturating_add(len).min(usize::MAX - 1));
+            }
+        });
     }
 }
 
