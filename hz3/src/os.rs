@@ -209,44 +209,6 @@ pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> *mut u8 {
     }
 }
 
-/// Tests only: an address-space limit for the calling thread, like
-/// RLIMIT_AS, so a test can make exactly the mappings it wants fail. Off
-/// (unlimited) unless a test sets it; `map`, `reserve`, `unmap` and `remap` of
-/// that thread count against it.
-#[cfg(test)]
-pub mod address_limit {
-    use core::cell::Cell;
-
-    std::thread_local! {
-        static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-
-    /// Leaves `bytes` of address space to this thread's next mappings (`usize::MAX`: no limit).
-    pub fn set(bytes: usize) {
-        LEFT.with(|l| l.set(bytes));
-    }
-
-    /// Takes `len` bytes; false (nothing taken) when they do not fit.
-    pub(super) fn take(len: usize) -> bool {
-        LEFT.with(|l| match l.get() {
-            usize::MAX => true,
-            left if len <= left => {
-                l.set(left - len);
-                true
-            }
-            _ => false,
-        })
-    }
-
-    pub(super) fn give(len: usize) {
-        LEFT.with(|l| {
-            if l.get() != usize::MAX {
-                l.set(l.get().saturating_add(len).min(usize::MAX - 1));
-            }
-        });
-    }
-}
-
 /// Monotonic milliseconds (coarse clock: a vDSO read, no syscall).
 pub fn now_ms() -> u64 {
     let mut ts = libc::timespec {
@@ -406,4 +368,42 @@ pub fn opaque(v: &mut usize) {
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = v;
+}
+
+/// Tests only: an address-space limit for the calling thread, like
+/// RLIMIT_AS, so a test can make exactly the mappings it wants fail. Off
+/// (unlimited) unless a test sets it; `map`, `reserve`, `unmap` and `remap` of
+/// that thread count against it.
+#[cfg(test)]
+pub mod address_limit {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+
+    /// Leaves `bytes` of address space to this thread's next mappings (`usize::MAX`: no limit).
+    pub fn set(bytes: usize) {
+        LEFT.with(|l| l.set(bytes));
+    }
+
+    /// Takes `len` bytes; false (nothing taken) when they do not fit.
+    pub(super) fn take(len: usize) -> bool {
+        LEFT.with(|l| match l.get() {
+            usize::MAX => true,
+            left if len <= left => {
+                l.set(left - len);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    pub(super) fn give(len: usize) {
+        LEFT.with(|l| {
+            if l.get() != usize::MAX {
+                l.set(l.get().saturating_add(len).min(usize::MAX - 1));
+            }
+        });
+    }
 }
