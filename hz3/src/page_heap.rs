@@ -537,6 +537,12 @@ pub fn any_dirty() -> bool {
         .any(|o| o.heap.0.with(|h| h.dirty_free_pages > 0))
 }
 
+/// Free dirty pages `owner`'s page heap holds right now (tests).
+#[cfg(test)]
+pub fn dirty_pages_of(owner: usize) -> usize {
+    heap(owner).with(|h| h.dirty_free_pages)
+}
+
 /// Free dirty bytes all page heaps hold right now (RSS that a purge would return).
 pub fn dirty_free_bytes() -> usize {
     owner::all()

@@ -137,29 +137,31 @@ pub unsafe fn create(owner: usize, cls: usize) -> Option<usize> {
     Some(page)
 }
 
+/// What becomes of a released span's pages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Pages {
+    /// Free in the page heap, resident until its decay or bound purges them
+    /// (`page_heap::free_run`): a span freed while its class is in use.
+    Dirty,
+    /// Back to the OS at once (`page_heap::free_run_purged`): a span of a
+    /// class that sat idle through a whole period.
+    Purged,
+}
+
 /// Gives the pages of span `s` (first page `first`, off every list) back to
-/// the owner's page heap.
+/// the owner's page heap, resident or purged (`pages`).
 ///
 /// # Safety
 /// The central lock of the span's (owner, class) is held; `s` is the record
 /// of `first` and holds no live object.
-pub unsafe fn release(owner: usize, first: usize, s: &mut Span) {
+pub unsafe fn release(owner: usize, first: usize, s: &mut Span, pages: Pages) {
     debug_assert!(!s.in_partial);
-    let pages = s.npages as usize;
-    arena::clear_tags(first, pages);
-    page_heap::free_run(owner, first, pages);
-    stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
-}
-
-/// `release`, the pages going back to the OS at once (`page_heap::free_run_purged`).
-///
-/// # Safety
-/// As `release`.
-pub unsafe fn release_purged(owner: usize, first: usize, s: &mut Span) {
-    debug_assert!(!s.in_partial);
-    let pages = s.npages as usize;
-    arena::clear_tags(first, pages);
-    page_heap::free_run_purged(owner, first, pages);
+    let n = s.npages as usize;
+    arena::clear_tags(first, n);
+    match pages {
+        Pages::Dirty => page_heap::free_run(owner, first, n),
+        Pages::Purged => page_heap::free_run_purged(owner, first, n),
+    }
     stats::SPANS_RELEASED.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -168,6 +170,12 @@ impl Span {
     #[inline]
     pub fn nfree(&self) -> u32 {
         self.nfree
+    }
+
+    /// Pages the span covers.
+    #[inline]
+    pub fn npages(&self) -> usize {
+        self.npages as usize
     }
 
     #[inline]
