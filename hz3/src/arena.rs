@@ -256,6 +256,13 @@ pub fn base() -> usize {
     BASE.load(Ordering::Relaxed)
 }
 
+/// True when arena page `page` lies in the reserved part of the arena (the
+/// free fast path checks only `page < NPAGES`).
+#[inline]
+pub fn is_reserved(page: usize) -> bool {
+    page < RESERVED_PAGES.load(Ordering::Relaxed)
+}
+
 /// Page index of `p` in the arena, or None when `p` is outside it. When only a
 /// smaller arena could be reserved, the rest of the NPAGES range belongs to
 /// others (mmap may place anything there): only reserved pages count. (The free
