@@ -279,6 +279,78 @@ pub mod ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::central;
+
+    /// Free objects of (owner, cls) in its central cache, the owner's inbox
+    /// (lanes with one) drained into it first.
+    fn central_free(owner: usize, cls: usize) -> u64 {
+        inbox::drain_class_to_central(owner, cls);
+        central::counters(owner, cls).1
+    }
+
+    /// The dense outbox delivers an (owner, class) entry exactly when it
+    /// reaches its batch, as one list whose tail is right (the owner counts
+    /// every object of it), and `flush_all` sends the rest. Fails with the
+    /// batch delivery or the tail of a first object left out of `push`.
+    #[test]
+    fn dense_outbox_delivers_whole_batches_and_flushes_the_rest() {
+        crate::init::ensure();
+        let owner = config::OWNERS - 6; // not the other unit tests' owners
+        let cls = crate::size_class::class_of(700);
+        let size = crate::size_class::CLASSES[cls].size as usize;
+        let batch = batch_of(cls);
+        // Two and a half batches, well under the byte bound (no flush by bytes).
+        let n = (2 * batch + batch / 2 + 1).min(config::REMOTE_KIB * 1024 / 2 / size);
+        // One object of every span stays out: no span becomes wholly free
+        // (lanes without transfer lists release those, and their objects
+        // would leave the count).
+        let mut objs = std::vec::Vec::new();
+        let mut kept: std::vec::Vec<(usize, *mut u8)> = std::vec::Vec::new();
+        while objs.len() < n {
+            let (mut h, k) = central::refill(owner, cls, 64, 0);
+            assert!(k > 0, "no objects");
+            for _ in 0..k {
+                let o = h;
+                // SAFETY: a list of free objects just handed out.
+                h = unsafe { *(h as *mut *mut u8) };
+                let (page, t) = crate::arena::lookup(o as usize).expect("an arena object");
+                let span = page - t.page_off();
+                if kept.iter().any(|&(s, _)| s == span) {
+                    objs.push(o);
+                } else {
+                    kept.push((span, o));
+                }
+            }
+        }
+        let extra = objs.split_off(n);
+        let before = central_free(owner, cls);
+        // SAFETY: zeroed memory is a clean bank (see `init`).
+        let mut bank: std::boxed::Box<dense::Bank<{ config::OWNERS }>> =
+            unsafe { std::boxed::Box::new_zeroed().assume_init() };
+        unsafe { bank.init() };
+        for (i, &o) in objs.iter().enumerate() {
+            bank.push(owner, cls, o);
+            let delivered = ((i + 1) / batch * batch) as u64;
+            assert_eq!(
+                central_free(owner, cls) - before,
+                delivered,
+                "after {} pushes (batch {batch})",
+                i + 1
+            );
+        }
+        bank.flush_all();
+        assert_eq!(
+            central_free(owner, cls) - before,
+            n as u64,
+            "flush_all lost objects"
+        );
+        for o in extra.into_iter().chain(kept.into_iter().map(|(_, o)| o)) {
+            // SAFETY: a free object of (owner, cls), now a one-element list.
+            unsafe { *(o as *mut *mut u8) = core::ptr::null_mut() };
+            central::flush(owner, cls, o);
+        }
+        central::release_empty(owner);
+    }
 
     #[test]
     fn ring_footprint_does_not_depend_on_owners_but_dense_does() {
